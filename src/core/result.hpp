@@ -43,10 +43,10 @@ struct Error {
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     using value_type = T;
 
-    Result(T value) : data_(std::in_place_index<0>, std::move(value)) {}  // NOLINT implicit
+    Result(T value) : data_(std::in_place_index<0>, std::move(value)) {}      // NOLINT implicit
     Result(Error error) : data_(std::in_place_index<1>, std::move(error)) {}  // NOLINT implicit
 
     [[nodiscard]] bool ok() const noexcept { return data_.index() == 0; }
@@ -79,13 +79,13 @@ public:
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
 
-private:
+  private:
     std::variant<T, Error> data_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT implicit
 
@@ -100,7 +100,7 @@ public:
         return std::move(error_);
     }
 
-private:
+  private:
     Error error_;
     bool ok_ = true;
 };

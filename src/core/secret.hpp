@@ -13,7 +13,7 @@
 namespace licentra::core {
 
 class SecretBytes {
-public:
+  public:
     SecretBytes() = default;
     explicit SecretBytes(ByteView data);
     ~SecretBytes();
@@ -30,7 +30,7 @@ public:
     [[nodiscard]] bool equals(ByteView other) const noexcept;
     void clear() noexcept;
 
-private:
+  private:
     std::vector<std::uint8_t> data_;
 };
 

@@ -4,11 +4,16 @@ namespace licentra::crypto {
 
 std::string_view jws_name(Algorithm alg) noexcept {
     switch (alg) {
-        case Algorithm::EdDSA: return "EdDSA";
-        case Algorithm::ES256: return "ES256";
-        case Algorithm::ES384: return "ES384";
-        case Algorithm::PS256: return "PS256";
-        default: return "";
+        case Algorithm::EdDSA:
+            return "EdDSA";
+        case Algorithm::ES256:
+            return "ES256";
+        case Algorithm::ES384:
+            return "ES384";
+        case Algorithm::PS256:
+            return "PS256";
+        default:
+            return "";
     }
 }
 
@@ -22,11 +27,16 @@ std::optional<Algorithm> algorithm_from_jws_name(std::string_view name) noexcept
 
 std::size_t raw_signature_size(Algorithm alg) noexcept {
     switch (alg) {
-        case Algorithm::EdDSA: return 64;
-        case Algorithm::ES256: return 64;
-        case Algorithm::ES384: return 96;
-        case Algorithm::PS256: return 0;
-        default: return 0;
+        case Algorithm::EdDSA:
+            return 64;
+        case Algorithm::ES256:
+            return 64;
+        case Algorithm::ES384:
+            return 96;
+        case Algorithm::PS256:
+            return 0;
+        default:
+            return 0;
     }
 }
 

@@ -16,7 +16,7 @@ using Sha384Digest = std::array<std::uint8_t, 48>;
 
 // Incremental SHA-256 for multi-part inputs (Merkle node hashes, prefixed leaves).
 class Sha256 {
-public:
+  public:
     Sha256();
     ~Sha256();
     Sha256(const Sha256&) = delete;
@@ -25,7 +25,7 @@ public:
     Sha256& update(std::uint8_t byte);
     [[nodiscard]] Sha256Digest finish();
 
-private:
+  private:
     void* ctx_;  // EVP_MD_CTX*, kept opaque to avoid leaking OpenSSL into every includer
 };
 

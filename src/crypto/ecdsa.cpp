@@ -13,9 +13,9 @@ using core::make_error;
 
 core::Result<core::Bytes> ecdsa_raw_to_der(core::ByteView raw, std::size_t field_size) {
     if (field_size == 0 || raw.size() != 2 * field_size) {
-        return make_error(ErrorKind::usage, "crypto.bad_signature",
-                          "ECDSA signature must be exactly " + std::to_string(2 * field_size) +
-                              " bytes (r||s)");
+        return make_error(
+            ErrorKind::usage, "crypto.bad_signature",
+            "ECDSA signature must be exactly " + std::to_string(2 * field_size) + " bytes (r||s)");
     }
     const int n = static_cast<int>(field_size);
     BignumPtr r(BN_bin2bn(raw.data(), n, nullptr));
@@ -39,13 +39,14 @@ core::Result<core::Bytes> ecdsa_der_to_raw(core::ByteView der, std::size_t field
     const unsigned char* p = der.data();
     EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
     if (!sig || p != der.data() + der.size()) {
-        return make_error(ErrorKind::usage, "crypto.bad_signature", "malformed DER ECDSA signature");
+        return make_error(ErrorKind::usage, "crypto.bad_signature",
+                          "malformed DER ECDSA signature");
     }
     // Reject non-canonical DER by re-encoding and comparing.
     unsigned char* re = nullptr;
     int relen = i2d_ECDSA_SIG(sig.get(), &re);
-    bool canonical = relen == static_cast<int>(der.size()) &&
-                     std::equal(der.begin(), der.end(), re);
+    bool canonical =
+        relen == static_cast<int>(der.size()) && std::equal(der.begin(), der.end(), re);
     OPENSSL_free(re);
     if (!canonical) {
         return make_error(ErrorKind::usage, "crypto.bad_signature", "non-canonical DER signature");

@@ -38,9 +38,9 @@ const char* curve_group(Curve c) { return c == Curve::P256 ? "prime256v1" : "sec
 
 core::Status check_fits(Algorithm alg, EVP_PKEY* pkey) {
     auto mismatch = [&](std::string why) {
-        return make_error(ErrorKind::usage, "crypto.key_mismatch",
-                          std::string("public key does not fit ") + std::string(jws_name(alg)) +
-                              ": " + why);
+        return make_error(
+            ErrorKind::usage, "crypto.key_mismatch",
+            std::string("public key does not fit ") + std::string(jws_name(alg)) + ": " + why);
     };
     switch (alg) {
         case Algorithm::EdDSA:
@@ -57,7 +57,8 @@ core::Status check_fits(Algorithm alg, EVP_PKEY* pkey) {
             if (!EVP_PKEY_is_a(pkey, "RSA") && !EVP_PKEY_is_a(pkey, "RSA-PSS")) {
                 return mismatch("not an RSA key");
             }
-            if (EVP_PKEY_get_bits(pkey) < kMinRsaBits) return mismatch("RSA modulus below 3072 bits");
+            if (EVP_PKEY_get_bits(pkey) < kMinRsaBits)
+                return mismatch("RSA modulus below 3072 bits");
             return {};
         default:
             return mismatch("unknown algorithm");
@@ -97,8 +98,7 @@ core::Result<PublicKey> PublicKey::from_spki_der(Algorithm alg, core::ByteView d
     const unsigned char* p = der.data();
     EvpPkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
     if (!pkey || p != der.data() + der.size()) {
-        return make_error(ErrorKind::usage, "crypto.bad_key",
-                          "malformed SubjectPublicKeyInfo DER");
+        return make_error(ErrorKind::usage, "crypto.bad_key", "malformed SubjectPublicKeyInfo DER");
     }
     if (auto st = check_fits(alg, pkey.get()); !st) return st.error();
     return PublicKey(alg, pkey.release());
@@ -106,7 +106,8 @@ core::Result<PublicKey> PublicKey::from_spki_der(Algorithm alg, core::ByteView d
 
 core::Result<PublicKey> PublicKey::from_ed25519(core::ByteView raw) {
     if (raw.size() != 32) {
-        return make_error(ErrorKind::usage, "crypto.bad_key", "Ed25519 public key must be 32 bytes");
+        return make_error(ErrorKind::usage, "crypto.bad_key",
+                          "Ed25519 public key must be 32 bytes");
     }
     EvpPkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
     if (!pkey) return make_error(ErrorKind::usage, "crypto.bad_key", last_openssl_error());
@@ -122,7 +123,8 @@ core::Result<PublicKey> PublicKey::from_ec_point(Curve curve, core::ByteView poi
     OsslParamBldPtr bld(OSSL_PARAM_BLD_new());
     if (!bld) return ossl_error("OSSL_PARAM_BLD_new");
     OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve_group(curve), 0);
-    OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
+    OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                     point.size());
     OsslParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
     EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
     EVP_PKEY* raw = nullptr;

@@ -15,7 +15,7 @@ namespace licentra::crypto {
 enum class Curve { P256, P384 };
 
 class PublicKey {
-public:
+  public:
     // Parse SubjectPublicKeyInfo DER and check it fits alg (curve, key type, RSA >= 3072).
     static core::Result<PublicKey> from_spki_der(Algorithm alg, core::ByteView der);
     // Ed25519 raw 32-byte public key (RFC 8032 encoding).
@@ -34,15 +34,15 @@ public:
     [[nodiscard]] core::Bytes spki_der() const;
 
     // Components for JWK encoding (RFC 7517/7518/8037).
-    [[nodiscard]] core::Bytes ed25519_raw() const;                 // EdDSA: "x"
-    [[nodiscard]] std::pair<core::Bytes, core::Bytes> ec_xy() const;  // ES*: "x","y", fixed width
+    [[nodiscard]] core::Bytes ed25519_raw() const;                     // EdDSA: "x"
+    [[nodiscard]] std::pair<core::Bytes, core::Bytes> ec_xy() const;   // ES*: "x","y", fixed width
     [[nodiscard]] std::pair<core::Bytes, core::Bytes> rsa_ne() const;  // PS256: "n","e"
 
     // Verify a raw JWS-form signature over message (the whole signing input, not a hash).
     // ECDSA: exactly 2*field bytes r||s; PSS: salt length = 32; EdDSA: pure Ed25519.
     [[nodiscard]] core::Status verify(core::ByteView message, core::ByteView signature) const;
 
-private:
+  private:
     PublicKey(Algorithm alg, EVP_PKEY* pkey) noexcept : alg_(alg), pkey_(pkey) {}
     Algorithm alg_;
     EVP_PKEY* pkey_;  // owned

@@ -74,7 +74,8 @@ int run_command(const std::vector<std::string>& argv, std::string* output,
     std::string out;
     char buf[4096];
     ssize_t n;
-    while ((n = ::read(out_pipe[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(out_pipe[0], buf, sizeof buf)) > 0)
+        out.append(buf, static_cast<std::size_t>(n));
     ::close(out_pipe[0]);
     int status = 0;
     ::waitpid(pid, &status, 0);

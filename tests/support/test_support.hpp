@@ -12,14 +12,14 @@ bool under_ci();
 
 // A fresh private directory, removed at destruction.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
@@ -41,7 +41,7 @@ std::filesystem::path test_vectors_dir();
 
 // Requires an external tool. Under CI=true a missing tool is a test failure; elsewhere too,
 // because scripts/setup installs every tool the tests use: a missing tool is a broken setup.
-#define LICENTRA_REQUIRE_PROGRAM(var, name)                                              \
-    const std::string var = ::licentra::test::find_program(name);                        \
-    ASSERT_FALSE(var.empty()) << "required program '" << name                            \
+#define LICENTRA_REQUIRE_PROGRAM(var, name)                       \
+    const std::string var = ::licentra::test::find_program(name); \
+    ASSERT_FALSE(var.empty()) << "required program '" << name     \
                               << "' is not installed; run scripts/setup"

@@ -30,12 +30,12 @@ TEST(Base64, RoundTripsAllLengths) {
 }
 
 TEST(Base64, RejectsMalformedInput) {
-    EXPECT_FALSE(base64_decode("Zg=").ok());     // wrong length
-    EXPECT_FALSE(base64_decode("Zh==").ok());    // non-canonical trailing bits
-    EXPECT_FALSE(base64_decode("Z===").ok());    // too much padding
-    EXPECT_FALSE(base64_decode("Zm 9").ok());    // whitespace
-    EXPECT_FALSE(base64_decode("Zm-_").ok());    // url alphabet in std base64
-    EXPECT_FALSE(base64_decode("=Zm9").ok());    // padding at start
+    EXPECT_FALSE(base64_decode("Zg=").ok());   // wrong length
+    EXPECT_FALSE(base64_decode("Zh==").ok());  // non-canonical trailing bits
+    EXPECT_FALSE(base64_decode("Z===").ok());  // too much padding
+    EXPECT_FALSE(base64_decode("Zm 9").ok());  // whitespace
+    EXPECT_FALSE(base64_decode("Zm-_").ok());  // url alphabet in std base64
+    EXPECT_FALSE(base64_decode("=Zm9").ok());  // padding at start
 }
 
 TEST(Base64Url, RejectsPaddingAndStdAlphabet) {

@@ -33,9 +33,15 @@ TEST(Digest, Sha384OfAbcMatchesFips180Vector) {
 std::pair<Bytes, Bytes> sign_with_openssl(Algorithm alg, const std::string& msg) {
     EvpPkeyPtr key;
     switch (alg) {
-        case Algorithm::EdDSA: key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")); break;
-        case Algorithm::ES256: key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")); break;
-        case Algorithm::ES384: key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384")); break;
+        case Algorithm::EdDSA:
+            key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+            break;
+        case Algorithm::ES256:
+            key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+            break;
+        case Algorithm::ES384:
+            key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"));
+            break;
         case Algorithm::PS256:
             key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072}));
             break;
@@ -136,7 +142,8 @@ TEST(Ecdsa, ConvertsBetweenRawAndDerAndRejectsMalformed) {
     EXPECT_EQ(*ecdsa_der_to_raw(*der, 32), raw);
     EXPECT_FALSE(ecdsa_raw_to_der(Bytes(63, 1), 32).ok());
     // Non-minimal integer encoding is not DER.
-    EXPECT_FALSE(ecdsa_der_to_raw(Bytes{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x02}, 32).ok());
+    EXPECT_FALSE(
+        ecdsa_der_to_raw(Bytes{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x02}, 32).ok());
     // Trailing garbage.
     Bytes trailing = *der;
     trailing.push_back(0);
