@@ -1,0 +1,178 @@
+// The PKCS#11 layer: module, token selection and login, session pool, key generation and
+// signing, key-state data objects and HMAC keys. The only module that talks PKCS#11; this
+// header keeps PKCS#11 types out so nothing else needs pkcs11.h.
+//
+// Thread-safety: Module and Token are thread-safe; every Token operation borrows one pooled
+// session for its duration (one session is never used by two threads at once).
+// Errors: request errors are ErrorKind::usage / conflict / not_found; a broken session or an
+// unreachable device that survives one retry on a fresh session is ErrorKind::hsm_unavailable;
+// a busy pool past its wait bound is ErrorKind::limit. Codes are "hsm.<reason>"; messages name
+// the PKCS#11 function and return value, never a PIN or key material.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/result.hpp"
+#include "crypto/algorithm.hpp"
+#include "crypto/public_key.hpp"
+#include "crypto/signer.hpp"
+
+namespace licentra::hsm {
+
+namespace detail {
+struct KeyHandles;   // cached PKCS#11 object handles (hsm/internal.hpp)
+struct ModuleState;  // dlopen handle and function list
+struct TokenState;   // slot, PIN, session pool, caches
+}  // namespace detail
+
+// A loaded PKCS#11 module. load() dlopens the library, calls C_GetFunctionList and
+// C_Initialize (CKF_OS_LOCKING_OK); the destructor calls C_Finalize once. Loading the same
+// path again while an instance is alive returns that instance (C_Initialize is per process).
+// Never fork after loading: SoftHSM is not fork-safe; operations in a forked child fail.
+class Module {
+  public:
+    [[nodiscard]] static core::Result<std::shared_ptr<Module>> load(
+        const std::filesystem::path& path);
+    ~Module();
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+
+    [[nodiscard]] const std::filesystem::path& path() const noexcept;
+    [[nodiscard]] detail::ModuleState& state() const noexcept { return *state_; }
+
+  private:
+    explicit Module(std::unique_ptr<detail::ModuleState> state);
+    std::unique_ptr<detail::ModuleState> state_;
+};
+
+// Bounded exponential backoff for reopening sessions and logging in again after a fault.
+struct Backoff {
+    std::chrono::milliseconds initial{10};
+    std::chrono::milliseconds max{500};
+    unsigned attempts = 5;  // total attempts per reopen (>= 1)
+};
+
+struct TokenOptions {
+    // RFC 7512 token URI, e.g. "pkcs11:token=licentra?pin-source=file:/etc/licentra/user.pin".
+    // Token attributes (token, serial, model, manufacturer) and library attributes select the
+    // token; pin-source=file:<path> names the PIN file. pin-value is refused.
+    std::string uri;
+    std::size_t pool_size = 4;                        // sessions, >= 1
+    std::optional<std::filesystem::path> pin_file;    // overrides the URI's pin-source
+    std::chrono::milliseconds acquire_timeout{2000};  // wait for a free session, then limit
+    Backoff backoff;
+};
+
+// A key version on the token: one key pair labelled "licentra/<name>/v<version>".
+// Cheap to copy; the object handles are shared and refreshed after a fault.
+struct KeyRef {
+    std::string label;
+    std::string name;
+    unsigned version = 0;
+    crypto::Algorithm algorithm = crypto::Algorithm::EdDSA;
+    std::shared_ptr<const crypto::PublicKey> public_key;
+    core::Bytes id;  // CKA_ID (16 random bytes from the token's RNG for keys we generate)
+    std::shared_ptr<detail::KeyHandles> handles;
+};
+
+struct KeyInfo {
+    std::string label;
+    std::string name;
+    unsigned version = 0;
+    std::optional<crypto::Algorithm> algorithm;  // empty if the key type is not one of ours
+    std::string id_hex;
+    bool has_private = false;
+    bool has_public = false;
+};
+
+// "licentra/<name>/v<version>"; name is 1-64 of [A-Za-z0-9._-], version >= 1.
+[[nodiscard]] core::Result<std::string> key_label(std::string_view name, unsigned version);
+// Inverse of key_label.
+[[nodiscard]] core::Result<std::pair<std::string, unsigned>> parse_key_label(
+    std::string_view label);
+
+class Token {
+  public:
+    // Parses the URI (p11-kit), selects the single initialized token it matches, reads the
+    // PIN file (must be mode 0600 or stricter), logs in once and fills the first pooled
+    // session. Never retries a rejected PIN.
+    [[nodiscard]] static core::Result<std::unique_ptr<Token>> open(std::shared_ptr<Module> module,
+                                                                   TokenOptions options);
+    ~Token();
+    Token(const Token&) = delete;
+    Token& operator=(const Token&) = delete;
+
+    [[nodiscard]] const std::string& label() const noexcept;
+    [[nodiscard]] const std::string& serial() const noexcept;
+
+    // ---- keys ----
+    // Generates a sign-only key pair inside the token (token, private, sensitive,
+    // non-extractable, CKA_ID from C_GenerateRandom), reads its attributes back and runs a
+    // sign-then-verify self-test. Errors: conflict if the label exists; usage for bad names.
+    [[nodiscard]] core::Result<KeyRef> generate_key(const std::string& name, unsigned version,
+                                                    crypto::Algorithm alg);
+    // Finds the key pair by label, checks its attributes like generate_key and self-tests it.
+    // Errors: not_found; integrity if the key is not sign-only/sensitive/non-extractable.
+    [[nodiscard]] core::Result<KeyRef> load_key(const std::string& label);
+    [[nodiscard]] core::Result<KeyRef> load_key(const std::string& name, unsigned version);
+    // Key pairs whose label starts with prefix (and parses as a key label), sorted by label.
+    [[nodiscard]] core::Result<std::vector<KeyInfo>> list_keys(
+        const std::string& prefix = "licentra/");
+    // Public key of a version whose private object may already be destroyed.
+    [[nodiscard]] core::Result<crypto::PublicKey> public_key(const std::string& label);
+    // Destroys the private key object (the public key object stays for the record).
+    [[nodiscard]] core::Status destroy_private_key(const std::string& label);
+    // Signs message (the full signing input) in JWS form: EdDSA 64 bytes, ES256/ES384 raw
+    // r||s (hashed here first), PS256 with SHA-256/MGF1-SHA-256/salt 32. No C_FindObjects on
+    // this path except once after a fault invalidated the cached handles.
+    [[nodiscard]] core::Result<core::Bytes> sign(const KeyRef& key, core::ByteView message);
+
+    // ---- CKO_DATA objects (CKA_TOKEN, CKA_PRIVATE, CKA_APPLICATION "licentra") ----
+    // Reads always go to the token: several daemons share it.
+    // write_data creates a new object, then destroys the older ones with the same label; a
+    // crash in between leaves two objects and readers pick the newer one.
+    [[nodiscard]] core::Status write_data(const std::string& label, core::ByteView value);
+    [[nodiscard]] core::Result<std::optional<core::Bytes>> read_data(const std::string& label);
+    [[nodiscard]] core::Status delete_data(const std::string& label);  // ok if absent
+    [[nodiscard]] core::Result<std::vector<std::pair<std::string, core::Bytes>>> list_data(
+        const std::string& prefix);
+
+    // ---- HMAC-SHA-256 (audit pseudonyms) ----
+    // Creates a 32-byte CKK_GENERIC_SECRET key (token, private, sensitive, non-extractable,
+    // CKA_SIGN only) unless one with this label exists; checks an existing one.
+    [[nodiscard]] core::Status ensure_hmac_key(const std::string& label);
+    [[nodiscard]] core::Result<core::Bytes> hmac_sha256(const std::string& label,
+                                                        core::ByteView data);
+
+    // Internal state (slot, pool) for hsm/internal.hpp; not for other modules.
+    [[nodiscard]] detail::TokenState& state() const noexcept { return *state_; }
+
+  private:
+    explicit Token(std::unique_ptr<detail::TokenState> state);
+    std::unique_ptr<detail::TokenState> state_;
+};
+
+// crypto::Signer over an HSM key. Keeps the token alive. Thread-safe.
+class HsmSigner final : public crypto::Signer {
+  public:
+    HsmSigner(std::shared_ptr<Token> token, KeyRef key);
+    [[nodiscard]] crypto::Algorithm algorithm() const override { return key_.algorithm; }
+    [[nodiscard]] const crypto::PublicKey& public_key() const override { return *key_.public_key; }
+    [[nodiscard]] core::Result<core::Bytes> sign(core::ByteView message) override;
+    [[nodiscard]] const KeyRef& key() const noexcept { return key_; }
+
+  private:
+    std::shared_ptr<Token> token_;
+    KeyRef key_;
+};
+
+}  // namespace licentra::hsm
