@@ -1,0 +1,719 @@
+#include "net/server.hpp"
+
+#include <openssl/ssl.h>
+#include <sys/resource.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "net/detail/beast_http.hpp"
+#include "net/identity.hpp"
+
+namespace licentra::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+std::uint64_t raise_fd_limit() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlimit wanted = rl;
+        wanted.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &wanted) == 0) rl = wanted;
+    }
+    return static_cast<std::uint64_t>(rl.rlim_cur);
+}
+
+namespace impl {
+
+class SessionBase;
+class Listener;
+
+class SessionBase {
+  public:
+    virtual ~SessionBase() = default;
+    // Both post onto the session's strand; callable from any thread.
+    virtual void request_shutdown() = 0;
+    virtual void force_close() = 0;
+};
+
+std::string endpoint_text(const tcp::socket& socket) {
+    beast::error_code ec;
+    const auto ep = socket.remote_endpoint(ec);
+    if (ec) return "unknown";
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+}  // namespace impl
+
+struct Server::State {
+    explicit State(ServerOptions opts)
+        : options(std::move(opts)),
+          ioc(static_cast<int>(options.io_threads == 0 ? 1 : options.io_threads)),
+          handshake_log(options.log, options.handshake_log_interval),
+          accept_log(options.log, std::chrono::milliseconds(1000)) {}
+
+    ServerOptions options;
+    asio::io_context ioc;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::shared_ptr<Handler> api_handler;
+    std::shared_ptr<Handler> ops_handler;
+    std::shared_ptr<ReloadableServerContext> tls;
+    RateLimitedLog handshake_log;
+    RateLimitedLog accept_log;
+
+    std::atomic<bool> stopping{false};
+    std::atomic<std::uint64_t> next_connection_id{1};
+    std::atomic<std::uint64_t> accepted{0}, rejected{0}, active_api{0}, active_ops{0},
+        handshake_failures{0}, requests{0}, bad_requests{0}, timeouts{0}, accept_errors{0};
+
+    std::shared_ptr<impl::Listener> api_listener;
+    std::shared_ptr<impl::Listener> ops_listener;
+
+    std::mutex sessions_mutex;
+    std::unordered_map<impl::SessionBase*, std::weak_ptr<impl::SessionBase>> sessions;
+
+    void add(impl::SessionBase* s, std::weak_ptr<impl::SessionBase> w) {
+        std::lock_guard lock(sessions_mutex);
+        sessions.emplace(s, std::move(w));
+    }
+    void remove(impl::SessionBase* s) {
+        std::lock_guard lock(sessions_mutex);
+        sessions.erase(s);
+    }
+    std::vector<std::shared_ptr<impl::SessionBase>> snapshot() {
+        std::vector<std::shared_ptr<impl::SessionBase>> out;
+        std::lock_guard lock(sessions_mutex);
+        out.reserve(sessions.size());
+        for (auto& [p, w] : sessions) {
+            if (auto s = w.lock()) out.push_back(std::move(s));
+        }
+        return out;
+    }
+};
+
+namespace impl {
+
+using State = Server::State;
+
+// Holds one slot of a listener's connection count for the session's lifetime.
+class ConnectionSlot {
+  public:
+    explicit ConnectionSlot(std::atomic<std::uint64_t>& counter) : counter_(counter) {
+        counter_.fetch_add(1);
+    }
+    ~ConnectionSlot() { counter_.fetch_sub(1); }
+    ConnectionSlot(const ConnectionSlot&) = delete;
+    ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+  private:
+    std::atomic<std::uint64_t>& counter_;
+};
+
+// The HTTP half of a session, shared by the TLS and plain sessions (CRTP, as in Beast's
+// advanced_server_flex example). Derived provides stream(), lowest(), do_close(), self().
+template <class Derived>
+class HttpSession : public SessionBase {
+  public:
+    HttpSession(std::shared_ptr<State> state, asio::any_io_executor ex, Handler& handler,
+                const Limits& limits, std::atomic<std::uint64_t>& active, std::string remote)
+        : state_(std::move(state)),
+          ex_(std::move(ex)),
+          handler_(handler),
+          limits_(limits),
+          slot_(active),
+          remote_(std::move(remote)),
+          connection_id_(state_->next_connection_id.fetch_add(1)) {}
+
+    ~HttpSession() override { state_->remove(this); }
+
+    void request_shutdown() override {
+        asio::post(ex_, [self = derived().shared_from_this()] { self->on_shutdown_requested(); });
+    }
+    void force_close() override {
+        asio::post(ex_, [self = derived().shared_from_this()] {
+            self->phase_ = Phase::closed;
+            self->derived().close_socket();
+        });
+    }
+
+  protected:
+    enum class Phase { handshake, idle, reading, handling, writing, closing, closed };
+
+    Derived& derived() { return static_cast<Derived&>(*this); }
+
+    void on_shutdown_requested() {
+        stop_requested_ = true;
+        switch (phase_) {
+            case Phase::handshake:
+                derived().close_socket();
+                break;
+            case Phase::idle:
+                // Between requests: cancel the read; on_read then closes with close_notify.
+                derived().cancel_io();
+                break;
+            case Phase::reading:
+            case Phase::handling:
+            case Phase::writing:
+                // Finish this request; its response carries Connection: close.
+                break;
+            case Phase::closing:
+            case Phase::closed:
+            default:
+                break;
+        }
+    }
+
+    void do_read() {
+        if (stop_requested_) {
+            derived().do_close();
+            return;
+        }
+        parser_.emplace();
+        detail::configure_parser(*parser_, limits_);
+        // Waiting for the next request is governed by the idle timeout; once bytes arrive the
+        // whole rest of the request must arrive within read_timeout (on_first_read).
+        phase_ = buffer_.size() > 0 ? Phase::reading : Phase::idle;
+        derived().lowest().expires_after(buffer_.size() > 0 ? limits_.read_timeout
+                                                            : limits_.idle_timeout);
+        http::async_read_some(
+            derived().stream(), buffer_, *parser_,
+            beast::bind_front_handler(&HttpSession::on_first_read, derived().shared_from_this()));
+    }
+
+    void on_first_read(beast::error_code ec, std::size_t) {
+        if (ec || parser_->is_done()) {
+            on_read(ec, 0);
+            return;
+        }
+        if (phase_ == Phase::idle) {
+            phase_ = Phase::reading;
+            // One deadline for the whole request, started at its first bytes: basic_stream
+            // applies it to every read_some below, so trickling bytes cannot extend it.
+            derived().lowest().expires_after(limits_.read_timeout);
+        }
+        http::async_read(
+            derived().stream(), buffer_, *parser_,
+            beast::bind_front_handler(&HttpSession::on_read, derived().shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec == beast::error::timeout) {
+            // basic_stream has closed the socket; nothing can be sent.
+            state_->timeouts.fetch_add(1);
+            phase_ = Phase::closed;
+            return;
+        }
+        if (ec) {
+            if (const auto kind = detail::problem_for_read_error(ec); kind && !stop_requested_) {
+                state_->bad_requests.fetch_add(1);
+                request_id_ = new_request_id();
+                keep_alive_ = false;
+                version_ = 11;
+                std::string detail = "the request could not be read: " + ec.message();
+                if (*kind == ProblemKind::header_too_large) {
+                    detail = "request header fields exceed " +
+                             std::to_string(limits_.header_limit) + " bytes";
+                } else if (*kind == ProblemKind::payload_too_large) {
+                    detail =
+                        "request body exceeds " + std::to_string(limits_.body_limit) + " bytes";
+                }
+                send(problem_response(*kind, detail, request_id_));
+                return;
+            }
+            // End of stream, reset, cancelled by shutdown: close quietly.
+            derived().do_close();
+            return;
+        }
+
+        auto message = parser_->release();
+        parser_.reset();
+        version_ = message.version();
+        keep_alive_ = message.keep_alive();
+        ++served_;
+        if (limits_.max_requests_per_connection != 0 &&
+            served_ >= limits_.max_requests_per_connection) {
+            keep_alive_ = false;
+        }
+        Request request = detail::to_request(std::move(message));
+        request.identity = identity_;
+        request.authenticated = authenticated_;
+        request_id_ = new_request_id();
+        request.request_id = request_id_;
+        request.remote_address = remote_;
+        request.connection_id = connection_id_;
+
+        phase_ = Phase::handling;
+        derived().lowest().expires_never();
+        auto completion = std::make_shared<Completion>(derived().shared_from_this());
+        try {
+            handler_.handle(std::move(request),
+                            [completion](Response r) { completion->complete(std::move(r)); });
+        } catch (const std::exception& e) {
+            completion->complete(
+                problem_response(ProblemKind::internal, "the request handler failed", request_id_));
+        } catch (...) {
+            completion->complete(
+                problem_response(ProblemKind::internal, "the request handler failed", request_id_));
+        }
+    }
+
+    // The handler's `done`: callable once from any thread; posts back onto the strand.
+    struct Completion {
+        explicit Completion(std::shared_ptr<Derived> s) : session(std::move(s)) {}
+        ~Completion() {
+            if (!called.load()) {
+                auto s = std::move(session);
+                asio::post(s->ex_, [s] {
+                    s->on_handler_done(problem_response(ProblemKind::internal,
+                                                        "the request handler did not answer",
+                                                        s->request_id_));
+                });
+            }
+        }
+        void complete(Response r) {
+            if (called.exchange(true)) return;
+            asio::post(session->ex_, [s = session, r = std::move(r)]() mutable {
+                s->on_handler_done(std::move(r));
+            });
+        }
+        std::shared_ptr<Derived> session;
+        std::atomic<bool> called{false};
+    };
+
+    void on_handler_done(Response response) {
+        if (phase_ != Phase::handling) return;  // force-closed meanwhile
+        send(std::move(response));
+    }
+
+    void send(Response response) {
+        const bool keep_alive = keep_alive_ && !stop_requested_ && !state_->stopping.load();
+        response_ = std::make_shared<detail::BeastResponse>(
+            detail::to_beast_response(std::move(response), request_id_, keep_alive, version_));
+        phase_ = Phase::writing;
+        derived().lowest().expires_after(limits_.write_timeout);
+        http::async_write(
+            derived().stream(), *response_,
+            beast::bind_front_handler(&HttpSession::on_write, derived().shared_from_this(),
+                                      response_->need_eof()));
+    }
+
+    void on_write(bool close, beast::error_code ec, std::size_t) {
+        response_.reset();
+        if (ec) {
+            if (ec == beast::error::timeout) state_->timeouts.fetch_add(1);
+            phase_ = Phase::closed;
+            derived().close_socket();
+            return;
+        }
+        state_->requests.fetch_add(1);
+        if (close) {
+            derived().do_close();
+            return;
+        }
+        do_read();
+    }
+
+    std::shared_ptr<State> state_;
+    asio::any_io_executor ex_;
+    Handler& handler_;
+    const Limits& limits_;
+    ConnectionSlot slot_;
+    std::string remote_;
+    std::uint64_t connection_id_;
+    core::ClientIdentity identity_;
+    bool authenticated_ = false;
+
+    beast::flat_buffer buffer_;
+    std::optional<detail::RequestParser> parser_;
+    std::shared_ptr<detail::BeastResponse> response_;
+    std::string request_id_;
+    unsigned version_ = 11;
+    bool keep_alive_ = false;
+    bool stop_requested_ = false;
+    std::size_t served_ = 0;
+    Phase phase_ = Phase::handshake;
+};
+
+// A connection on the API listener. Until the client's first bytes arrive it holds only a
+// socket and a timer (no TLS state), so idle half-open connections cost little memory.
+class TlsSession final : public HttpSession<TlsSession>,
+                         public std::enable_shared_from_this<TlsSession> {
+  public:
+    TlsSession(std::shared_ptr<State> state, tcp::socket socket, std::string remote)
+        : HttpSession(state, socket.get_executor(), *state->api_handler, state->options.limits,
+                      state->active_api, std::move(remote)),
+          socket_(std::move(socket)),
+          timer_(ex_) {}
+
+    void run() {
+        state_->add(this, weak_from_this());
+        if (state_->stopping.load()) return;
+        deadline_ = std::chrono::steady_clock::now() + limits_.handshake_timeout;
+        timer_.expires_at(deadline_);
+        timer_.async_wait(
+            beast::bind_front_handler(&TlsSession::on_handshake_timer, shared_from_this()));
+        socket_.async_wait(tcp::socket::wait_read,
+                           beast::bind_front_handler(&TlsSession::on_readable, shared_from_this()));
+    }
+
+    beast::ssl_stream<beast::tcp_stream>& stream() { return *tls_; }
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(*tls_); }
+
+    void cancel_io() {
+        if (tls_) {
+            lowest().socket().cancel();
+        } else {
+            close_socket();
+        }
+    }
+
+    void close_socket() {
+        beast::error_code ec;
+        timer_.cancel();
+        if (tls_) {
+            lowest().socket().close(ec);
+        } else {
+            socket_.close(ec);
+        }
+    }
+
+    // RFC 8446 §6.1: send close_notify before closing, bounded by the write timeout.
+    void do_close() {
+        if (phase_ == Phase::closing || phase_ == Phase::closed) return;
+        phase_ = Phase::closing;
+        lowest().expires_after(limits_.write_timeout);
+        tls_->async_shutdown(
+            beast::bind_front_handler(&TlsSession::on_shutdown, shared_from_this()));
+    }
+
+  private:
+    void on_handshake_timer(beast::error_code ec) {
+        if (ec || tls_) return;  // cancelled, or the handshake has started
+        state_->timeouts.fetch_add(1);
+        count_handshake_failure("no ClientHello before the handshake timeout");
+        close_socket();
+    }
+
+    void on_readable(beast::error_code ec) {
+        timer_.cancel();
+        if (ec || stop_requested_ || phase_ == Phase::closed) return;
+        ctx_ = state_->tls->current();
+        tls_.emplace(std::move(socket_), *ctx_);
+        lowest().expires_at(deadline_);
+        stream().async_handshake(
+            ssl::stream_base::server,
+            beast::bind_front_handler(&TlsSession::on_handshake, shared_from_this()));
+    }
+
+    void on_handshake(beast::error_code ec) {
+        if (ec) {
+            if (ec == beast::error::timeout) state_->timeouts.fetch_add(1);
+            count_handshake_failure(ec.message());
+            phase_ = Phase::closed;
+            return;  // no close_notify after a failed handshake; the socket closes with us
+        }
+        // Precondition of identity extraction: OpenSSL verified the chain against the
+        // configured CA (SSL_VERIFY_FAIL_IF_NO_PEER_CERT guarantees a certificate).
+        X509* cert = SSL_get0_peer_certificate(stream().native_handle());
+        if (cert == nullptr || SSL_get_verify_result(stream().native_handle()) != X509_V_OK) {
+            count_handshake_failure("client certificate missing or unverified");
+            phase_ = Phase::closed;
+            close_socket();
+            return;
+        }
+        auto identity = identity_from_certificate(cert);
+        if (!identity) {
+            count_handshake_failure(identity.error().message);
+            do_close();
+            return;
+        }
+        identity_ = std::move(identity).value();
+        authenticated_ = true;
+        do_read();
+    }
+
+    void on_shutdown(beast::error_code) {
+        phase_ = Phase::closed;
+        close_socket();
+    }
+
+    void count_handshake_failure(const std::string& reason) {
+        state_->handshake_failures.fetch_add(1);
+        state_->handshake_log.log("net: TLS handshake failed from " + remote_ + ": " + reason);
+    }
+
+    tcp::socket socket_;  // until the handshake starts
+    asio::steady_timer timer_;
+    std::chrono::steady_clock::time_point deadline_;
+    std::shared_ptr<ssl::context> ctx_;  // keeps the context alive for this connection
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+};
+
+// A connection on the plain-HTTP operations listener: no TLS, no identity.
+class PlainSession final : public HttpSession<PlainSession>,
+                           public std::enable_shared_from_this<PlainSession> {
+  public:
+    PlainSession(std::shared_ptr<State> state, tcp::socket socket, std::string remote)
+        : HttpSession(state, socket.get_executor(), *state->ops_handler, state->options.ops_limits,
+                      state->active_ops, std::move(remote)),
+          stream_(std::move(socket)) {}
+
+    void run() {
+        state_->add(this, weak_from_this());
+        do_read();
+    }
+
+    beast::tcp_stream& stream() { return stream_; }
+    beast::tcp_stream& lowest() { return stream_; }
+    void cancel_io() { stream_.socket().cancel(); }
+    void close_socket() {
+        beast::error_code ec;
+        stream_.socket().close(ec);
+    }
+    void do_close() {
+        if (phase_ == Phase::closed) return;
+        phase_ = Phase::closed;
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+  private:
+    beast::tcp_stream stream_;
+};
+
+// Accepts connections for one listener. New connections get their own strand.
+class Listener : public std::enable_shared_from_this<Listener> {
+  public:
+    Listener(std::shared_ptr<State> state, bool tls)
+        : state_(std::move(state)),
+          tls_(tls),
+          acceptor_(asio::make_strand(state_->ioc)),
+          backoff_(acceptor_.get_executor()) {}
+
+    core::Status open(const ListenAddress& address) {
+        beast::error_code ec;
+        const auto ip = asio::ip::make_address(address.host, ec);
+        if (ec) {
+            return core::make_error(core::ErrorKind::usage, "net.listen",
+                                    "invalid listen address '" + address.host + "'");
+        }
+        const tcp::endpoint endpoint(ip, address.port);
+        const std::string where = address.host + ":" + std::to_string(address.port);
+        acceptor_.open(endpoint.protocol(), ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(endpoint, ec);
+        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            return core::make_error(core::ErrorKind::unavailable, "net.listen",
+                                    "cannot listen on " + where + ": " + ec.message());
+        }
+        port_ = acceptor_.local_endpoint(ec).port();
+        return core::ok_status();
+    }
+
+    std::uint16_t port() const noexcept { return port_; }
+
+    void run() {
+        asio::dispatch(acceptor_.get_executor(),
+                       beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
+    }
+
+    void close() {
+        asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+            beast::error_code ec;
+            self->acceptor_.close(ec);
+            self->backoff_.cancel();
+        });
+    }
+
+  private:
+    void do_accept() {
+        acceptor_.async_accept(asio::make_strand(state_->ioc),
+                               beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+    }
+
+    void on_accept(beast::error_code ec, tcp::socket socket) {
+        if (!acceptor_.is_open() || state_->stopping.load()) return;
+        if (ec) {
+            state_->accept_errors.fetch_add(1);
+            state_->accept_log.log("net: accept failed: " + ec.message());
+            // Out of descriptors or memory: back off instead of spinning; pending
+            // connections stay in the backlog until descriptors are freed.
+            backoff_.expires_after(std::chrono::milliseconds(50));
+            backoff_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+                if (!wait_ec && self->acceptor_.is_open()) self->do_accept();
+            });
+            return;
+        }
+        state_->accepted.fetch_add(1);
+        const Limits& limits = tls_ ? state_->options.limits : state_->options.ops_limits;
+        auto& active = tls_ ? state_->active_api : state_->active_ops;
+        if (active.load() >= limits.max_connections) {
+            state_->rejected.fetch_add(1);
+            beast::error_code close_ec;
+            socket.close(close_ec);  // over the cap: closed at once
+        } else {
+            beast::error_code opt_ec;
+            socket.set_option(tcp::no_delay(true), opt_ec);
+            std::string remote = endpoint_text(socket);
+            if (tls_) {
+                std::make_shared<TlsSession>(state_, std::move(socket), std::move(remote))->run();
+            } else {
+                std::make_shared<PlainSession>(state_, std::move(socket), std::move(remote))->run();
+            }
+        }
+        do_accept();
+    }
+
+    std::shared_ptr<State> state_;
+    bool tls_;
+    tcp::acceptor acceptor_;
+    asio::steady_timer backoff_;
+    std::uint16_t port_ = 0;
+};
+
+}  // namespace impl
+
+core::Result<std::unique_ptr<Server>> Server::create(ServerOptions options,
+                                                     std::shared_ptr<Handler> api_handler,
+                                                     std::shared_ptr<Handler> ops_handler) {
+    if (!api_handler) {
+        return core::make_error(core::ErrorKind::usage, "net.config", "no API handler");
+    }
+    if (options.ops && !ops_handler) {
+        return core::make_error(core::ErrorKind::usage, "net.config",
+                                "an operations listener needs a handler");
+    }
+    raise_fd_limit();
+    auto tls = ReloadableServerContext::create(options.tls);
+    if (!tls) return std::move(tls).error();
+
+    std::unique_ptr<Server> server(new Server());
+    const auto ops_address = options.ops;
+    const auto api_address = options.api;
+    server->state_ = std::make_shared<State>(std::move(options));
+    auto& state = *server->state_;
+    state.api_handler = std::move(api_handler);
+    state.ops_handler = std::move(ops_handler);
+    state.tls = std::move(tls).value();
+
+    try {
+        state.api_listener = std::make_shared<impl::Listener>(server->state_, true);
+        if (auto s = state.api_listener->open(api_address); !s) return std::move(s).error();
+        if (ops_address) {
+            state.ops_listener = std::make_shared<impl::Listener>(server->state_, false);
+            if (auto s = state.ops_listener->open(*ops_address); !s) return std::move(s).error();
+        }
+    } catch (const std::exception& e) {
+        return core::make_error(core::ErrorKind::unavailable, "net.listen", e.what());
+    }
+    return server;
+}
+
+Server::~Server() {
+    if (!state_) return;
+    if (started_ && !stopped_) stop(std::chrono::milliseconds(0));
+    // Break the listener <-> state cycle.
+    state_->api_listener.reset();
+    state_->ops_listener.reset();
+}
+
+core::Status Server::start() {
+    if (started_) {
+        return core::make_error(core::ErrorKind::conflict, "net.started", "already started");
+    }
+    started_ = true;
+    state_->work.emplace(state_->ioc.get_executor());
+    state_->api_listener->run();
+    if (state_->ops_listener) state_->ops_listener->run();
+    const unsigned n = state_->options.io_threads == 0 ? 1 : state_->options.io_threads;
+    for (unsigned i = 0; i < n; ++i) {
+        threads_.emplace_back([state = state_] {
+            for (;;) {
+                try {
+                    state->ioc.run();
+                    return;
+                } catch (const std::exception& e) {
+                    state->options.log(std::string("net: io thread caught: ") + e.what());
+                }
+            }
+        });
+    }
+    return core::ok_status();
+}
+
+void Server::stop(std::chrono::milliseconds drain) {
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    state_->stopping.store(true);
+    state_->api_listener->close();
+    if (state_->ops_listener) state_->ops_listener->close();
+    for (auto& s : state_->snapshot()) s->request_shutdown();
+
+    auto active = [this] { return state_->active_api.load() + state_->active_ops.load(); };
+    const auto deadline = std::chrono::steady_clock::now() + drain;
+    while (active() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (active() > 0) {
+        for (auto& s : state_->snapshot()) s->force_close();
+        const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        while (active() > 0 && std::chrono::steady_clock::now() < hard) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    state_->work.reset();
+    state_->ioc.stop();
+    for (auto& t : threads_) {
+        if (t.joinable()) t.join();
+    }
+    threads_.clear();
+}
+
+core::Status Server::reload_tls(const ServerTlsFiles& files) { return state_->tls->reload(files); }
+
+std::uint16_t Server::api_port() const noexcept {
+    return state_->api_listener ? state_->api_listener->port() : 0;
+}
+
+std::uint16_t Server::ops_port() const noexcept {
+    return state_->ops_listener ? state_->ops_listener->port() : 0;
+}
+
+ServerStats Server::stats() const noexcept {
+    ServerStats s;
+    s.connections_accepted = state_->accepted.load();
+    s.connections_rejected = state_->rejected.load();
+    s.connections_active = state_->active_api.load();
+    s.ops_connections_active = state_->active_ops.load();
+    s.handshake_failures = state_->handshake_failures.load();
+    s.requests = state_->requests.load();
+    s.bad_requests = state_->bad_requests.load();
+    s.timeouts = state_->timeouts.load();
+    s.accept_errors = state_->accept_errors.load();
+    return s;
+}
+
+std::uint64_t Server::handshake_failures() const noexcept {
+    return state_->handshake_failures.load();
+}
+
+boost::asio::io_context& Server::io_context() noexcept { return state_->ioc; }
+
+}  // namespace licentra::net
