@@ -43,5 +43,6 @@ private:
 int cli_audit(const std::vector<std::string>& args);
 int cli_policy(const std::vector<std::string>& args);
 int cli_client(const std::vector<std::string>& args);  // token, jwks, keys, requests
+int cli_hsm(const std::vector<std::string>& args);     // keys, generate (operator, on the token)
 
 }  // namespace licentra::app

@@ -17,6 +17,7 @@ commands:
   jwks      fetch the daemon's public keys
   keys      list keys; request rotation, retirement, destruction
   requests  list, approve or reject pending key requests
+  hsm       list or generate key versions directly on a PKCS#11 token (operators)
 
 Run 'licentra <command> --help' for the options of a command. See docs/cli.md.
 )";
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
     const std::string& cmd = args[0];
     if (cmd == "audit") return cli_audit(args);
     if (cmd == "policy") return cli_policy(args);
+    if (cmd == "hsm") return cli_hsm(args);
     if (cmd == "token" || cmd == "jwks" || cmd == "keys" || cmd == "requests") {
         return cli_client(args);
     }

@@ -1,0 +1,186 @@
+// Benchmark: signatures/s and p50/p99 latency per algorithm at 1 and 2 threads, through the
+// session pool (Token::sign) and as raw C_SignInit+C_Sign on pre-opened sessions, in the same
+// run on the same key. Provisions its own temporary SoftHSM token.
+//
+// Usage: hsm_sign [seconds-per-cell (default 2)] [rsa-seconds (default 1)]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/digest.hpp"
+#include "hsm/internal.hpp"
+#include "support/softhsm.hpp"
+
+using namespace licentra;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Cell {
+    double per_second = 0;
+    double p50_us = 0;
+    double p99_us = 0;
+    std::size_t ops = 0;
+};
+
+template <typename Op>
+Cell measure(unsigned threads, double seconds, Op&& op_for_thread) {
+    std::vector<std::vector<double>> lat(threads);
+    std::atomic<bool> go{false};
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> pool;
+    const auto duration = std::chrono::duration<double>(seconds);
+    for (unsigned i = 0; i < threads; ++i) {
+        pool.emplace_back([&, i] {
+            auto op = op_for_thread(i);
+            while (!go.load()) std::this_thread::yield();
+            const auto end = Clock::now() + duration;
+            lat[i].reserve(100000);
+            for (std::uint64_t n = 0;; ++n) {
+                const auto t0 = Clock::now();
+                if (t0 >= end) break;
+                if (!op(n)) {
+                    failed = true;
+                    break;
+                }
+                lat[i].push_back(
+                    std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+            }
+        });
+    }
+    const auto start = Clock::now();
+    go = true;
+    for (auto& t : pool) t.join();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    if (failed) {
+        std::fprintf(stderr, "hsm_sign: an operation failed\n");
+        std::exit(1);
+    }
+    std::vector<double> all;
+    for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+    std::sort(all.begin(), all.end());
+    Cell c;
+    c.ops = all.size();
+    c.per_second = static_cast<double>(all.size()) / elapsed;
+    if (!all.empty()) {
+        c.p50_us = all[all.size() / 2];
+        c.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+    }
+    return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
+    const double rsa_seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
+    test::SoftHsmToken fixture("licentra-bench");
+    auto module = hsm::Module::load(test::SoftHsmToken::module_path());
+    if (!module) {
+        std::fprintf(stderr, "%s\n", module.error().to_string().c_str());
+        return 1;
+    }
+    CK_FUNCTION_LIST* fl = (*module)->state().fl;
+
+    struct Alg {
+        const char* name;
+        crypto::Algorithm alg;
+    };
+    const Alg algs[] = {{"Ed25519 (EdDSA)", crypto::Algorithm::EdDSA},
+                        {"P-256 (ES256)", crypto::Algorithm::ES256},
+                        {"P-384 (ES384)", crypto::Algorithm::ES384},
+                        {"RSA-3072 (PS256)", crypto::Algorithm::PS256}};
+    const std::string message(200, 'm');  // about the size of a JWS signing input
+    const auto mview = core::as_bytes(message);
+
+    std::printf(
+        "| algorithm | threads | pool sig/s | pool p50 µs | pool p99 µs | raw sig/s | raw p50 µs | "
+        "raw p99 µs | pool/raw |\n");
+    std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for (const auto& a : algs) {
+        const double secs = a.alg == crypto::Algorithm::PS256 ? rsa_seconds : seconds;
+        for (unsigned threads : {1U, 2U}) {
+            hsm::TokenOptions o;
+            o.uri = fixture.uri();
+            o.pool_size = threads;
+            auto token = hsm::Token::open(*module, o);
+            if (!token) {
+                std::fprintf(stderr, "%s\n", token.error().to_string().c_str());
+                return 1;
+            }
+            const std::string name =
+                std::string("bench-") + std::to_string(static_cast<int>(a.alg));
+            auto key = (*token)->load_key(name, 1);
+            if (!key) key = (*token)->generate_key(name, 1, a.alg);
+            if (!key) {
+                std::fprintf(stderr, "%s\n", key.error().to_string().c_str());
+                return 1;
+            }
+            // Warm the pool so every session exists before measuring.
+            for (unsigned i = 0; i < 4 * threads; ++i) (void)(*token)->sign(*key, mview);
+
+            const Cell pool = measure(threads, secs, [&](unsigned) {
+                return [&](std::uint64_t) { return (*token)->sign(*key, mview).ok(); };
+            });
+
+            // Raw: one pre-opened session per thread (already logged in: login is per
+            // application), same key handle, same mechanism, same hashing.
+            const CK_SLOT_ID slot = (*token)->state().slot;
+            const CK_OBJECT_HANDLE handle = key->handles->priv.load();
+            const CK_ULONG sig_len =
+                a.alg == crypto::Algorithm::PS256
+                    ? static_cast<CK_ULONG>(key->public_key->rsa_ne().first.size())
+                    : static_cast<CK_ULONG>(crypto::raw_signature_size(a.alg));
+            const Cell raw = measure(threads, secs, [&](unsigned) {
+                CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+                fl->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &s);
+                auto sess = std::make_shared<hsm::detail::Session>(fl, s, 0);
+                return [&, sess](std::uint64_t) {
+                    CK_MECHANISM mech{};
+                    CK_RSA_PKCS_PSS_PARAMS pss{CKM_SHA256, CKG_MGF1_SHA256, 32};
+                    core::Bytes input;
+                    switch (a.alg) {
+                        case crypto::Algorithm::EdDSA:
+                            mech.mechanism = CKM_EDDSA;
+                            input.assign(mview.begin(), mview.end());
+                            break;
+                        case crypto::Algorithm::ES256: {
+                            auto d = crypto::sha256(mview);
+                            mech.mechanism = CKM_ECDSA;
+                            input.assign(d.begin(), d.end());
+                            break;
+                        }
+                        case crypto::Algorithm::ES384: {
+                            auto d = crypto::sha384(mview);
+                            mech.mechanism = CKM_ECDSA;
+                            input.assign(d.begin(), d.end());
+                            break;
+                        }
+                        case crypto::Algorithm::PS256:
+                            mech.mechanism = CKM_SHA256_RSA_PKCS_PSS;
+                            mech.pParameter = &pss;
+                            mech.ulParameterLen = sizeof pss;
+                            input.assign(mview.begin(), mview.end());
+                            break;
+                    }
+                    core::Bytes sig(sig_len);
+                    CK_ULONG len = sig_len;
+                    if (fl->C_SignInit(sess->handle(), &mech, handle) != CKR_OK) return false;
+                    return fl->C_Sign(sess->handle(), input.data(),
+                                      static_cast<CK_ULONG>(input.size()), sig.data(),
+                                      &len) == CKR_OK;
+                };
+            });
+            std::printf("| %s | %u | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f%% |\n", a.name,
+                        threads, pool.per_second, pool.p50_us, pool.p99_us, raw.per_second,
+                        raw.p50_us, raw.p99_us, 100.0 * pool.per_second / raw.per_second);
+            std::fflush(stdout);
+        }
+    }
+    return 0;
+}
