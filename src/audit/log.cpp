@@ -1,0 +1,646 @@
+#include "audit/log.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+namespace licentra::audit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using core::ErrorKind;
+using core::make_error;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::size_t kMaxReadEntries = 10000;
+
+class PosixFileOps final : public FileOps {
+  public:
+    ssize_t write(int fd, const void* data, std::size_t size) override {
+        return ::write(fd, data, size);
+    }
+    int fdatasync(int fd) override { return ::fdatasync(fd); }
+};
+
+core::Error io_error(std::string code, const std::string& what, int err) {
+    return make_error(ErrorKind::unavailable, std::move(code), what + ": " + std::strerror(err));
+}
+
+core::Error integrity(std::string code, std::string message) {
+    return make_error(ErrorKind::integrity, std::move(code), std::move(message));
+}
+
+void close_fd(int& fd) noexcept {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+}
+
+void complete(const AuditLog::AppendCallback& done, core::Result<Appended> result) noexcept {
+    try {
+        done(std::move(result));
+    } catch (...) {
+        // A throwing callback must not take the writer down with it; the entry is durable.
+    }
+}
+
+core::Status truncate_file(const fs::path& path, std::uint64_t length) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return io_error("audit.io_error", "cannot open " + path.string(), errno);
+    core::Status st;
+    if (::ftruncate(fd, static_cast<off_t>(length)) != 0 || ::fsync(fd) != 0) {
+        st = io_error("audit.io_error", "cannot cut back " + path.string(), errno);
+    }
+    ::close(fd);
+    return st;
+}
+
+}  // namespace
+
+FileOps& posix_file_ops() noexcept {
+    static PosixFileOps ops;
+    return ops;
+}
+
+AuditLog::AuditLog(LogOptions options, LogDependencies deps, CheckpointSigner signer)
+    : options_(std::move(options)),
+      deps_(deps),
+      ops_(deps.file_ops != nullptr ? deps.file_ops : &posix_file_ops()),
+      cp_signer_(std::move(signer)) {}
+
+core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDependencies deps) {
+    if (deps.signer == nullptr) {
+        return make_error(ErrorKind::usage, "audit.signer_invalid",
+                          "a checkpoint signer is required");
+    }
+    if (!is_valid_origin(options.origin)) {
+        return make_error(ErrorKind::usage, "audit.origin_invalid",
+                          "origin must be 1-255 printable ASCII characters without spaces");
+    }
+    if (options.checkpoint_every == 0 || options.checkpoint_interval.count() <= 0 ||
+        options.max_batch == 0 || options.max_pending == 0 || options.segment_max_bytes == 0) {
+        return make_error(ErrorKind::usage, "audit.options_invalid",
+                          "checkpoint_every, checkpoint_interval, max_batch, max_pending and "
+                          "segment_max_bytes must be positive");
+    }
+    auto cp_signer = CheckpointSigner::create(options.key_name, *deps.signer);
+    if (!cp_signer) return std::move(cp_signer).error();
+
+    std::unique_ptr<AuditLog> log(
+        new AuditLog(std::move(options), deps, std::move(cp_signer).value()));
+    const LogOptions& opt = log->options_;
+    const fs::path& dir = opt.dir;
+
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) {
+        if (::mkdir(dir.c_str(), 0700) != 0) {
+            return io_error("audit.io_error", "cannot create " + dir.string(), errno);
+        }
+    }
+    log->dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->dir_fd_ < 0) return io_error("audit.io_error", "cannot open " + dir.string(), errno);
+    const fs::path lock_path = dir / std::string(kLockFile);
+    log->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (log->lock_fd_ < 0)
+        return io_error("audit.io_error", "cannot open " + lock_path.string(), errno);
+    if (::flock(log->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            return make_error(ErrorKind::conflict, "audit.locked",
+                              "another process has the audit log open: " + dir.string());
+        }
+        return io_error("audit.io_error", "cannot lock " + lock_path.string(), errno);
+    }
+
+    // Read everything once, strictly.
+    Finding finding;
+    auto scan = scan_log_directory(dir, &finding);
+    if (!scan) return std::move(scan).error();
+    const NoteVerifier& verifier = log->cp_signer_.verifier();
+    if (auto st = check_checkpoints(*scan, verifier, opt.origin, &finding); !st) {
+        return std::move(st).error();
+    }
+    std::optional<Checkpoint> newest;
+    if (!scan->checkpoints.empty()) {
+        newest = *verifier.open_checkpoint(scan->checkpoints.back().note);
+    }
+
+    // The anchor holds a checkpoint the directory cannot roll back.
+    std::optional<Checkpoint> anchored;
+    if (deps.anchor != nullptr) {
+        auto stored = deps.anchor->load();
+        if (!stored) return std::move(stored).error();
+        if (*stored) {
+            auto cp = verifier.open_checkpoint(**stored);
+            if (!cp) {
+                return integrity("audit.anchor_invalid",
+                                 "the anchored checkpoint does not verify: " + cp.error().message);
+            }
+            if (cp->origin != opt.origin) {
+                return integrity("audit.anchor_mismatch",
+                                 "the anchored checkpoint has origin '" + cp->origin + "'");
+            }
+            const std::uint64_t size = scan->tree.size();
+            if (cp->size > size) {
+                return integrity("audit.rolled_back",
+                                 "log holds " + std::to_string(size) +
+                                     " entries but the anchored checkpoint signed " +
+                                     std::to_string(cp->size) +
+                                     ": the log was truncated or rolled back");
+            }
+            if (*scan->tree.root(cp->size) != cp->root) {
+                return integrity("audit.anchor_mismatch",
+                                 "the first " + std::to_string(cp->size) +
+                                     " entries do not hash to the anchored root");
+            }
+            if (!newest || newest->size < cp->size) {
+                return integrity("audit.rolled_back",
+                                 std::string(kCheckpointsFile) +
+                                     " is older than the anchored checkpoint of size " +
+                                     std::to_string(cp->size) + ": it was rolled back");
+            }
+            anchored = std::move(cp).value();
+            log->recovery_.anchored_size = anchored->size;
+        }
+    }
+
+    // Cut back records a crash left half-written; they were never acknowledged.
+    if (scan->torn_log) {
+        if (auto st = truncate_file(dir / scan->torn_log->file, scan->torn_log->offset); !st) {
+            return std::move(st).error();
+        }
+        log->recovery_.torn_log = scan->torn_log;
+    }
+    if (scan->torn_checkpoint) {
+        if (auto st =
+                truncate_file(dir / scan->torn_checkpoint->file, scan->torn_checkpoint->offset);
+            !st) {
+            return std::move(st).error();
+        }
+        log->recovery_.torn_checkpoint = scan->torn_checkpoint;
+    }
+
+    // Files for appending.
+    bool created = false;
+    if (scan->segments.empty()) {
+        scan->segments.push_back(SegmentInfo{segment_file_name(0), 0, 0});
+        created = true;
+    }
+    const SegmentInfo& last = scan->segments.back();
+    const fs::path seg_path = dir / last.file;
+    log->seg_fd_ = ::open(seg_path.c_str(),
+                          O_WRONLY | O_APPEND | O_CLOEXEC | (created ? O_CREAT | O_EXCL : 0), 0600);
+    if (log->seg_fd_ < 0)
+        return io_error("audit.io_error", "cannot open " + seg_path.string(), errno);
+    log->segment_number_ = scan->segments.size() - 1;
+    log->segment_bytes_ = last.bytes;
+    const fs::path cp_path = dir / std::string(kCheckpointsFile);
+    created = created || !fs::exists(cp_path, ec);
+    log->cp_fd_ = ::open(cp_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (log->cp_fd_ < 0)
+        return io_error("audit.io_error", "cannot open " + cp_path.string(), errno);
+    if (created && ::fsync(log->dir_fd_) != 0) {
+        return io_error("audit.io_error", "cannot sync " + dir.string(), errno);
+    }
+
+    // In-memory state.
+    for (std::uint64_t i = 0; i < scan->tree.size(); ++i) log->frontier_.append(scan->tree.leaf(i));
+    log->tree_ = std::move(scan->tree);
+    log->offsets_ = std::move(scan->offsets);
+    log->segments_ = std::move(scan->segments);
+    if (newest) {
+        log->latest_note_ = scan->checkpoints.back().note;
+        log->checkpoint_size_ = newest->size;
+    }
+    log->recovery_.size = log->tree_.size();
+    log->recovery_.checkpoint_size = log->checkpoint_size_;
+
+    // Cover entries written before a crash (and an empty new log) with a checkpoint now, and
+    // bring the anchor up to the newest checkpoint.
+    if (!newest || log->checkpoint_size_ < log->tree_.size()) {
+        if (auto st = log->sign_checkpoint(); !st) return std::move(st).error();
+        if (auto err = log->checkpoint_error()) return *err;
+    } else if (deps.anchor != nullptr && (!anchored || anchored->size < newest->size)) {
+        if (auto st = deps.anchor->store(log->latest_note_); !st) return std::move(st).error();
+    }
+
+    log->writer_ = std::thread([raw = log.get()] { raw->run(); });
+    return log;
+}
+
+AuditLog::~AuditLog() {
+    (void)close();
+    close_fd(seg_fd_);
+    close_fd(cp_fd_);
+    close_fd(lock_fd_);
+    close_fd(dir_fd_);
+}
+
+// ---- appending -------------------------------------------------------------------------------
+
+core::Result<Appended> AuditLog::append(Entry entry) {
+    std::promise<core::Result<Appended>> promise;
+    auto future = promise.get_future();
+    append_async(std::move(entry),
+                 [&promise](core::Result<Appended> r) { promise.set_value(std::move(r)); });
+    return future.get();
+}
+
+void AuditLog::append_async(Entry entry, AppendCallback done) {
+    if (auto st = validate_entry(entry); !st) {
+        complete(done, std::move(st).error());
+        return;
+    }
+    std::optional<core::Error> rejected;
+    {
+        std::lock_guard lk(mu_);
+        if (state_.load() == LogState::failed) {
+            rejected = failed_error();
+        } else if (stopping_ || state_.load() == LogState::closed) {
+            rejected =
+                make_error(ErrorKind::unavailable, "audit.log_closed", "audit log is closed");
+        } else if (queue_.size() >= options_.max_pending) {
+            rejected = make_error(ErrorKind::limit, "audit.queue_full", "too many pending appends");
+        } else {
+            queue_.push_back(Pending{std::move(entry), std::move(done)});
+        }
+    }
+    if (rejected) {
+        complete(done, std::move(*rejected));
+        return;
+    }
+    cv_.notify_one();
+}
+
+void AuditLog::run() {
+    std::unique_lock lk(mu_);
+    while (true) {
+        auto ready = [&] {
+            return !queue_.empty() || stopping_ || checkpoint_requested_ > checkpoint_done_;
+        };
+        if (!ready()) {
+            if (checkpoint_due_) {
+                cv_.wait_until(lk, *checkpoint_due_, ready);
+            } else {
+                cv_.wait(lk, ready);
+            }
+        }
+        std::vector<Pending> batch;
+        if (queue_.size() <= options_.max_batch) {
+            batch.swap(queue_);
+        } else {
+            const auto split = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch);
+            batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(split));
+            queue_.erase(queue_.begin(), split);
+        }
+        const std::uint64_t requested = checkpoint_requested_;
+        const bool stop = stopping_ && queue_.empty();
+        lk.unlock();
+
+        if (!batch.empty()) write_batch(batch);
+        maybe_checkpoint(stop || requested > checkpoint_done_);
+
+        lk.lock();
+        checkpoint_done_ = std::max(checkpoint_done_, requested);
+        checkpoint_cv_.notify_all();
+        if (stop) break;
+    }
+    writer_done_ = true;
+    checkpoint_cv_.notify_all();
+}
+
+core::Status AuditLog::write_all(int fd, std::string_view data) {
+    // write(2) may write less than asked (signals, quotas, nearly full disks): continue from
+    // where it stopped; any error is final.
+    while (!data.empty()) {
+        const ssize_t n = ops_->write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return io_error("audit.write_failed", "audit write failed", errno);
+        }
+        if (n == 0) return io_error("audit.write_failed", "audit write made no progress", EIO);
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return core::ok_status();
+}
+
+core::Status AuditLog::roll_segment() {
+    const std::string name = segment_file_name(segment_number_ + 1);
+    const fs::path path = options_.dir / name;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return io_error("audit.write_failed", "cannot create " + path.string(), errno);
+    if (::fsync(dir_fd_) != 0) {
+        const int err = errno;
+        ::close(fd);
+        return io_error("audit.write_failed", "cannot sync " + options_.dir.string(), err);
+    }
+    close_fd(seg_fd_);
+    seg_fd_ = fd;
+    ++segment_number_;
+    segment_bytes_ = 0;
+    std::unique_lock tl(tree_mu_);
+    segments_.push_back(SegmentInfo{name, frontier_.size(), 0});
+    return core::ok_status();
+}
+
+void AuditLog::write_batch(std::vector<Pending>& batch) {
+    if (state_.load() != LogState::open) {
+        const core::Error err = failed_error();
+        for (auto& p : batch) complete(p.done, err);
+        return;
+    }
+    if (segment_bytes_ >= options_.segment_max_bytes) {
+        if (auto st = roll_segment(); !st) {
+            enter_failed(st.error());
+            const core::Error err = failed_error();
+            for (auto& p : batch) complete(p.done, err);
+            return;
+        }
+    }
+
+    std::string buffer;
+    std::vector<std::optional<core::Error>> rejected(batch.size());
+    std::vector<Appended> appended;
+    std::vector<std::uint64_t> offsets;
+    appended.reserve(batch.size());
+    offsets.reserve(batch.size());
+    std::uint64_t next = frontier_.size();
+    const core::TimePoint now = core::Clock::now();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        Entry& e = batch[i].entry;
+        e.seq = next;
+        e.time = now;
+        auto line = serialize_entry(e);
+        if (!line) {
+            rejected[i] = std::move(line).error();
+            continue;
+        }
+        offsets.push_back(segment_bytes_ + buffer.size());
+        buffer += *line;
+        buffer.push_back('\n');
+        appended.push_back(Appended{next, leaf_hash(core::as_bytes(*line))});
+        ++next;
+    }
+
+    if (!buffer.empty()) {
+        core::Status st = write_all(seg_fd_, buffer);
+        if (st && ops_->fdatasync(seg_fd_) != 0) {
+            st = io_error("audit.sync_failed", "audit fdatasync failed", errno);
+        }
+        if (!st) {
+            // Fail closed: whatever reached the file is not acknowledged, and nothing more will
+            // be written; a reopen cuts a partial line back.
+            enter_failed(st.error());
+            const core::Error err = failed_error();
+            for (auto& p : batch) complete(p.done, err);
+            return;
+        }
+        {
+            std::unique_lock tl(tree_mu_);
+            for (std::size_t i = 0; i < appended.size(); ++i) {
+                tree_.append(appended[i].leaf_hash);
+                frontier_.append(appended[i].leaf_hash);
+                offsets_.push_back(offsets[i]);
+            }
+            segment_bytes_ += buffer.size();
+            segments_.back().bytes = segment_bytes_;
+        }
+        if (!checkpoint_due_) checkpoint_due_ = SteadyClock::now() + options_.checkpoint_interval;
+    }
+
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (rejected[i]) {
+            complete(batch[i].done, std::move(*rejected[i]));
+        } else {
+            complete(batch[i].done, appended[k++]);
+        }
+    }
+}
+
+// ---- checkpoints -----------------------------------------------------------------------------
+
+core::Status AuditLog::sign_checkpoint() {
+    const Checkpoint c{options_.origin, frontier_.size(), frontier_.root()};
+    auto note = cp_signer_.sign(c);
+    if (!note) {
+        std::lock_guard lk(status_mu_);
+        checkpoint_error_ = note.error();
+        return core::ok_status();
+    }
+    core::Status st = write_all(cp_fd_, *note);
+    if (st && ops_->fdatasync(cp_fd_) != 0) {
+        st = io_error("audit.sync_failed", "checkpoint fdatasync failed", errno);
+    }
+    if (!st) {
+        enter_failed(st.error());
+        return st;
+    }
+    {
+        std::unique_lock tl(tree_mu_);
+        latest_note_ = *note;
+        checkpoint_size_ = c.size;
+    }
+    std::optional<core::Error> anchor_error;
+    if (deps_.anchor != nullptr) {
+        if (auto ast = deps_.anchor->store(*note); !ast) anchor_error = ast.error();
+    }
+    std::lock_guard lk(status_mu_);
+    checkpoint_error_ = std::move(anchor_error);
+    return core::ok_status();
+}
+
+void AuditLog::maybe_checkpoint(bool force) {
+    if (state_.load() == LogState::failed) return;
+    std::uint64_t signed_size = 0;
+    {
+        std::shared_lock tl(tree_mu_);
+        signed_size = checkpoint_size_;
+    }
+    const std::uint64_t size = frontier_.size();
+    if (size == signed_size) {
+        checkpoint_due_.reset();
+        return;
+    }
+    const bool due = force || size - signed_size >= options_.checkpoint_every ||
+                     (checkpoint_due_ && SteadyClock::now() >= *checkpoint_due_);
+    if (!due) return;
+    if (auto st = sign_checkpoint(); !st) return;  // the log is failed now
+    if (checkpoint_error()) {
+        // Signing or anchoring failed: retry later, not in a tight loop.
+        checkpoint_due_ =
+            SteadyClock::now() + std::min<std::chrono::milliseconds>(options_.checkpoint_interval,
+                                                                     std::chrono::seconds(5));
+        return;
+    }
+    checkpoint_due_.reset();
+}
+
+core::Status AuditLog::checkpoint_now() {
+    std::unique_lock lk(mu_);
+    if (state_.load() != LogState::open || stopping_) return failed_error();
+    const std::uint64_t target = ++checkpoint_requested_;
+    cv_.notify_one();
+    checkpoint_cv_.wait(lk, [&] { return checkpoint_done_ >= target || writer_done_; });
+    lk.unlock();
+    if (state_.load() == LogState::failed) return failed_error();
+    if (auto err = checkpoint_error()) return *err;
+    return core::ok_status();
+}
+
+core::Status AuditLog::close() {
+    {
+        std::lock_guard lk(mu_);
+        if (!writer_.joinable()) {
+            if (state_.load() == LogState::failed) return failed_error();
+            return core::ok_status();
+        }
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    writer_.join();
+    close_fd(seg_fd_);
+    close_fd(cp_fd_);
+    if (state_.load() == LogState::failed) return failed_error();
+    state_.store(LogState::closed);
+    return core::ok_status();
+}
+
+// ---- state -----------------------------------------------------------------------------------
+
+void AuditLog::enter_failed(core::Error error) {
+    {
+        std::lock_guard lk(status_mu_);
+        if (!failure_) {
+            failure_ = make_error(ErrorKind::unavailable, "audit.log_failed",
+                                  "audit log failed closed: " + error.code + ": " + error.message);
+        }
+    }
+    std::vector<Pending> drained;
+    {
+        std::lock_guard lk(mu_);
+        state_.store(LogState::failed);
+        drained.swap(queue_);
+    }
+    const core::Error err = failed_error();
+    for (auto& p : drained) complete(p.done, err);
+}
+
+core::Error AuditLog::failed_error() const {
+    std::lock_guard lk(status_mu_);
+    if (failure_) return *failure_;
+    return make_error(ErrorKind::unavailable, "audit.log_closed", "audit log is closed");
+}
+
+LogState AuditLog::state() const noexcept { return state_.load(); }
+
+std::optional<core::Error> AuditLog::failure() const {
+    std::lock_guard lk(status_mu_);
+    return failure_;
+}
+
+std::optional<core::Error> AuditLog::checkpoint_error() const {
+    std::lock_guard lk(status_mu_);
+    return checkpoint_error_;
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+std::uint64_t AuditLog::size() const {
+    std::shared_lock tl(tree_mu_);
+    return tree_.size();
+}
+
+Hash AuditLog::root() const {
+    std::shared_lock tl(tree_mu_);
+    return frontier_.root();
+}
+
+core::Result<Hash> AuditLog::root(std::uint64_t size) const {
+    std::shared_lock tl(tree_mu_);
+    return tree_.root(size);
+}
+
+core::Result<Hash> AuditLog::leaf(std::uint64_t index) const {
+    std::shared_lock tl(tree_mu_);
+    if (index >= tree_.size()) {
+        return make_error(ErrorKind::not_found, "audit.index_out_of_range", "no such entry");
+    }
+    return tree_.leaf(index);
+}
+
+std::string AuditLog::latest_checkpoint() const {
+    std::shared_lock tl(tree_mu_);
+    return latest_note_;
+}
+
+core::Result<std::vector<Hash>> AuditLog::inclusion_proof(std::uint64_t index,
+                                                          std::uint64_t size) const {
+    std::shared_lock tl(tree_mu_);
+    return tree_.inclusion_proof(index, size);
+}
+
+core::Result<std::vector<Hash>> AuditLog::consistency_proof(std::uint64_t first,
+                                                            std::uint64_t second) const {
+    std::shared_lock tl(tree_mu_);
+    return tree_.consistency_proof(first, second);
+}
+
+core::Result<std::vector<std::string>> AuditLog::read_entries(std::uint64_t start,
+                                                              std::uint64_t end) const {
+    std::shared_lock tl(tree_mu_);
+    if (start > end || end > tree_.size() || end - start > kMaxReadEntries) {
+        return make_error(ErrorKind::usage, "audit.range_invalid",
+                          "need start <= end <= size and at most 10000 entries");
+    }
+    std::vector<std::string> out;
+    out.reserve(static_cast<std::size_t>(end - start));
+    int fd = -1;
+    std::size_t open_segment = segments_.size();
+    for (std::uint64_t i = start; i < end; ++i) {
+        auto it = std::upper_bound(
+            segments_.begin(), segments_.end(), i,
+            [](std::uint64_t v, const SegmentInfo& s) { return v < s.first_index; });
+        const auto seg = static_cast<std::size_t>(std::distance(segments_.begin(), it) - 1);
+        if (seg != open_segment) {
+            close_fd(fd);
+            const fs::path path = options_.dir / segments_[seg].file;
+            fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) return io_error("audit.io_error", "cannot open " + path.string(), errno);
+            open_segment = seg;
+        }
+        const std::uint64_t begin = offsets_[i];
+        const bool same_segment = i + 1 < tree_.size() && (seg + 1 >= segments_.size() ||
+                                                           i + 1 < segments_[seg + 1].first_index);
+        const std::uint64_t stop = same_segment ? offsets_[i + 1] : segments_[seg].bytes;
+        std::string line(static_cast<std::size_t>(stop - begin), '\0');
+        std::size_t got = 0;
+        while (got < line.size()) {
+            const ssize_t n =
+                ::pread(fd, line.data() + got, line.size() - got, static_cast<off_t>(begin + got));
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) continue;
+                const int err = n < 0 ? errno : EIO;
+                close_fd(fd);
+                return io_error("audit.io_error", "cannot read " + segments_[seg].file, err);
+            }
+            got += static_cast<std::size_t>(n);
+        }
+        if (line.empty() || line.back() != '\n') {
+            close_fd(fd);
+            return integrity("audit.entry_malformed", "entry changed on disk");
+        }
+        line.pop_back();
+        out.push_back(std::move(line));
+    }
+    close_fd(fd);
+    return out;
+}
+
+}  // namespace licentra::audit

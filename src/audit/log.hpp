@@ -1,0 +1,198 @@
+// The append-only, tamper-evident audit log (DESIGN.md "Audit log", "Reliability promises").
+//
+// One writer thread owns the files. Appenders enqueue entries; the writer takes everything
+// queued, assigns seq and time, writes the batch with one write loop and one fdatasync, then
+// completes every waiter (group commit). An append is acknowledged only once durable. Any write
+// or sync error puts the log in the failed state for good: later appends fail with
+// ErrorKind::unavailable, nothing is retried, nothing is reordered.
+//
+// Leaf hashes (and the hashes of complete subtrees) are kept in memory, about 64 bytes per
+// entry, so roots and proofs never reread the files; the root itself comes from a CompactRange
+// updated per append. At open the whole log is read once, parsed strictly and rehashed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit/anchor.hpp"
+#include "audit/checkpoint.hpp"
+#include "audit/entry.hpp"
+#include "audit/file_ops.hpp"
+#include "audit/merkle.hpp"
+#include "audit/store.hpp"
+#include "core/result.hpp"
+#include "crypto/signer.hpp"
+
+namespace licentra::audit {
+
+struct LogOptions {
+    std::filesystem::path dir;  // created (0700) if missing
+    std::string origin;         // checkpoint origin line, e.g. "licentra.example/audit/node-1"
+    std::string key_name;       // signed-note key name, e.g. "licentra.example/audit"
+    std::uint64_t segment_max_bytes = 64ULL << 20;  // start a new segment file past this size
+    std::uint64_t checkpoint_every = 1000;          // sign after this many new entries ...
+    std::chrono::milliseconds checkpoint_interval{60'000};  // ... or this long after the first
+                                                            // unsigned one, whichever is first
+    std::size_t max_batch = 4096;                           // entries per write + fdatasync
+    std::size_t max_pending = 65536;  // queued appends beyond this fail with ErrorKind::limit
+};
+
+struct LogDependencies {
+    crypto::Signer* signer = nullptr;    // required: Ed25519 checkpoint key
+    CheckpointAnchor* anchor = nullptr;  // optional (tests); the daemon always sets it
+    FileOps* file_ops = nullptr;         // optional; default posix_file_ops()
+};
+
+// What open() found and repaired.
+struct RecoveryReport {
+    std::optional<TornTail> torn_log;            // cut back from the last segment
+    std::optional<TornTail> torn_checkpoint;     // cut back from the checkpoints file
+    std::uint64_t size = 0;                      // entries after recovery
+    std::uint64_t checkpoint_size = 0;           // newest checkpoint in the directory at open
+    std::optional<std::uint64_t> anchored_size;  // the anchor's checkpoint size, if any
+};
+
+struct Appended {
+    std::uint64_t index = 0;  // leaf index == entry seq
+    Hash leaf_hash{};
+};
+
+enum class LogState { open, failed, closed };
+
+class AuditLog {
+  public:
+    using AppendCallback = std::function<void(core::Result<Appended>)>;
+
+    // Opens (or creates) the log in options.dir: takes the directory lock, reads and verifies
+    // every entry and checkpoint, checks the anchored checkpoint, cuts back a torn final record,
+    // signs a checkpoint if the log holds entries no checkpoint covers, starts the writer.
+    // Errors: usage (options, signer), conflict "audit.locked" (another writer), unavailable
+    // (I/O), integrity with the reasons of scan_log_directory / check_checkpoints plus
+    // "audit.rolled_back" (log or checkpoints older than the anchored checkpoint) and
+    // "audit.anchor_mismatch"; the message names the file and byte offset. The dependencies
+    // must outlive the log.
+    static core::Result<std::unique_ptr<AuditLog>> open(LogOptions options, LogDependencies deps);
+
+    // close(), then release everything.
+    ~AuditLog();
+    AuditLog(const AuditLog&) = delete;
+    AuditLog& operator=(const AuditLog&) = delete;
+
+    // Appends entry (its seq and time are assigned here) and returns once it is durable.
+    // Errors: usage "audit.entry_invalid" (validate_entry), unavailable "audit.log_failed" /
+    // "audit.log_closed", limit "audit.queue_full". Thread-safe. Must not be called from an
+    // AppendCallback (it would wait for the thread running the callback).
+    [[nodiscard]] core::Result<Appended> append(Entry entry);
+
+    // Same, without blocking: done runs exactly once, on the writer thread after the entry is
+    // durable (or at once on the calling thread if the entry is rejected up front). done must
+    // be quick and must not call append(); append_async() from it is fine. Thread-safe.
+    void append_async(Entry entry, AppendCallback done);
+
+    // Drains the queue, signs a final checkpoint if entries are unsigned, stops the writer and
+    // closes the files. Idempotent. Returns the failure that stopped the log, if any.
+    core::Status close();
+
+    // Signs a checkpoint now if any entry is unsigned; returns after it is stored.
+    [[nodiscard]] core::Status checkpoint_now();
+
+    [[nodiscard]] LogState state() const noexcept;
+    [[nodiscard]] bool healthy() const noexcept { return state() == LogState::open; }
+    // The error that put the log into the failed state.
+    [[nodiscard]] std::optional<core::Error> failure() const;
+    // The last checkpoint signing or anchoring error (the log keeps running; it retries at the
+    // next trigger). Empty once a later checkpoint succeeds.
+    [[nodiscard]] std::optional<core::Error> checkpoint_error() const;
+    [[nodiscard]] const RecoveryReport& recovery() const noexcept { return recovery_; }
+    [[nodiscard]] const NoteVerifier& verifier() const noexcept { return cp_signer_.verifier(); }
+    [[nodiscard]] const LogOptions& options() const noexcept { return options_; }
+
+    // Durable entries. Thread-safe, like every read below.
+    [[nodiscard]] std::uint64_t size() const;
+    // Root of the whole log (from the compact range) and of any earlier size.
+    [[nodiscard]] Hash root() const;
+    [[nodiscard]] core::Result<Hash> root(std::uint64_t size) const;
+    [[nodiscard]] core::Result<Hash> leaf(std::uint64_t index) const;
+    // The newest signed checkpoint note (there is always one once open() succeeded).
+    [[nodiscard]] std::string latest_checkpoint() const;
+    [[nodiscard]] core::Result<std::vector<Hash>> inclusion_proof(std::uint64_t index,
+                                                                  std::uint64_t size) const;
+    [[nodiscard]] core::Result<std::vector<Hash>> consistency_proof(std::uint64_t first,
+                                                                    std::uint64_t second) const;
+    // Raw canonical lines [start, end), end <= size(), at most 10000 per call.
+    [[nodiscard]] core::Result<std::vector<std::string>> read_entries(std::uint64_t start,
+                                                                      std::uint64_t end) const;
+
+  private:
+    struct Pending {
+        Entry entry;
+        AppendCallback done;
+    };
+
+    AuditLog(LogOptions options, LogDependencies deps, CheckpointSigner signer);
+
+    void run();
+    void write_batch(std::vector<Pending>& batch);
+    core::Status write_all(int fd, std::string_view data);
+    core::Status roll_segment();
+    // Signs and stores a checkpoint of the current tree. Disk errors fail the log; signing and
+    // anchoring errors are kept in checkpoint_error_.
+    core::Status sign_checkpoint();
+    void maybe_checkpoint(bool force);
+    void enter_failed(core::Error error);
+    core::Error failed_error() const;
+
+    LogOptions options_;
+    LogDependencies deps_;
+    FileOps* ops_;
+    CheckpointSigner cp_signer_;
+    RecoveryReport recovery_;
+
+    int dir_fd_ = -1;
+    int lock_fd_ = -1;
+    int seg_fd_ = -1;
+    int cp_fd_ = -1;
+    std::uint64_t segment_number_ = 0;
+    std::uint64_t segment_bytes_ = 0;  // writer thread only
+
+    // Queue, guarded by mu_.
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<Pending> queue_;
+    bool stopping_ = false;
+    std::uint64_t checkpoint_requested_ = 0;  // checkpoint_now() generations
+    std::uint64_t checkpoint_done_ = 0;
+    bool writer_done_ = false;
+    std::condition_variable checkpoint_cv_;
+    std::thread writer_;
+
+    // Tree and indexes, written by the writer under tree_mu_, read by anyone.
+    mutable std::shared_mutex tree_mu_;
+    MerkleTree tree_;
+    CompactRange frontier_;
+    std::vector<std::uint64_t> offsets_;
+    std::vector<SegmentInfo> segments_;
+    std::string latest_note_;
+    std::uint64_t checkpoint_size_ = 0;
+
+    // Writer-thread checkpoint schedule.
+    std::optional<std::chrono::steady_clock::time_point> checkpoint_due_;
+
+    std::atomic<LogState> state_{LogState::open};
+    mutable std::mutex status_mu_;
+    std::optional<core::Error> failure_;
+    std::optional<core::Error> checkpoint_error_;
+};
+
+}  // namespace licentra::audit
