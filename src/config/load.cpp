@@ -1,0 +1,534 @@
+// Strict YAML loading. yaml-cpp is used only here; every exception it throws is caught in
+// parse_config and becomes a diagnostic.
+// yaml-cpp 0.7's node/impl.h trips GCC 12's -Wdangling-pointer (a false positive inside the
+// library's own iterator code); silence it for the library's headers only.
+#pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+#include <yaml-cpp/yaml.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "config/config.hpp"
+
+namespace licentra::config {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+using Children = std::map<std::string, YAML::Node>;
+
+class Parser {
+  public:
+    Parser(std::string file, fs::path base_dir, Config& config, std::vector<Diagnostic>& diags)
+        : file_(std::move(file)), base_(std::move(base_dir)), cfg_(config), diags_(diags) {}
+
+    void run(const YAML::Node& root) {
+        if (!root.IsMap()) {
+            error(root, "", "the configuration must be a YAML mapping of sections");
+            return;
+        }
+        Children top;
+        mapping(root, "",
+                {"listen", "tls", "operations", "hsm", "policy", "audit", "server", "tokens",
+                 "limits", "log"},
+                top);
+        section(top, "listen", root, false,
+                [&](const YAML::Node& n) { endpoint(n, "listen", cfg_.listen); });
+        section(top, "tls", root, true, [&](const YAML::Node& n) { tls(n); });
+        section(top, "operations", root, false,
+                [&](const YAML::Node& n) { endpoint(n, "operations", cfg_.operations); });
+        section(top, "hsm", root, true, [&](const YAML::Node& n) { hsm(n); });
+        section(top, "policy", root, true, [&](const YAML::Node& n) {
+            Children c;
+            mapping(n, "policy", {"path"}, c);
+            path_field(c, n, "policy.path", "path", true, cfg_.policy.path);
+        });
+        section(top, "audit", root, true, [&](const YAML::Node& n) { audit(n); });
+        section(top, "server", root, false, [&](const YAML::Node& n) {
+            Children c;
+            mapping(n, "server", {"worker_threads", "hsm_threads"}, c);
+            uint_field(c, "server.worker_threads", "worker_threads", cfg_.server.worker_threads);
+            uint_field(c, "server.hsm_threads", "hsm_threads", cfg_.server.hsm_threads);
+        });
+        section(top, "tokens", root, false, [&](const YAML::Node& n) {
+            Children c;
+            mapping(n, "tokens", {"issuer"}, c);
+            string_field(c, n, "tokens.issuer", "issuer", false, cfg_.tokens.issuer);
+        });
+        section(top, "limits", root, false, [&](const YAML::Node& n) { limits(n); });
+        section(top, "log", root, false, [&](const YAML::Node& n) { log(n); });
+    }
+
+  private:
+    template <typename F>
+    void section(const Children& top, const char* name, const YAML::Node& root, bool required,
+                 F&& parse) {
+        auto it = top.find(name);
+        if (it == top.end()) {
+            if (required) error(root, name, "required section is missing");
+            return;
+        }
+        if (!it->second.IsMap()) {
+            error(it->second, name, "expected a mapping" + got(it->second));
+            return;
+        }
+        parse(it->second);
+    }
+
+    // Collects the mapping's entries, reporting non-scalar keys, duplicates and unknown keys.
+    void mapping(const YAML::Node& node, const std::string& path,
+                 std::initializer_list<std::string_view> allowed, Children& out) {
+        for (auto it = node.begin(); it != node.end(); ++it) {
+            const YAML::Node& key = it->first;
+            if (!key.IsScalar()) {
+                error(key, path, "keys must be plain strings");
+                continue;
+            }
+            const std::string& name = key.Scalar();
+            const std::string full = join(path, name);
+            if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+                std::string list;
+                for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+                error(key, full, "unknown key (allowed here: " + list + ")");
+                continue;
+            }
+            if (!out.emplace(name, it->second).second) {
+                error(key, full, "duplicate key");
+                continue;
+            }
+            cfg_.locations[full] = location(it->second.IsNull() ? key : it->second);
+        }
+    }
+
+    void endpoint(const YAML::Node& node, const std::string& path, Endpoint& out) {
+        Children c;
+        mapping(node, path, {"address", "port"}, c);
+        string_field(c, node, path + ".address", "address", false, out.address);
+        std::uint64_t port = out.port;
+        if (uint_field(c, path + ".port", "port", port)) {
+            if (port < 1 || port > 65535) {
+                error(c.at("port"), path + ".port", "port must be between 1 and 65535");
+            } else {
+                out.port = static_cast<std::uint16_t>(port);
+            }
+        }
+    }
+
+    void tls(const YAML::Node& node) {
+        Children c;
+        mapping(node, "tls", {"cert", "key", "client_ca"}, c);
+        path_field(c, node, "tls.cert", "cert", true, cfg_.tls.cert);
+        path_field(c, node, "tls.key", "key", true, cfg_.tls.key);
+        path_field(c, node, "tls.client_ca", "client_ca", true, cfg_.tls.client_ca);
+    }
+
+    void hsm(const YAML::Node& node) {
+        Children c;
+        mapping(node, "hsm", {"module", "token_uri", "session_pool"}, c);
+        path_field(c, node, "hsm.module", "module", false, cfg_.hsm.module);
+        uint_field(c, "hsm.session_pool", "session_pool", cfg_.hsm.session_pool);
+        if (!string_field(c, node, "hsm.token_uri", "token_uri", true, cfg_.hsm.token_uri)) return;
+        const YAML::Node& uri_node = c.at("token_uri");
+        const std::string& uri = cfg_.hsm.token_uri;
+        // RFC 7512 §3: a PKCS#11 URI starts with the "pkcs11:" scheme.
+        if (uri.rfind("pkcs11:", 0) != 0) {
+            error(uri_node, "hsm.token_uri",
+                  "must be a PKCS#11 URI (RFC 7512) starting with pkcs11:");
+            return;
+        }
+        // RFC 7512 §2.3 "pin-value": the PIN in the URI itself. Never in a configuration file.
+        auto pin_value = pkcs11_query_attribute(uri, "pin-value");
+        if (!pin_value) {
+            error(uri_node, "hsm.token_uri", pin_value.error().message);
+            return;
+        }
+        if (pin_value->has_value()) {
+            error(uri_node, "hsm.token_uri",
+                  "the PIN must not appear in the configuration (pin-value); use "
+                  "pin-source=file:PATH");
+            return;
+        }
+        auto source = pkcs11_query_attribute(uri, "pin-source");
+        if (!source) {
+            error(uri_node, "hsm.token_uri", source.error().message);
+            return;
+        }
+        if (!source->has_value() || (*source)->empty()) {
+            error(uri_node, "hsm.token_uri",
+                  "needs the query attribute pin-source=file:PATH naming the PIN file");
+            return;
+        }
+        // RFC 7512 §2.3: pin-source is a URI; only the file: scheme is supported. "file:///abs"
+        // and "file:/abs" are absolute, "file:relative" resolves against the config directory.
+        std::string p = **source;
+        if (p.rfind("file:", 0) != 0) {
+            error(uri_node, "hsm.token_uri", "pin-source must be a file: URI");
+            return;
+        }
+        p.erase(0, 5);
+        if (p.rfind("//", 0) == 0) {
+            if (p.rfind("///", 0) != 0) {
+                error(uri_node, "hsm.token_uri", "pin-source file: URI must not name a host");
+                return;
+            }
+            p.erase(0, 2);
+        }
+        if (p.empty()) {
+            error(uri_node, "hsm.token_uri", "pin-source names no file");
+            return;
+        }
+        cfg_.hsm.pin_file = resolve(p);
+    }
+
+    void audit(const YAML::Node& node) {
+        Children c;
+        mapping(node, "audit", {"dir", "origin", "checkpoint", "segment_bytes"}, c);
+        path_field(c, node, "audit.dir", "dir", true, cfg_.audit.dir);
+        string_field(c, node, "audit.origin", "origin", true, cfg_.audit.origin);
+        uint_field(c, "audit.segment_bytes", "segment_bytes", cfg_.audit.segment_bytes);
+        if (auto it = c.find("checkpoint"); it != c.end()) {
+            if (!it->second.IsMap()) {
+                error(it->second, "audit.checkpoint", "expected a mapping" + got(it->second));
+            } else {
+                Children cp;
+                mapping(it->second, "audit.checkpoint", {"every_entries", "interval"}, cp);
+                uint_field(cp, "audit.checkpoint.every_entries", "every_entries",
+                           cfg_.audit.checkpoint_every_entries);
+                duration_field(cp, "audit.checkpoint.interval", "interval",
+                               cfg_.audit.checkpoint_interval);
+            }
+        }
+    }
+
+    void limits(const YAML::Node& node) {
+        Children c;
+        mapping(node, "limits",
+                {"max_header_bytes", "max_body_bytes", "read_timeout", "idle_timeout",
+                 "handshake_timeout", "max_connections", "max_requests_in_flight_per_connection"},
+                c);
+        auto& l = cfg_.limits;
+        uint_field(c, "limits.max_header_bytes", "max_header_bytes", l.max_header_bytes);
+        uint_field(c, "limits.max_body_bytes", "max_body_bytes", l.max_body_bytes);
+        duration_field(c, "limits.read_timeout", "read_timeout", l.read_timeout);
+        duration_field(c, "limits.idle_timeout", "idle_timeout", l.idle_timeout);
+        duration_field(c, "limits.handshake_timeout", "handshake_timeout", l.handshake_timeout);
+        uint_field(c, "limits.max_connections", "max_connections", l.max_connections);
+        uint_field(c, "limits.max_requests_in_flight_per_connection",
+                   "max_requests_in_flight_per_connection",
+                   l.max_requests_in_flight_per_connection);
+    }
+
+    void log(const YAML::Node& node) {
+        Children c;
+        mapping(node, "log", {"level"}, c);
+        std::string level;
+        if (!string_field(c, node, "log.level", "level", false, level)) return;
+        if (level == "debug") {
+            cfg_.log.level = LogLevel::debug;
+        } else if (level == "info") {
+            cfg_.log.level = LogLevel::info;
+        } else if (level == "warning") {
+            cfg_.log.level = LogLevel::warning;
+        } else if (level == "error") {
+            cfg_.log.level = LogLevel::error;
+        } else {
+            error(c.at("level"), "log.level", "must be one of debug, info, warning, error");
+        }
+    }
+
+    // --- typed fields. Each returns true when the key was present and well typed.
+
+    bool string_field(const Children& c, const YAML::Node& parent, const std::string& path,
+                      const char* name, bool required, std::string& out) {
+        auto it = c.find(name);
+        if (it == c.end()) {
+            if (required) error(parent, path, "required key is missing");
+            return false;
+        }
+        const YAML::Node& n = it->second;
+        if (!n.IsScalar()) {
+            error(n, path, "expected a string" + got(n));
+            return false;
+        }
+        if (n.Scalar().empty()) {
+            error(n, path, "must not be empty");
+            return false;
+        }
+        out = n.Scalar();
+        return true;
+    }
+
+    bool path_field(const Children& c, const YAML::Node& parent, const std::string& path,
+                    const char* name, bool required, fs::path& out) {
+        std::string text;
+        if (!string_field(c, parent, path, name, required, text)) return false;
+        out = resolve(text);
+        return true;
+    }
+
+    template <typename T>
+    bool uint_field(const Children& c, const std::string& path, const char* name, T& out) {
+        auto it = c.find(name);
+        if (it == c.end()) return false;
+        const YAML::Node& n = it->second;
+        // A quoted scalar ("8443") is a string in YAML: strict typing refuses it.
+        if (!n.IsScalar() || n.Tag() != "?") {
+            error(n, path, "expected an unsigned integer" + got(n));
+            return false;
+        }
+        const std::string& s = n.Scalar();
+        std::uint64_t v = 0;
+        auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size() ||
+            v > std::numeric_limits<T>::max()) {
+            error(n, path, "expected an unsigned integer" + got(n));
+            return false;
+        }
+        out = static_cast<T>(v);
+        return true;
+    }
+
+    bool duration_field(const Children& c, const std::string& path, const char* name,
+                        std::chrono::milliseconds& out) {
+        auto it = c.find(name);
+        if (it == c.end()) return false;
+        const YAML::Node& n = it->second;
+        if (!n.IsScalar()) {
+            error(n, path, "expected a duration such as 500ms, 10s, 5m, 1h" + got(n));
+            return false;
+        }
+        auto d = parse_duration(n.Scalar());
+        if (!d) {
+            error(n, path, "expected a duration such as 500ms, 10s, 5m, 1h" + got(n));
+            return false;
+        }
+        out = *d;
+        return true;
+    }
+
+    // --- helpers
+
+    static std::string got(const YAML::Node& n) {
+        if (n.IsNull()) return ", got nothing (null)";
+        if (n.IsMap()) return ", got a mapping";
+        if (n.IsSequence()) return ", got a sequence";
+        if (n.IsScalar()) {
+            const std::string& s = n.Scalar();
+            if (s.size() > 40) return ", got a string";
+            return ", got \"" + s + "\"";
+        }
+        return {};
+    }
+
+    static std::string join(const std::string& path, const std::string& name) {
+        return path.empty() ? name : path + "." + name;
+    }
+
+    static Location location(const YAML::Node& n) {
+        const YAML::Mark m = n.Mark();
+        if (m.is_null()) return {};
+        return {m.line + 1, m.column + 1};
+    }
+
+    fs::path resolve(const std::string& p) const {
+        fs::path path(p);
+        if (path.is_relative()) path = base_ / path;
+        return path.lexically_normal();
+    }
+
+    void error(const YAML::Node& at, const std::string& path, std::string message) {
+        Location loc = location(at);
+        diags_.push_back(Diagnostic{file_, loc.line, loc.column, path, std::move(message)});
+    }
+
+    std::string file_;
+    fs::path base_;
+    Config& cfg_;
+    std::vector<Diagnostic>& diags_;
+};
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+}  // namespace
+
+std::string Diagnostic::to_string() const {
+    std::ostringstream out;
+    out << file;
+    if (line > 0) out << ':' << line << ':' << column;
+    out << ": ";
+    if (!key_path.empty()) out << key_path << ": ";
+    out << message;
+    return out.str();
+}
+
+std::string_view to_string(LogLevel level) noexcept {
+    switch (level) {
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warning:
+            return "warning";
+        case LogLevel::error:
+            return "error";
+        default:
+            return "unknown";
+    }
+}
+
+core::Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
+    auto bad = [&] {
+        return core::make_error(core::ErrorKind::usage, "config.bad_duration",
+                                "expected a duration such as 500ms, 10s, 5m, 1h");
+    };
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 9) return bad();
+    std::uint64_t value = 0;
+    std::from_chars(text.data(), text.data() + digits, value);
+    const std::string_view unit = text.substr(digits);
+    std::uint64_t ms_per_unit = 0;
+    if (unit == "ms") {
+        ms_per_unit = 1;
+    } else if (unit == "s") {
+        ms_per_unit = 1000;
+    } else if (unit == "m") {
+        ms_per_unit = 60'000;
+    } else if (unit == "h") {
+        ms_per_unit = 3'600'000;
+    } else {
+        return bad();
+    }
+    return std::chrono::milliseconds(static_cast<std::int64_t>(value * ms_per_unit));
+}
+
+core::Result<std::optional<std::string>> pkcs11_query_attribute(std::string_view uri,
+                                                                std::string_view name) {
+    auto q = uri.find('?');
+    if (q == std::string_view::npos) return std::optional<std::string>();
+    std::string_view query = uri.substr(q + 1);
+    std::string found;
+    bool seen = false;
+    while (!query.empty()) {
+        auto amp = query.find('&');
+        std::string_view attr = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        auto eq = attr.find('=');
+        if (attr.substr(0, eq) != name) continue;
+        if (seen) {
+            return core::make_error(core::ErrorKind::usage, "config.bad_uri",
+                                    "query attribute " + std::string(name) + " appears twice");
+        }
+        seen = true;
+        std::string_view raw =
+            eq == std::string_view::npos ? std::string_view() : attr.substr(eq + 1);
+        // RFC 7512 §2.3: values are percent-encoded (pk11-pct-encoded).
+        for (std::size_t i = 0; i < raw.size(); ++i) {
+            if (raw[i] != '%') {
+                found += raw[i];
+                continue;
+            }
+            if (i + 2 >= raw.size() || hex_value(raw[i + 1]) < 0 || hex_value(raw[i + 2]) < 0) {
+                return core::make_error(
+                    core::ErrorKind::usage, "config.bad_uri",
+                    "bad percent-encoding in query attribute " + std::string(name));
+            }
+            found += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
+            i += 2;
+        }
+        if (found.find('\0') != std::string::npos) {
+            return core::make_error(core::ErrorKind::usage, "config.bad_uri",
+                                    "NUL byte in query attribute " + std::string(name));
+        }
+    }
+    if (!seen) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(found));
+}
+
+LoadResult parse_config(std::string_view yaml, const std::string& file_name,
+                        const std::filesystem::path& base_dir) {
+    LoadResult result;
+    auto fatal = [&](int line, int column, std::string message) {
+        result.diagnostics.push_back(Diagnostic{file_name, line, column, "", std::move(message)});
+        return std::move(result);
+    };
+    if (yaml.size() > kMaxConfigBytes) {
+        return fatal(0, 0, "file larger than " + std::to_string(kMaxConfigBytes) + " bytes");
+    }
+    try {
+        std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
+        if (docs.empty() || docs[0].IsNull()) return fatal(0, 0, "the configuration is empty");
+        if (docs.size() > 1) return fatal(0, 0, "more than one YAML document in the file");
+        result.config.source = file_name;
+        Parser parser(file_name, base_dir, result.config, result.diagnostics);
+        parser.run(docs[0]);
+    } catch (const YAML::Exception& e) {
+        // YAML::ParserException (syntax, including excessive nesting) carries a mark.
+        const bool has_mark = !e.mark.is_null();
+        return fatal(has_mark ? e.mark.line + 1 : 0, has_mark ? e.mark.column + 1 : 0,
+                     "YAML syntax error: " + e.msg);
+    } catch (const std::exception&) {
+        return fatal(0, 0, "the configuration could not be read");
+    }
+    // Resolve the "0 means automatic" defaults.
+    Config& c = result.config;
+    if (c.server.worker_threads == 0) {
+        c.server.worker_threads = std::max(1u, std::thread::hardware_concurrency());
+    }
+    if (c.server.hsm_threads == 0) c.server.hsm_threads = c.hsm.session_pool;
+    return result;
+}
+
+LoadResult load_config(const std::filesystem::path& file) {
+    std::error_code ec;
+    fs::path absolute = fs::absolute(file, ec);
+    if (ec) absolute = file;
+    absolute = absolute.lexically_normal();
+    LoadResult result;
+    auto fail = [&](std::string message) {
+        result.diagnostics.push_back(Diagnostic{file.string(), 0, 0, "", std::move(message)});
+        return std::move(result);
+    };
+    if (!fs::is_regular_file(absolute, ec)) return fail("not a readable regular file");
+    if (fs::file_size(absolute, ec) > kMaxConfigBytes || ec) {
+        return fail("file larger than " + std::to_string(kMaxConfigBytes) + " bytes");
+    }
+    std::ifstream in(absolute, std::ios::binary);
+    if (!in) return fail("cannot open the file");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    result = parse_config(text, file.string(), absolute.parent_path());
+    return result;
+}
+
+core::Result<Config> load_and_validate(const std::filesystem::path& file,
+                                       std::vector<Diagnostic>* diagnostics) {
+    LoadResult loaded = load_config(file);
+    std::vector<Diagnostic> all = std::move(loaded.diagnostics);
+    if (all.empty()) all = validate_config(loaded.config);
+    if (diagnostics != nullptr) *diagnostics = all;
+    if (!all.empty()) {
+        std::string message;
+        for (const auto& d : all) message += (message.empty() ? "" : "\n") + d.to_string();
+        return core::make_error(core::ErrorKind::usage, "config.invalid", std::move(message));
+    }
+    return std::move(loaded.config);
+}
+
+}  // namespace licentra::config
