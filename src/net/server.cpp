@@ -127,6 +127,8 @@ class ConnectionSlot {
 
 // The HTTP half of a session, shared by the TLS and plain sessions (CRTP, as in Beast's
 // advanced_server_flex example). Derived provides stream(), lowest(), do_close(), self().
+inline constexpr std::size_t kFirstReadSize = 4096;
+
 template <class Derived>
 class HttpSession : public SessionBase {
   public:
@@ -187,26 +189,36 @@ class HttpSession : public SessionBase {
         parser_.emplace();
         detail::configure_parser(*parser_, limits_);
         // Waiting for the next request is governed by the idle timeout; once bytes arrive the
-        // whole rest of the request must arrive within read_timeout (on_first_read).
-        phase_ = buffer_.size() > 0 ? Phase::reading : Phase::idle;
-        derived().lowest().expires_after(buffer_.size() > 0 ? limits_.read_timeout
-                                                            : limits_.idle_timeout);
-        http::async_read_some(
-            derived().stream(), buffer_, *parser_,
-            beast::bind_front_handler(&HttpSession::on_first_read, derived().shared_from_this()));
-    }
-
-    void on_first_read(beast::error_code ec, std::size_t) {
-        if (ec || parser_->is_done()) {
-            on_read(ec, 0);
+        // whole rest of the request must arrive within read_timeout (on_first_bytes).
+        if (buffer_.size() > 0) {
+            // Bytes of the next request are already buffered (pipelined): the read deadline
+            // starts now.
+            on_first_bytes({}, 0);
             return;
         }
-        if (phase_ == Phase::idle) {
-            phase_ = Phase::reading;
-            // One deadline for the whole request, started at its first bytes: basic_stream
-            // applies it to every read_some below, so trickling bytes cannot extend it.
-            derived().lowest().expires_after(limits_.read_timeout);
+        // Wait for the first bytes of the next request under the idle timeout. This is a raw
+        // stream read, not http::async_read_some, because the HTTP parser consumes nothing
+        // until a whole header has arrived and a trickled header must not count as idle.
+        phase_ = Phase::idle;
+        derived().lowest().expires_after(limits_.idle_timeout);
+        derived().stream().async_read_some(
+            buffer_.prepare(kFirstReadSize),
+            beast::bind_front_handler(&HttpSession::on_first_bytes, derived().shared_from_this()));
+    }
+
+    void on_first_bytes(beast::error_code ec, std::size_t bytes) {
+        if (ec) {
+            on_read(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+                        ? beast::error_code(http::error::end_of_stream)
+                        : ec,
+                    0);
+            return;
         }
+        buffer_.commit(bytes);
+        phase_ = Phase::reading;
+        // One deadline for the whole request, started at its first bytes: basic_stream keeps
+        // the expiry across every read_some below, so trickling bytes cannot extend it.
+        derived().lowest().expires_after(limits_.read_timeout);
         http::async_read(
             derived().stream(), buffer_, *parser_,
             beast::bind_front_handler(&HttpSession::on_read, derived().shared_from_this()));
