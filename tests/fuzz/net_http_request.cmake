@@ -1,0 +1,1 @@
+licentra_fuzz_target(net_http_request LIBS licentra::net)
