@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "core/bytes.hpp"
 #include "crypto/ecdsa.hpp"
+#include "support/test_support.hpp"
 #include "token/jwk.hpp"
 #include "token/jws.hpp"
 #include "unit/token/test_signer.hpp"
@@ -440,6 +443,20 @@ TEST(VerifyJwks, IgnoresUnsupportedAndKidlessKeys) {
         R"({"keys":[{"kty":"oct","k":"AAAA"},{"kty":"EC","kid":"x","crv":"secp256k1"}]})");
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(v->usable_key_count(), 0u);
+}
+
+TEST(VerifyCorpus, TokensSignedByJwcryptoVerify) {
+    // The fuzz seeds were signed by python3-jwcrypto: the reverse direction of the interop test.
+    const std::filesystem::path corpus =
+        std::filesystem::path(LICENTRA_SOURCE_DIR) / "tests" / "fuzz" / "corpus";
+    const std::string jwks = test::read_file(corpus / "token_jwks" / "valid");
+    for (const char* alg : {"eddsa", "es256", "es384", "ps256"}) {
+        auto r = verify_token(
+            jwks, test::read_file(corpus / "token_verify" / ("valid_" + std::string(alg))),
+            at_now());
+        ASSERT_TRUE(r.ok()) << alg << ": " << to_string(r.error) << " " << r.message;
+        EXPECT_EQ(r.claims["seats"], 5);
+    }
 }
 
 TEST(VerifyErrcNames, AreStableSnakeCase) {

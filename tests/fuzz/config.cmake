@@ -1,0 +1,1 @@
+licentra_fuzz_target(config LIBS licentra::config)

@@ -1,0 +1,1 @@
+licentra_fuzz_target(token_jwks LIBS licentra::verify)
