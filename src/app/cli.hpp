@@ -44,5 +44,9 @@ int cli_audit(const std::vector<std::string>& args);
 int cli_policy(const std::vector<std::string>& args);
 int cli_client(const std::vector<std::string>& args);  // token, jwks, keys, requests
 int cli_hsm(const std::vector<std::string>& args);     // keys, generate (operator, on the token)
+// `licentra token verify TOKEN_FILE|- --jwks FILE [--json]` (offline, licentra/verify.hpp).
+// args: the words after `licentra token`, i.e. starting with "verify" (a leading "token" is
+// tolerated too). Defined in cli_verify.cpp.
+int cli_token_verify(const std::vector<std::string>& args);
 
 }  // namespace licentra::app
