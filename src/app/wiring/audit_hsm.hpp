@@ -1,0 +1,48 @@
+// Adapters from the audit log's interfaces to the HSM token:
+//   - HsmCheckpointAnchor: the newest signed checkpoint in a CKO_DATA object
+//     "licentra/audit-checkpoint/<origin>" (one per daemon, since each has its own origin);
+//   - HsmPseudonymizer: HMAC-SHA256 with the generic secret key "licentra/pseudonym/v1",
+//     computed inside the token (CKM_SHA256_HMAC);
+//   - make_audit_signer: the Ed25519 checkpoint key "licentra/audit/v<N>" as a crypto::Signer.
+// All are thread-safe as hsm::Token is.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "audit/anchor.hpp"
+#include "hsm/hsm.hpp"
+
+namespace licentra::app::wiring {
+
+class HsmCheckpointAnchor final : public audit::CheckpointAnchor {
+  public:
+    HsmCheckpointAnchor(std::shared_ptr<hsm::Token> token, const std::string& origin);
+    [[nodiscard]] core::Result<std::optional<std::string>> load() override;
+    [[nodiscard]] core::Status store(std::string_view note) override;
+    [[nodiscard]] const std::string& label() const noexcept { return label_; }
+
+  private:
+    std::shared_ptr<hsm::Token> token_;
+    std::string label_;
+};
+
+class HsmPseudonymizer final : public audit::Pseudonymizer {
+  public:
+    explicit HsmPseudonymizer(std::shared_ptr<hsm::Token> token,
+                              std::string key_label = std::string(audit::kPseudonymKeyLabel));
+    // Creates the HMAC key on the token unless it exists (and checks an existing one).
+    [[nodiscard]] core::Status ensure_key();
+    [[nodiscard]] core::Result<crypto::Sha256Digest> hmac_sha256(core::ByteView data) override;
+
+  private:
+    std::shared_ptr<hsm::Token> token_;
+    std::string label_;
+};
+
+// Loads licentra/audit/v<version> and checks that it is Ed25519, as signed notes require.
+[[nodiscard]] core::Result<std::unique_ptr<hsm::HsmSigner>> make_audit_signer(
+    std::shared_ptr<hsm::Token> token, unsigned version);
+
+}  // namespace licentra::app::wiring
