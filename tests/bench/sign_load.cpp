@@ -1,0 +1,395 @@
+// sign_load: an Asio load client for licentra-signd's mTLS API.
+//
+// N keep-alive TLS 1.3 connections with a client certificate, M requests in flight in total
+// (spread over the connections; more than one per connection is HTTP/1.1 pipelining, which
+// the server answers in order), for a fixed duration after a warm-up. Reports requests per
+// second and latency percentiles (p50, p99, p99.9) from send to the last byte of the response.
+//
+//   sign_load --url https://127.0.0.1:8443/v1/tokens --cert C --key K --ca CA
+//             [--body-file F | --body TEXT] [--method POST] [--content-type application/json]
+//             [--connections 16] [--inflight 16] [--duration 10] [--warmup 1] [--threads 1]
+//             [--json]
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp misses it under C++20
+#include <vector>
+
+#include "net/client.hpp"
+#include "net/tls.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+namespace net = licentra::net;
+
+namespace {
+
+struct Options {
+    std::string url;
+    std::string method = "POST";
+    std::string content_type = "application/json";
+    std::string body;
+    std::string cert, key, ca;
+    unsigned connections = 16;
+    unsigned inflight = 16;
+    double duration_s = 10;
+    double warmup_s = 1;
+    unsigned threads = 1;
+    bool json = false;
+};
+
+// Shared between connections; each connection merges its samples at the end.
+struct Totals {
+    std::mutex mutex;
+    std::vector<std::uint32_t> latencies_us;
+    std::map<unsigned, std::uint64_t> statuses;
+    std::uint64_t errors = 0;
+    std::uint64_t connect_failures = 0;
+};
+
+struct Run {
+    std::atomic<bool> running{true};
+    Clock::time_point measure_from;
+    Clock::time_point measure_to;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+  public:
+    Connection(asio::io_context& ioc, ssl::context& ctx, const net::Endpoint& ep,
+               std::shared_ptr<const http::request<http::string_body>> request, unsigned depth,
+               Run& run, Totals& totals)
+        : stream_(asio::make_strand(ioc), ctx),
+          endpoint_(ep),
+          request_(std::move(request)),
+          depth_(depth),
+          run_(run),
+          totals_(totals) {}
+
+    void start(const tcp::resolver::results_type& endpoints) {
+        SSL* s = stream_.native_handle();
+        beast::error_code ec;
+        asio::ip::make_address(endpoint_.host, ec);
+        if (ec) {
+            SSL_ctrl(s, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                     const_cast<char*>(endpoint_.host.c_str()));
+            SSL_set1_host(s, endpoint_.host.c_str());
+        } else {
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), endpoint_.host.c_str());
+        }
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(10));
+        beast::get_lowest_layer(stream_).async_connect(
+            endpoints, beast::bind_front_handler(&Connection::on_connect, shared_from_this()));
+    }
+
+    void stop() {
+        asio::post(stream_.get_executor(), [self = shared_from_this()] {
+            beast::error_code ec;
+            beast::get_lowest_layer(self->stream_).socket().close(ec);
+        });
+    }
+
+    void merge() {
+        std::lock_guard lock(totals_.mutex);
+        totals_.latencies_us.insert(totals_.latencies_us.end(), latencies_.begin(),
+                                    latencies_.end());
+        for (auto& [k, v] : statuses_) totals_.statuses[k] += v;
+        totals_.errors += errors_;
+        if (!connected_) ++totals_.connect_failures;
+    }
+
+  private:
+    void on_connect(beast::error_code ec, const tcp::endpoint&) {
+        if (ec) return fail(ec);
+        beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true));
+        stream_.async_handshake(
+            ssl::stream_base::client,
+            beast::bind_front_handler(&Connection::on_handshake, shared_from_this()));
+    }
+
+    void on_handshake(beast::error_code ec) {
+        if (ec) return fail(ec);
+        connected_ = true;
+        beast::get_lowest_layer(stream_).expires_never();
+        do_write();
+        do_read();
+    }
+
+    void do_write() {
+        if (writing_ || sent_.size() >= depth_ || !run_.running.load()) return;
+        writing_ = true;
+        sent_.push_back(Clock::now());
+        http::async_write(stream_, *request_,
+                          beast::bind_front_handler(&Connection::on_write, shared_from_this()));
+    }
+
+    void on_write(beast::error_code ec, std::size_t) {
+        writing_ = false;
+        if (ec) return fail(ec);
+        do_write();
+    }
+
+    void do_read() {
+        parser_.emplace();
+        parser_->body_limit(1 << 20);
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&Connection::on_read, shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec) return fail(ec);
+        const auto now = Clock::now();
+        const auto sent = sent_.front();
+        sent_.pop_front();
+        if (sent >= run_.measure_from && now <= run_.measure_to) {
+            latencies_.push_back(static_cast<std::uint32_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count()));
+            ++statuses_[parser_->get().result_int()];
+        }
+        if (!parser_->get().keep_alive()) return fail(http::error::end_of_stream);
+        do_write();
+        if (run_.running.load() || !sent_.empty()) do_read();
+    }
+
+    void fail(beast::error_code ec) {
+        if (run_.running.load() && ec != asio::error::operation_aborted) ++errors_;
+        beast::error_code ignored;
+        beast::get_lowest_layer(stream_).socket().close(ignored);
+    }
+
+    beast::ssl_stream<beast::tcp_stream> stream_;
+    net::Endpoint endpoint_;
+    std::shared_ptr<const http::request<http::string_body>> request_;
+    unsigned depth_;
+    Run& run_;
+    Totals& totals_;
+    beast::flat_buffer buffer_;
+    std::optional<http::response_parser<http::string_body>> parser_;
+    std::deque<Clock::time_point> sent_;
+    bool writing_ = false;
+    bool connected_ = false;
+    std::vector<std::uint32_t> latencies_;
+    std::map<unsigned, std::uint64_t> statuses_;
+    std::uint64_t errors_ = 0;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+    std::cerr << "sign_load: " << why
+              << "\nusage: sign_load --url https://HOST:PORT/PATH --cert C --key K --ca CA"
+                 " [--body-file F|--body TEXT] [--method M] [--content-type T]"
+                 " [--connections N] [--inflight M] [--duration S] [--warmup S] [--threads T]"
+                 " [--json]\n";
+    std::exit(2);
+}
+
+unsigned to_unsigned(const std::string& flag, const std::string& v) {
+    try {
+        std::size_t pos = 0;
+        const unsigned long n = std::stoul(v, &pos);
+        if (pos != v.size() || n == 0 || n > 1'000'000) throw std::out_of_range("range");
+        return static_cast<unsigned>(n);
+    } catch (const std::exception&) {
+        usage(flag + " needs a positive integer");
+    }
+}
+
+double to_seconds(const std::string& flag, const std::string& v) {
+    try {
+        std::size_t pos = 0;
+        const double d = std::stod(v, &pos);
+        if (pos != v.size() || d < 0 || d > 86400) throw std::out_of_range("range");
+        return d;
+    } catch (const std::exception&) {
+        usage(flag + " needs a number of seconds");
+    }
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--json") {
+            o.json = true;
+            continue;
+        }
+        if (i + 1 >= argc) usage("missing value for " + a);
+        const std::string v = argv[++i];
+        if (a == "--url")
+            o.url = v;
+        else if (a == "--method")
+            o.method = v;
+        else if (a == "--content-type")
+            o.content_type = v;
+        else if (a == "--body")
+            o.body = v;
+        else if (a == "--body-file") {
+            std::ifstream in(v, std::ios::binary);
+            if (!in) usage("cannot read " + v);
+            std::ostringstream ss;
+            ss << in.rdbuf();
+            o.body = ss.str();
+        } else if (a == "--cert")
+            o.cert = v;
+        else if (a == "--key")
+            o.key = v;
+        else if (a == "--ca")
+            o.ca = v;
+        else if (a == "--connections")
+            o.connections = to_unsigned(a, v);
+        else if (a == "--inflight")
+            o.inflight = to_unsigned(a, v);
+        else if (a == "--duration")
+            o.duration_s = to_seconds(a, v);
+        else if (a == "--warmup")
+            o.warmup_s = to_seconds(a, v);
+        else if (a == "--threads")
+            o.threads = to_unsigned(a, v);
+        else
+            usage("unknown option " + a);
+    }
+    if (o.url.empty() || o.cert.empty() || o.key.empty() || o.ca.empty()) {
+        usage("--url, --cert, --key and --ca are required");
+    }
+    if (o.inflight < o.connections) o.connections = o.inflight;
+    return o;
+}
+
+double percentile(const std::vector<std::uint32_t>& sorted, double p) {
+    if (sorted.empty()) return 0;
+    const auto idx = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+    return static_cast<double>(sorted[std::min(idx, sorted.size() - 1)]) / 1000.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options o = parse(argc, argv);
+
+    // Split the URL into server and path: https://host:port/path
+    std::string server = o.url;
+    std::string path = "/";
+    if (const auto scheme = server.find("://"); scheme != std::string::npos) {
+        if (const auto slash = server.find('/', scheme + 3); slash != std::string::npos) {
+            path = server.substr(slash);
+            server = server.substr(0, slash);
+        }
+    }
+    auto endpoint = net::parse_server_url(server);
+    if (!endpoint) usage(endpoint.error().message);
+    auto ctx = net::make_client_context({o.ca, o.cert, o.key});
+    if (!ctx) {
+        std::cerr << "sign_load: " << ctx.error().to_string() << "\n";
+        return 1;
+    }
+
+    auto request = std::make_shared<http::request<http::string_body>>();
+    const http::verb verb = http::string_to_verb(o.method);
+    if (verb == http::verb::unknown) usage("unknown method " + o.method);
+    request->method(verb);
+    request->target(path);
+    request->version(11);
+    request->set(http::field::host, endpoint->host + ":" + std::to_string(endpoint->port));
+    if (!o.body.empty()) request->set(http::field::content_type, o.content_type);
+    request->body() = o.body;
+    request->keep_alive(true);
+    request->prepare_payload();
+
+    asio::io_context ioc(static_cast<int>(o.threads));
+    tcp::resolver resolver(ioc);
+    beast::error_code ec;
+    const auto endpoints = resolver.resolve(endpoint->host, std::to_string(endpoint->port), ec);
+    if (ec) {
+        std::cerr << "sign_load: cannot resolve " << endpoint->host << ": " << ec.message() << "\n";
+        return 1;
+    }
+
+    Run run;
+    Totals totals;
+    const auto start = Clock::now();
+    run.measure_from = start + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(o.warmup_s));
+    run.measure_to = run.measure_from + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(o.duration_s));
+
+    std::vector<std::shared_ptr<Connection>> connections;
+    for (unsigned i = 0; i < o.connections; ++i) {
+        // Spread M in flight over N connections: the first M % N get one more.
+        const unsigned depth = o.inflight / o.connections + (i < o.inflight % o.connections);
+        connections.push_back(std::make_shared<Connection>(ioc, *ctx.value(), *endpoint, request,
+                                                           depth, run, totals));
+        connections.back()->start(endpoints);
+    }
+
+    asio::steady_timer end_timer(ioc, run.measure_to);
+    end_timer.async_wait([&](beast::error_code) {
+        run.running.store(false);
+        // Let in-flight responses arrive, then close everything.
+        auto grace = std::make_shared<asio::steady_timer>(ioc, std::chrono::seconds(2));
+        grace->async_wait([&, grace](beast::error_code) {
+            for (auto& c : connections) c->stop();
+        });
+    });
+
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < o.threads; ++i) threads.emplace_back([&] { ioc.run(); });
+    ioc.run();
+    for (auto& t : threads) t.join();
+    for (auto& c : connections) c->merge();
+
+    auto& lat = totals.latencies_us;
+    std::sort(lat.begin(), lat.end());
+    const double rps = static_cast<double>(lat.size()) / o.duration_s;
+    std::uint64_t ok = 0;
+    for (auto& [status, n] : totals.statuses) {
+        if (status >= 200 && status < 300) ok += n;
+    }
+    const double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99),
+                 p999 = percentile(lat, 0.999);
+    if (o.json) {
+        std::printf(
+            "{\"requests\":%zu,\"ok\":%llu,\"errors\":%llu,\"connect_failures\":%llu,"
+            "\"duration_s\":%.3f,\"rps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+            "\"p999_ms\":%.3f,\"connections\":%u,\"inflight\":%u}\n",
+            lat.size(), static_cast<unsigned long long>(ok),
+            static_cast<unsigned long long>(totals.errors),
+            static_cast<unsigned long long>(totals.connect_failures), o.duration_s, rps, p50, p99,
+            p999, o.connections, o.inflight);
+    } else {
+        std::printf("url          %s %s\n", o.method.c_str(), o.url.c_str());
+        std::printf("connections  %u, in flight %u, duration %.1f s (+%.1f s warm-up)\n",
+                    o.connections, o.inflight, o.duration_s, o.warmup_s);
+        std::printf("requests     %zu (2xx %llu), errors %llu, connect failures %llu\n", lat.size(),
+                    static_cast<unsigned long long>(ok),
+                    static_cast<unsigned long long>(totals.errors),
+                    static_cast<unsigned long long>(totals.connect_failures));
+        for (auto& [status, n] : totals.statuses) {
+            std::printf("  status %u: %llu\n", status, static_cast<unsigned long long>(n));
+        }
+        std::printf("throughput   %.1f requests/s\n", rps);
+        std::printf("latency ms   p50 %.3f  p99 %.3f  p99.9 %.3f\n", p50, p99, p999);
+    }
+    return totals.connect_failures == o.connections ? 1 : 0;
+}

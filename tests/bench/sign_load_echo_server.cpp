@@ -1,0 +1,81 @@
+// sign_load_echo_server: net::Server with a trivial handler, to measure the network layer alone
+// (TLS 1.3 + HTTP/1.1 + optional WorkPool hand-off) with sign_load, before the daemon exists.
+//
+//   sign_load_echo_server --cert C --key K --ca CA [--port 8443] [--threads 2] [--pool N]
+// Runs until SIGINT/SIGTERM; prints the port on stdout.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "net/server.hpp"
+#include "net/signals.hpp"
+#include "net/work_pool.hpp"
+
+namespace net = licentra::net;
+
+int main(int argc, char** argv) {
+    std::string cert, key, ca;
+    unsigned port = 8443, threads = 2, pool_threads = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string a = argv[i];
+        const std::string v = argv[i + 1];
+        if (a == "--cert")
+            cert = v;
+        else if (a == "--key")
+            key = v;
+        else if (a == "--ca")
+            ca = v;
+        else if (a == "--port")
+            port = static_cast<unsigned>(std::stoul(v));
+        else if (a == "--threads")
+            threads = static_cast<unsigned>(std::stoul(v));
+        else if (a == "--pool")
+            pool_threads = static_cast<unsigned>(std::stoul(v));
+        else {
+            std::cerr << "unknown option " << a << "\n";
+            return 2;
+        }
+    }
+    if (!net::block_signals()) return 1;
+    std::unique_ptr<net::WorkPool> pool;
+    if (pool_threads > 0) pool = std::make_unique<net::WorkPool>(pool_threads);
+    auto handler = std::make_shared<net::FunctionHandler>(
+        [&pool](net::Request r, std::function<void(net::Response)> done) {
+            net::Response res{
+                201,
+                "application/json",
+                "{\"token\":\"x\",\"kid\":\"k\",\"bytes\":" + std::to_string(r.body.size()) + "}",
+                {}};
+            if (pool) {
+                if (!pool->post([done, res] { done(res); })) {
+                    done(net::problem_response(net::ProblemKind::overloaded, "queue full",
+                                               r.request_id));
+                }
+                return;
+            }
+            done(std::move(res));
+        });
+    net::ServerOptions options;
+    options.api = {"127.0.0.1", static_cast<std::uint16_t>(port)};
+    options.ops.reset();
+    options.tls = {cert, key, ca};
+    options.io_threads = threads;
+    auto server = net::Server::create(options, handler, nullptr);
+    if (!server) {
+        std::cerr << server.error().to_string() << "\n";
+        return 1;
+    }
+    if (!(*server)->start().ok()) return 1;
+    std::printf("%u\n", (*server)->api_port());
+    std::fflush(stdout);
+    for (;;) {
+        const int sig = net::wait_for_signal();
+        if (sig != SIGHUP) break;
+        auto s = (*server)->reload_tls(options.tls);
+        std::cerr << (s.ok() ? "reloaded" : s.error().to_string()) << "\n";
+    }
+    (*server)->stop(std::chrono::seconds(5));
+    return 0;
+}
