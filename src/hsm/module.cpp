@@ -20,7 +20,9 @@ ModuleState::~ModuleState() {
     if (initialized && fl != nullptr && ::getpid() == pid) {
         (void)LICENTRA_P11(fl, C_Finalize, nullptr);
     }
-    if (dl != nullptr) ::dlclose(dl);
+    // The library stays mapped (no dlclose): modules register thread-local destructors and
+    // atexit handlers that would run against unmapped code, and leak checkers can then still
+    // name the module in their reports.
 }
 
 }  // namespace detail

@@ -4,7 +4,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <shared_mutex>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "crypto/random.hpp"
@@ -239,18 +240,29 @@ TEST(HsmPool, SessionsClosedBehindThePoolsBackAreRecovered) {
     std::mutex err_mu;
     // SoftHSM frees a session's state in C_CloseAllSessions even while another thread is
     // inside a call on it (a crash, not an error), so the side door closes the sessions
-    // between operations: callers hold `gate` shared for one operation, the side door holds
-    // it exclusively. The pooled sessions are still open and logged in when it strikes.
-    std::shared_mutex gate;
+    // between operations: it pauses new operations, waits for those in flight, strikes and
+    // lets the callers go on. The pooled sessions are open and logged in when it strikes.
+    std::mutex gate_mu;
+    std::condition_variable gate_cv;
+    bool paused = false;
+    int in_flight = 0;
     std::vector<std::thread> threads;
     for (int i = 0; i < 6; ++i) {
         threads.emplace_back([&, i] {
             while (!stop.load()) {
                 const auto m = msg("m" + std::to_string(i));
-                std::shared_lock op(gate);
+                {
+                    std::unique_lock l(gate_mu);
+                    gate_cv.wait(l, [&] { return !paused; });
+                    ++in_flight;
+                }
                 auto sig = t.token->sign(*key, m);
                 auto mac = t.token->hmac_sha256("licentra/audit-hmac", m);
-                op.unlock();
+                {
+                    std::lock_guard l(gate_mu);
+                    --in_flight;
+                }
+                gate_cv.notify_all();
                 if (!sig || !key->public_key->verify(m, *sig).ok() || !mac) {
                     std::lock_guard lock(err_mu);
                     if (first_error.empty()) {
@@ -269,8 +281,14 @@ TEST(HsmPool, SessionsClosedBehindThePoolsBackAreRecovered) {
     const CK_SLOT_ID slot = t.token->state().slot;
     for (int round = 0; round < 3; ++round) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        std::unique_lock side_door(gate);
-        ASSERT_EQ(fl->C_CloseAllSessions(slot), CKR_OK);
+        std::unique_lock side_door(gate_mu);
+        paused = true;
+        gate_cv.wait(side_door, [&] { return in_flight == 0; });
+        const CK_RV rv = fl->C_CloseAllSessions(slot);
+        paused = false;
+        side_door.unlock();
+        gate_cv.notify_all();
+        ASSERT_EQ(rv, CKR_OK);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     stop = true;
