@@ -1,0 +1,350 @@
+#include "app/daemon/daemon.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "app/daemon/routes.hpp"
+#include "app/wiring/audit_hsm.hpp"
+#include "audit/log.hpp"
+#include "config/config.hpp"
+#include "hsm/hsm.hpp"
+#include "keys/key_manager.hpp"
+#include "net/server.hpp"
+#include "net/signals.hpp"
+#include "net/work_pool.hpp"
+#include "policy/holder.hpp"
+#include "policy/loader.hpp"
+#include "service/service.hpp"
+#include "token/jwk.hpp"
+
+namespace licentra::app {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitInvalid = 2;
+constexpr auto kKeyRefreshInterval = std::chrono::seconds(1);
+constexpr auto kDrain = std::chrono::seconds(10);
+
+void log_line(std::string_view line) {
+    // One write per line so concurrent lines do not interleave.
+    std::string out = "licentra-signd: ";
+    out += line;
+    out += '\n';
+    std::cerr << out << std::flush;
+}
+
+class WorkPoolExecutor final : public service::Executor {
+  public:
+    explicit WorkPoolExecutor(net::WorkPool& pool) : pool_(pool) {}
+    bool post(std::function<void()> job) override { return pool_.post(std::move(job)); }
+
+  private:
+    net::WorkPool& pool_;
+};
+
+// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.
+void notify_ready() {
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    if (path == nullptr || path[0] == '\0') return;
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::size_t len = std::strlen(path);
+    if (len >= sizeof addr.sun_path) {
+        ::close(fd);
+        return;
+    }
+    std::memcpy(addr.sun_path, path, len);
+    if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+    const char msg[] = "READY=1";
+    ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&addr),
+             static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
+    ::close(fd);
+}
+
+// The newest licentra/audit/v<N>, or v1 generated now (an Ed25519 key, as C2SP notes need).
+core::Result<hsm::KeyRef> audit_key(hsm::Token& token, bool* generated) {
+    *generated = false;
+    auto listed = token.list_keys("licentra/audit/");
+    if (!listed) return listed.error();
+    unsigned newest = 0;
+    for (const auto& k : *listed) {
+        if (k.name == "audit" && k.has_private && k.version > newest) newest = k.version;
+    }
+    if (newest > 0) return token.load_key("audit", newest);
+    *generated = true;
+    return token.generate_key("audit", 1, crypto::Algorithm::EdDSA);
+}
+
+std::string metric(std::string_view name, std::string_view help, std::string_view type,
+                   std::uint64_t value) {
+    std::ostringstream out;
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+        << name << ' ' << value << '\n';
+    return out.str();
+}
+
+}  // namespace
+
+int run_daemon(const std::filesystem::path& config_path, bool check_only) {
+    // ---- configuration and policy: every problem reported, nothing started ----
+    std::vector<config::Diagnostic> diagnostics;
+    auto cfg = config::load_and_validate(config_path, &diagnostics);
+    if (!cfg) {
+        for (const auto& d : diagnostics) std::cerr << d.to_string() << '\n';
+        if (diagnostics.empty()) std::cerr << cfg.error().to_string() << '\n';
+        return kExitInvalid;
+    }
+    auto policy_load = policy::load_policy_file(cfg->policy.path);
+    if (!policy_load.ok()) {
+        std::cerr << policy_load.error().message << '\n';
+        return kExitInvalid;
+    }
+    policy::EngineHolder policy_holder(policy_load.engine);
+
+    // Lifecycle signals go to the main thread only: block them before any thread starts.
+    if (!net::block_signals()) {
+        log_line("cannot block signals");
+        return kExitRuntime;
+    }
+
+    // ---- HSM ----
+    auto module = hsm::Module::load(cfg->hsm.module);
+    if (!module) {
+        log_line("HSM module: " + module.error().to_string());
+        return kExitRuntime;
+    }
+    hsm::TokenOptions token_options;
+    token_options.uri = cfg->hsm.token_uri;
+    token_options.pool_size = cfg->hsm.session_pool;
+    auto opened = hsm::Token::open(*module, token_options);
+    if (!opened) {
+        log_line("HSM token: " + opened.error().to_string());
+        return kExitRuntime;
+    }
+    std::shared_ptr<hsm::Token> token = std::move(*opened);
+    if (check_only) {
+        std::cout << "configuration " << cfg->source.string() << ": ok\n"
+                  << "policy " << cfg->policy.path.string() << ": ok (sha256 "
+                  << policy_load.engine->sha256_hex() << ")\n"
+                  << "HSM token " << token->label() << ": logged in\n";
+        return kExitOk;
+    }
+
+    // ---- audit log ----
+    bool audit_key_generated = false;
+    auto audit_ref = audit_key(*token, &audit_key_generated);
+    if (!audit_ref) {
+        log_line("audit key: " + audit_ref.error().to_string());
+        return kExitRuntime;
+    }
+    hsm::HsmSigner audit_signer(token, *audit_ref);
+    wiring::HsmCheckpointAnchor anchor(token, cfg->audit.origin);
+    wiring::HsmPseudonymizer pseudonymizer(token);
+    if (auto st = pseudonymizer.ensure_key(); !st) {
+        log_line("pseudonym key: " + st.error().to_string());
+        return kExitRuntime;
+    }
+    audit::LogOptions log_options;
+    log_options.dir = cfg->audit.dir;
+    log_options.origin = cfg->audit.origin;
+    log_options.key_name = cfg->audit.origin;
+    log_options.segment_max_bytes = cfg->audit.segment_bytes;
+    log_options.checkpoint_every = cfg->audit.checkpoint_every_entries;
+    log_options.checkpoint_interval = cfg->audit.checkpoint_interval;
+    auto log = audit::AuditLog::open(log_options, {&audit_signer, &anchor, nullptr});
+    if (!log) {
+        log_line("audit log: " + log.error().to_string());
+        return kExitRuntime;
+    }
+    std::unique_ptr<audit::AuditLog> audit_log = std::move(*log);
+    if (const auto& r = audit_log->recovery(); r.torn_log) {
+        log_line("audit log: cut back a torn final record at start (" + std::to_string(r.size) +
+                 " entries kept)");
+    }
+    log_line("audit log " + cfg->audit.dir.string() + ": " + std::to_string(audit_log->size()) +
+             " entries; checkpoint verifier key " + audit_log->verifier().to_string());
+    if (audit_key_generated) {
+        audit::Entry e;
+        e.principal = std::string(policy::kSystemPrincipal);
+        e.action = "audit.key.bootstrap";
+        e.result = audit::Outcome::allowed;
+        e.key = "audit";
+        e.version = audit_ref->version;
+        e.policy_sha256 = policy_holder.current()->sha256_hex();
+        if (auto a = audit_log->append(std::move(e)); !a) {
+            log_line("audit log: " + a.error().to_string());
+            return kExitRuntime;
+        }
+    }
+
+    // ---- keys and use cases ----
+    keys::KeyManager key_manager(token, [](const crypto::PublicKey& k) {
+        auto kid = token::jwk_thumbprint(k);
+        return kid ? *kid : std::string();
+    });
+    const std::size_t hsm_threads =
+        cfg->server.hsm_threads > 0 ? cfg->server.hsm_threads : cfg->hsm.session_pool;
+    net::WorkPool work_pool(hsm_threads, 4096);
+    WorkPoolExecutor executor(work_pool);
+    service::Service service(
+        {&policy_holder, &key_manager, audit_log.get(), &pseudonymizer, &executor});
+    if (auto st = service.bootstrap_keys(); !st) {
+        log_line("key bootstrap: " + st.error().to_string());
+        return kExitRuntime;
+    }
+    // Every active key passed its attribute check and self-test in refresh (load_key).
+    if (auto st = key_manager.refresh(); !st) {
+        log_line("keys: " + st.error().to_string());
+        return kExitRuntime;
+    }
+
+    // ---- listeners ----
+    std::atomic<bool> ready{false};
+    std::atomic<bool> hsm_ok{true};
+    std::mutex hsm_error_mutex;
+    std::string hsm_error;
+    net::Server* server_ptr = nullptr;
+    OpsProbe probe;
+    probe.live = [] { return true; };
+    probe.not_ready_reason = [&]() -> std::string {
+        if (!ready.load()) return "starting";
+        if (!audit_log->healthy()) return "audit log cannot record";
+        if (!hsm_ok.load()) {
+            std::lock_guard lock(hsm_error_mutex);
+            return "HSM: " + hsm_error;
+        }
+        return {};
+    };
+    probe.metrics = [&]() {
+        std::string out;
+        const auto& s = service.stats();
+        out += metric("licentra_tokens_issued_total", "Tokens signed and audited.", "counter",
+                      s.tokens_issued.load());
+        out += metric("licentra_requests_denied_total", "Requests refused by policy or limits.",
+                      "counter", s.denied.load());
+        out += metric("licentra_requests_failed_total", "Requests that failed (HSM, audit).",
+                      "counter", s.failed.load());
+        out += metric("licentra_audit_entries", "Durable audit log entries.", "gauge",
+                      audit_log->size());
+        out += metric("licentra_audit_healthy", "1 if the audit log accepts appends.", "gauge",
+                      audit_log->healthy() ? 1 : 0);
+        out += metric("licentra_hsm_work_queued", "Jobs waiting for an HSM thread.", "gauge",
+                      work_pool.queued());
+        if (server_ptr != nullptr) {
+            auto st = server_ptr->stats();
+            out += metric("licentra_tls_handshake_failures_total", "Refused TLS handshakes.",
+                          "counter", st.handshake_failures);
+            out += metric("licentra_connections_active", "Open API connections.", "gauge",
+                          st.connections_active);
+            out += metric("licentra_http_requests_total", "HTTP responses written.", "counter",
+                          st.requests);
+        }
+        return out;
+    };
+
+    net::ServerOptions server_options;
+    server_options.api = {cfg->listen.address, cfg->listen.port};
+    server_options.tls = {cfg->tls.cert, cfg->tls.key, cfg->tls.client_ca};
+    server_options.ops = net::ListenAddress{cfg->operations.address, cfg->operations.port};
+    server_options.limits.header_limit = cfg->limits.max_header_bytes;
+    server_options.limits.body_limit = cfg->limits.max_body_bytes;
+    server_options.limits.read_timeout = cfg->limits.read_timeout;
+    server_options.limits.idle_timeout = cfg->limits.idle_timeout;
+    server_options.limits.handshake_timeout = cfg->limits.handshake_timeout;
+    server_options.limits.max_connections = cfg->limits.max_connections;
+    server_options.io_threads =
+        static_cast<unsigned>(cfg->server.worker_threads > 0 ? cfg->server.worker_threads : 2);
+    server_options.log = log_line;
+    auto server =
+        net::Server::create(server_options, make_api_handler(service), make_ops_handler(probe));
+    if (!server) {
+        log_line("listeners: " + server.error().to_string());
+        return kExitRuntime;
+    }
+    server_ptr = server->get();
+    if (auto st = (*server)->start(); !st) {
+        log_line("listeners: " + st.error().to_string());
+        return kExitRuntime;
+    }
+
+    // Key state is shared with every daemon on the token: re-read it periodically.
+    std::mutex stop_mutex;
+    std::condition_variable stop_cv;
+    bool stopping = false;
+    std::thread refresher([&] {
+        std::unique_lock lock(stop_mutex);
+        while (!stop_cv.wait_for(lock, kKeyRefreshInterval, [&] { return stopping; })) {
+            lock.unlock();
+            auto st = key_manager.refresh();
+            if (!st) {
+                std::lock_guard elock(hsm_error_mutex);
+                if (hsm_ok.exchange(false)) log_line("key refresh: " + st.error().to_string());
+                hsm_error = st.error().code;
+            } else if (!hsm_ok.exchange(true)) {
+                log_line("key refresh: recovered");
+            }
+            lock.lock();
+        }
+    });
+
+    ready = true;
+    notify_ready();
+    log_line("ready: API on " + cfg->listen.address + ":" + std::to_string((*server)->api_port()) +
+             ", operations on " + cfg->operations.address + ":" +
+             std::to_string((*server)->ops_port()));
+
+    for (;;) {
+        int sig = net::wait_for_signal();
+        if (sig == SIGHUP) {
+            auto reloaded = policy_holder.reload(cfg->policy.path);
+            if (reloaded.ok()) {
+                log_line("SIGHUP: policy reloaded (sha256 " + reloaded.engine->sha256_hex() + ")");
+            } else {
+                log_line("SIGHUP: policy reload failed; the old policy stays in force:\n" +
+                         reloaded.error().message);
+            }
+            if (auto st = (*server)->reload_tls(server_options.tls); !st) {
+                log_line("SIGHUP: TLS reload failed; the old certificate stays: " +
+                         st.error().to_string());
+            } else {
+                log_line("SIGHUP: TLS certificate reloaded");
+            }
+            continue;
+        }
+        log_line(std::string("signal ") + strsignal(sig) + ": draining");
+        break;
+    }
+    ready = false;
+    (*server)->stop(kDrain);
+    work_pool.stop();
+    {
+        std::lock_guard lock(stop_mutex);
+        stopping = true;
+    }
+    stop_cv.notify_all();
+    refresher.join();
+    auto closed = audit_log->close();  // signs the final checkpoint
+    if (!closed) {
+        log_line("audit log close: " + closed.error().to_string());
+        return kExitRuntime;
+    }
+    log_line("stopped");
+    return kExitOk;
+}
+
+}  // namespace licentra::app

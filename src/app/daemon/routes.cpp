@@ -1,0 +1,264 @@
+#include "app/daemon/routes.hpp"
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "net/query.hpp"
+
+namespace licentra::app {
+
+using core::ErrorKind;
+using core::make_error;
+using net::ProblemKind;
+using net::Request;
+using net::Response;
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kKeysPrefix = "/v1/keys/";
+constexpr std::uint64_t kMaxEntriesPerRequest = 10000;
+
+Response json_response(unsigned status, const nlohmann::json& body) {
+    Response r;
+    r.status = status;
+    r.content_type = std::string(kJson);
+    r.body = body.dump();
+    return r;
+}
+
+Response text_response(std::string content_type, std::string body) {
+    Response r;
+    r.status = 200;
+    r.content_type = std::move(content_type);
+    r.body = std::move(body);
+    return r;
+}
+
+template <class T>
+Response failure_response(const service::Outcome<T>& outcome, const std::string& request_id) {
+    const auto& f = *outcome.failure;
+    if (f.error.code == "service.claims_invalid") {
+        nlohmann::json violations = nlohmann::json::array();
+        for (const auto& v : f.violations) {
+            violations.push_back({{"claim", v.claim}, {"code", v.code}, {"message", v.message}});
+        }
+        nlohmann::json ext = {{"code", f.error.code}, {"violations", std::move(violations)}};
+        return net::problem_response(ProblemKind::validation_failed, f.error.message, request_id,
+                                     ext.dump());
+    }
+    if (f.error.code == "service.overloaded") {
+        return net::problem_response(ProblemKind::overloaded, f.error.message, request_id,
+                                     nlohmann::json{{"code", f.error.code}}.dump());
+    }
+    return net::error_response(f.error, request_id);
+}
+
+Response bad_request(const std::string& detail, const std::string& request_id) {
+    return net::problem_response(ProblemKind::bad_request, detail, request_id);
+}
+
+service::Caller caller_of(const Request& req) { return {req.identity, req.request_id}; }
+
+// Key names in paths: the characters the policy allows in key names, nothing to decode.
+bool valid_key_segment(std::string_view s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+class ApiHandler final : public net::Handler {
+  public:
+    explicit ApiHandler(service::Service& service) : service_(service) {}
+
+    void handle(Request req, std::function<void(Response)> done) override {
+        const std::string& path = req.path;
+        const bool get = req.method == "GET";
+        if (path == "/v1/tokens") {
+            if (req.method != "POST") return done(method_not_allowed(req));
+            return sign(std::move(req), std::move(done));
+        }
+        if (path == "/.well-known/jwks.json") {
+            if (!get) return done(method_not_allowed(req));
+            auto out = service_.jwks(caller_of(req));
+            if (!out.ok()) return done(failure_response(out, req.request_id));
+            Response r = text_response(std::string(kJson), std::move(*out.value));
+            r.headers.push_back({"Cache-Control", "max-age=300"});
+            return done(std::move(r));
+        }
+        if (path == "/v1/keys") {
+            if (!get) return done(method_not_allowed(req));
+            auto out = service_.list_keys(caller_of(req));
+            if (!out.ok()) return done(failure_response(out, req.request_id));
+            return done(json_response(200, *out.value));
+        }
+        if (path.rfind(kKeysPrefix, 0) == 0) {
+            std::string_view rest = std::string_view(path).substr(kKeysPrefix.size());
+            if (rest.find('/') == std::string_view::npos) {
+                if (!get) return done(method_not_allowed(req));
+                if (!valid_key_segment(rest)) return done(not_found(req));
+                auto out = service_.get_key(caller_of(req), std::string(rest));
+                if (!out.ok()) return done(failure_response(out, req.request_id));
+                return done(json_response(200, *out.value));
+            }
+            return done(not_found(req));
+        }
+        if (path == "/v1/audit/checkpoint") {
+            if (!get) return done(method_not_allowed(req));
+            auto out = service_.audit_checkpoint(caller_of(req));
+            if (!out.ok()) return done(failure_response(out, req.request_id));
+            return done(text_response("text/plain; charset=utf-8", std::move(*out.value)));
+        }
+        if (path == "/v1/audit/entries") {
+            if (!get) return done(method_not_allowed(req));
+            return done(entries(req));
+        }
+        if (path == "/v1/audit/proofs/inclusion") {
+            if (!get) return done(method_not_allowed(req));
+            return done(two_numbers(req, "index", "size", [&](auto a, auto b) {
+                auto out = service_.inclusion_proof(caller_of(req), a, b);
+                if (!out.ok()) return failure_response(out, req.request_id);
+                return json_response(200, *out.value);
+            }));
+        }
+        if (path == "/v1/audit/proofs/consistency") {
+            if (!get) return done(method_not_allowed(req));
+            return done(two_numbers(req, "first", "second", [&](auto a, auto b) {
+                auto out = service_.consistency_proof(caller_of(req), a, b);
+                if (!out.ok()) return failure_response(out, req.request_id);
+                return json_response(200, *out.value);
+            }));
+        }
+        done(not_found(req));
+    }
+
+  private:
+    static Response method_not_allowed(const Request& req) {
+        return net::problem_response(ProblemKind::method_not_allowed,
+                                     "method " + req.method + " is not allowed on " + req.path,
+                                     req.request_id);
+    }
+    static Response not_found(const Request& req) {
+        return net::problem_response(ProblemKind::not_found, "no such resource", req.request_id);
+    }
+
+    void sign(Request req, std::function<void(Response)> done) {
+        if (!req.content_type.empty() && req.content_type.rfind("application/json", 0) != 0) {
+            return done(net::problem_response(ProblemKind::unsupported_media_type,
+                                              "the body must be application/json", req.request_id));
+        }
+        nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+        if (body.is_discarded()) {
+            return done(bad_request("the body is not valid JSON", req.request_id));
+        }
+        if (!body.is_object()) {
+            return done(bad_request("the body must be a JSON object", req.request_id));
+        }
+        auto key = body.find("key");
+        auto claims = body.find("claims");
+        if (key == body.end() || !key->is_string() || claims == body.end() ||
+            !claims->is_object()) {
+            return done(bad_request(R"(the body must be {"key": string, "claims": object})",
+                                    req.request_id));
+        }
+        for (auto it = body.begin(); it != body.end(); ++it) {
+            if (it.key() != "key" && it.key() != "claims") {
+                return done(bad_request("unknown member \"" + it.key() + "\"", req.request_id));
+            }
+        }
+        std::string request_id = req.request_id;
+        service_.sign_token(
+            caller_of(req), key->get<std::string>(), std::move(*claims),
+            [done = std::move(done), request_id](service::Outcome<service::IssuedToken> out) {
+                if (!out.ok()) return done(failure_response(out, request_id));
+                Response r = json_response(201, {{"token", out.value->token},
+                                                 {"kid", out.value->kid},
+                                                 {"audit_index", out.value->audit_index}});
+                r.headers.push_back({"Cache-Control", "no-store"});
+                done(std::move(r));
+            });
+    }
+
+    Response entries(const Request& req) {
+        auto q = net::QueryParams::parse(req.query);
+        if (!q) return net::error_response(q.error(), req.request_id);
+        auto start = q->get_uint("start");
+        auto end = q->get_uint("end");
+        if (!start) return net::error_response(start.error(), req.request_id);
+        if (!end) return net::error_response(end.error(), req.request_id);
+        if (!*start || !*end) {
+            return bad_request("start and end are required", req.request_id);
+        }
+        if (**end < **start || **end - **start > kMaxEntriesPerRequest) {
+            return bad_request("need start <= end and at most 10000 entries", req.request_id);
+        }
+        auto out = service_.audit_entries(caller_of(req), **start, **end);
+        if (!out.ok()) return failure_response(out, req.request_id);
+        return text_response("application/x-ndjson", std::move(*out.value));
+    }
+
+    template <class Fn>
+    Response two_numbers(const Request& req, const char* a_name, const char* b_name, Fn fn) {
+        auto q = net::QueryParams::parse(req.query);
+        if (!q) return net::error_response(q.error(), req.request_id);
+        auto a = q->get_uint(a_name);
+        auto b = q->get_uint(b_name);
+        if (!a) return net::error_response(a.error(), req.request_id);
+        if (!b) return net::error_response(b.error(), req.request_id);
+        if (!*a || !*b) {
+            return bad_request(std::string(a_name) + " and " + b_name + " are required",
+                               req.request_id);
+        }
+        return fn(static_cast<std::uint64_t>(**a), static_cast<std::uint64_t>(**b));
+    }
+
+    service::Service& service_;
+};
+
+class OpsHandler final : public net::Handler {
+  public:
+    explicit OpsHandler(OpsProbe probe) : probe_(std::move(probe)) {}
+
+    void handle(Request req, std::function<void(Response)> done) override {
+        if (req.method != "GET" && req.method != "HEAD") {
+            return done(net::problem_response(ProblemKind::method_not_allowed,
+                                              "only GET is served here", req.request_id));
+        }
+        if (req.path == "/healthz") {
+            bool live = probe_.live ? probe_.live() : true;
+            Response r = text_response("text/plain; charset=utf-8", live ? "ok\n" : "not live\n");
+            r.status = live ? 200 : 503;
+            return done(std::move(r));
+        }
+        if (req.path == "/readyz") {
+            std::string reason = probe_.not_ready_reason ? probe_.not_ready_reason() : "";
+            Response r = text_response("text/plain; charset=utf-8",
+                                       reason.empty() ? "ready\n" : "not ready: " + reason + "\n");
+            r.status = reason.empty() ? 200 : 503;
+            return done(std::move(r));
+        }
+        if (req.path == "/metrics" && probe_.metrics) {
+            return done(text_response("text/plain; version=0.0.4", probe_.metrics()));
+        }
+        done(net::problem_response(ProblemKind::not_found, "no such resource", req.request_id));
+    }
+
+  private:
+    OpsProbe probe_;
+};
+
+}  // namespace
+
+std::shared_ptr<net::Handler> make_api_handler(service::Service& service) {
+    return std::make_shared<ApiHandler>(service);
+}
+
+std::shared_ptr<net::Handler> make_ops_handler(OpsProbe probe) {
+    return std::make_shared<OpsHandler>(std::move(probe));
+}
+
+}  // namespace licentra::app

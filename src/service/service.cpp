@@ -1,0 +1,373 @@
+#include "service/service.hpp"
+
+#include <algorithm>
+
+#include "core/bytes.hpp"
+#include "core/time.hpp"
+#include "token/claims.hpp"
+#include "token/jwk.hpp"
+#include "token/jws.hpp"
+
+namespace licentra::service {
+
+using core::ErrorKind;
+using core::make_error;
+namespace act = core::action;
+
+namespace {
+
+std::vector<std::string> claim_names(const nlohmann::json& claims) {
+    std::vector<std::string> names;
+    if (!claims.is_object()) return names;
+    for (auto it = claims.begin(); it != claims.end(); ++it) names.push_back(it.key());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::optional<std::string> time_field(const std::optional<std::int64_t>& ms) {
+    if (!ms) return std::nullopt;
+    return core::format_rfc3339_ms(core::from_unix_millis(*ms));
+}
+
+nlohmann::json version_json(const keys::KeyVersion& v) {
+    nlohmann::json j = {
+        {"version", v.record.version},
+        {"state", std::string(keys::state_name(v.record.state))},
+        {"algorithm", std::string(crypto::jws_name(v.record.algorithm))},
+        {"created", core::format_rfc3339_ms(core::from_unix_millis(v.record.created_ms))}};
+    if (!v.kid.empty()) j["kid"] = v.kid;
+    if (auto t = time_field(v.record.activate_at_ms)) j["activate_at"] = *t;
+    if (auto t = time_field(v.record.activated_ms)) j["activated"] = *t;
+    if (auto t = time_field(v.record.retired_ms)) j["retired"] = *t;
+    if (auto t = time_field(v.record.verify_until_ms)) j["verify_until"] = *t;
+    if (auto t = time_field(v.record.destroyed_ms)) j["destroyed"] = *t;
+    return j;
+}
+
+std::string hashes_hex(const audit::Hash& h) { return core::hex_encode(h); }
+
+}  // namespace
+
+std::string unknown_principal_name(const core::ClientIdentity& identity) {
+    return "cert:" + core::hex_encode(identity.spki_sha256).substr(0, 16);
+}
+
+Service::Service(Dependencies deps) : deps_(deps) {}
+
+core::Result<const policy::Principal*> Service::identify(const policy::Engine& engine,
+                                                         const Caller& caller) const {
+    return engine.identify(caller.identity);
+}
+
+void Service::audit_refusal(const policy::Engine& engine, std::string principal, std::string action,
+                            const Caller& caller, std::optional<std::string> key,
+                            const core::Error& error, std::vector<std::string> claims) {
+    if (error.kind == ErrorKind::denied || error.kind == ErrorKind::limit ||
+        error.kind == ErrorKind::usage) {
+        stats_.denied.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        stats_.failed.fetch_add(1, std::memory_order_relaxed);
+    }
+    audit::Entry e;
+    e.principal = std::move(principal);
+    e.action = std::move(action);
+    e.result = error.kind == ErrorKind::denied || error.kind == ErrorKind::limit ||
+                       error.kind == ErrorKind::usage
+                   ? audit::Outcome::denied
+                   : audit::Outcome::failed;
+    e.key = std::move(key);
+    e.reason = error.code;
+    e.request_id = caller.request_id;
+    e.policy_sha256 = engine.sha256_hex();
+    if (!claims.empty()) e.claims = std::move(claims);
+    // Best effort: a refusal is answered whether or not the log can record it.
+    deps_.audit->append_async(std::move(e), [](core::Result<audit::Appended>) {});
+}
+
+void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
+                         std::function<void(Outcome<IssuedToken>)> done) {
+    const auto engine = deps_.policy->current();
+    const std::string action(act::TokenSign::name);
+    auto principal = identify(*engine, caller);
+    if (!principal) {
+        audit_refusal(*engine, unknown_principal_name(caller.identity), action, caller, key,
+                      principal.error());
+        return done(Outcome<IssuedToken>::fail(principal.error()));
+    }
+    const std::string& name = (*principal)->name;
+    auto grant = engine->authorize<act::TokenSign>(**principal, key);
+    if (!grant) {
+        audit_refusal(*engine, name, action, caller, key, grant.error());
+        return done(Outcome<IssuedToken>::fail(grant.error()));
+    }
+    if (auto st = limiter_.acquire(**principal); !st) {
+        audit_refusal(*engine, name, action, caller, key, st.error());
+        return done(Outcome<IssuedToken>::fail(st.error()));
+    }
+    const auto now = core::Clock::now();
+    auto names = claim_names(claims);
+    if (auto violations = engine->validate_claims(key, claims, now); !violations.empty()) {
+        auto err = make_error(ErrorKind::usage, "service.claims_invalid",
+                              std::to_string(violations.size()) + " claim rule(s) violated");
+        audit_refusal(*engine, name, action, caller, key, err, names);
+        return done(Outcome<IssuedToken>::fail(std::move(err), std::move(violations)));
+    }
+    // Fail closed before touching the HSM: without a writable log no token can leave.
+    if (!deps_.audit->healthy()) {
+        auto err = make_error(ErrorKind::unavailable, "service.audit_unavailable",
+                              "the audit log cannot record; signing is suspended");
+        stats_.failed.fetch_add(1, std::memory_order_relaxed);
+        return done(Outcome<IssuedToken>::fail(std::move(err)));
+    }
+    const policy::KeyRules* rules = engine->key_rules(key);
+    auto jti = token::new_jti();
+    if (!jti) return done(Outcome<IssuedToken>::fail(jti.error()));
+    auto full = token::make_claims(claims, rules->issuer, now, *jti);
+    if (!full) {
+        audit_refusal(*engine, name, action, caller, key, full.error(), names);
+        return done(Outcome<IssuedToken>::fail(full.error()));
+    }
+    // Pseudonyms of the claims the policy names for recording (values never reach the log).
+    std::vector<std::pair<std::string, std::string>> to_pseudonymize;
+    for (const auto& claim : rules->claims.pseudonymize) {
+        auto it = claims.find(claim);
+        if (it != claims.end()) to_pseudonymize.emplace_back(claim, it->dump());
+    }
+
+    auto job = [this, engine, grant = std::move(*grant), caller = std::move(caller),
+                key = std::move(key), full = std::move(*full), names = std::move(names),
+                to_pseudonymize = std::move(to_pseudonymize), done]() mutable {
+        const std::string sign_action(act::TokenSign::name);
+        const std::string& who = grant.principal();
+        std::optional<core::Error> input_error;
+        token::SigningInput input;
+        auto signed_ = deps_.keys->sign(grant, [&](const keys::KeyVersion& v) {
+            auto in = token::make_signing_input(v.record.algorithm, v.kid, full);
+            if (!in) {
+                input_error = in.error();
+                return core::Bytes{};
+            }
+            input = std::move(*in);
+            return core::to_bytes(input.text);
+        });
+        if (input_error) {
+            audit_refusal(*engine, who, sign_action, caller, key, *input_error, names);
+            return done(Outcome<IssuedToken>::fail(*input_error));
+        }
+        if (!signed_) {
+            audit_refusal(*engine, who, sign_action, caller, key, signed_.error(), names);
+            return done(Outcome<IssuedToken>::fail(signed_.error()));
+        }
+        auto tok = token::assemble_token(input, signed_->signature);
+        if (!tok) {
+            audit_refusal(*engine, who, sign_action, caller, key, tok.error(), names);
+            return done(Outcome<IssuedToken>::fail(tok.error()));
+        }
+        audit::Entry e;
+        e.principal = who;
+        e.action = sign_action;
+        e.result = audit::Outcome::allowed;
+        e.key = key;
+        e.kid = signed_->kid;
+        e.version = signed_->version;
+        e.request_id = caller.request_id;
+        e.token_sha256 = token::token_sha256_hex(*tok);
+        e.policy_sha256 = engine->sha256_hex();
+        if (!names.empty()) e.claims = names;
+        if (!to_pseudonymize.empty()) {
+            if (deps_.pseudonymizer == nullptr) {
+                auto err = make_error(ErrorKind::internal, "service.no_pseudonymizer",
+                                      "the policy records pseudonyms but no HMAC key is wired");
+                return done(Outcome<IssuedToken>::fail(std::move(err)));
+            }
+            std::map<std::string, std::string> pseudonyms;
+            for (const auto& [claim, value] : to_pseudonymize) {
+                // The HMAC input binds the claim name so equal values of different claims
+                // do not link: name "\0" canonical-JSON value.
+                std::string input_bytes = claim;
+                input_bytes.push_back('\0');
+                input_bytes += value;
+                auto h = deps_.pseudonymizer->hmac_sha256(core::as_bytes(input_bytes));
+                if (!h) return done(Outcome<IssuedToken>::fail(h.error()));
+                pseudonyms[claim] = core::hex_encode(*h);
+            }
+            e.pseudonyms = std::move(pseudonyms);
+        }
+        IssuedToken issued{std::move(*tok), signed_->kid, 0};
+        deps_.audit->append_async(
+            std::move(e), [this, issued = std::move(issued),
+                           done](core::Result<audit::Appended> appended) mutable {
+                if (!appended) {
+                    // Fail closed: the signature exists only in this process and is dropped.
+                    stats_.failed.fetch_add(1, std::memory_order_relaxed);
+                    return done(Outcome<IssuedToken>::fail(
+                        make_error(ErrorKind::unavailable, "service.audit_unavailable",
+                                   "the audit entry could not be made durable; no token issued")));
+                }
+                issued.audit_index = appended->index;
+                stats_.tokens_issued.fetch_add(1, std::memory_order_relaxed);
+                done(Outcome<IssuedToken>::success(std::move(issued)));
+            });
+    };
+    if (!deps_.executor->post(std::move(job))) {
+        stats_.failed.fetch_add(1, std::memory_order_relaxed);
+        done(Outcome<IssuedToken>::fail(
+            make_error(ErrorKind::limit, "service.overloaded", "signing queue is full")));
+    }
+}
+
+template <class Tag>
+core::Result<core::Grant<Tag>> Service::authorize_read(const Caller& caller, std::string_view key) {
+    const auto engine = deps_.policy->current();
+    auto principal = identify(*engine, caller);
+    if (!principal) {
+        audit_refusal(*engine, unknown_principal_name(caller.identity), std::string(Tag::name),
+                      caller, key.empty() ? std::nullopt : std::optional<std::string>(key),
+                      principal.error());
+        return principal.error();
+    }
+    auto grant = engine->authorize<Tag>(**principal, key);
+    if (!grant) {
+        audit_refusal(*engine, (*principal)->name, std::string(Tag::name), caller,
+                      key.empty() ? std::nullopt : std::optional<std::string>(key), grant.error());
+    }
+    return grant;
+}
+
+Outcome<std::string> Service::jwks(const Caller& caller) {
+    if (auto g = authorize_read<act::JwksRead>(caller, {}); !g) {
+        return Outcome<std::string>::fail(g.error());
+    }
+    auto published = deps_.keys->published(core::Clock::now());
+    std::vector<token::JwksKey> entries;
+    entries.reserve(published.size());
+    for (const auto& v : published) {
+        entries.push_back({v.public_key.get(),
+                           {{"licentra_key", v.name},
+                            {"licentra_version", v.record.version},
+                            {"licentra_state", std::string(keys::state_name(v.record.state))}}});
+    }
+    auto doc = token::jwks_json(entries);
+    if (!doc) return Outcome<std::string>::fail(doc.error());
+    return Outcome<std::string>::success(std::move(*doc));
+}
+
+Outcome<nlohmann::json> Service::list_keys(const Caller& caller) {
+    const auto engine = deps_.policy->current();
+    auto principal = identify(*engine, caller);
+    if (!principal) {
+        audit_refusal(*engine, unknown_principal_name(caller.identity), "keys.read", caller,
+                      std::nullopt, principal.error());
+        return Outcome<nlohmann::json>::fail(principal.error());
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& rules : engine->keys()) {
+        if (!engine->permits(**principal, policy::Action::keys_read, rules.name)) continue;
+        nlohmann::json versions = nlohmann::json::array();
+        for (const auto& v : deps_.keys->versions(rules.name)) versions.push_back(version_json(v));
+        out.push_back({{"name", rules.name},
+                       {"algorithm", std::string(crypto::jws_name(rules.algorithm))},
+                       {"versions", std::move(versions)}});
+    }
+    return Outcome<nlohmann::json>::success({{"keys", std::move(out)}});
+}
+
+Outcome<nlohmann::json> Service::get_key(const Caller& caller, const std::string& name) {
+    if (auto g = authorize_read<act::KeysRead>(caller, name); !g) {
+        return Outcome<nlohmann::json>::fail(g.error());
+    }
+    const auto engine = deps_.policy->current();
+    const policy::KeyRules* rules = engine->key_rules(name);
+    nlohmann::json versions = nlohmann::json::array();
+    for (const auto& v : deps_.keys->versions(name)) versions.push_back(version_json(v));
+    return Outcome<nlohmann::json>::success(
+        {{"name", name},
+         {"algorithm", rules ? std::string(crypto::jws_name(rules->algorithm)) : std::string()},
+         {"versions", std::move(versions)}});
+}
+
+Outcome<std::string> Service::audit_checkpoint(const Caller& caller) {
+    if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
+        return Outcome<std::string>::fail(g.error());
+    }
+    return Outcome<std::string>::success(deps_.audit->latest_checkpoint());
+}
+
+Outcome<std::string> Service::audit_entries(const Caller& caller, std::uint64_t start,
+                                            std::uint64_t end) {
+    if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
+        return Outcome<std::string>::fail(g.error());
+    }
+    auto lines = deps_.audit->read_entries(start, end);
+    if (!lines) return Outcome<std::string>::fail(lines.error());
+    std::string out;
+    for (const auto& l : *lines) {
+        out += l;
+        out += '\n';
+    }
+    return Outcome<std::string>::success(std::move(out));
+}
+
+Outcome<nlohmann::json> Service::inclusion_proof(const Caller& caller, std::uint64_t index,
+                                                 std::uint64_t size) {
+    if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
+        return Outcome<nlohmann::json>::fail(g.error());
+    }
+    auto proof = deps_.audit->inclusion_proof(index, size);
+    if (!proof) return Outcome<nlohmann::json>::fail(proof.error());
+    auto leaf = deps_.audit->leaf(index);
+    auto root = deps_.audit->root(size);
+    if (!leaf || !root) {
+        return Outcome<nlohmann::json>::fail(leaf ? root.error() : leaf.error());
+    }
+    nlohmann::json hashes = nlohmann::json::array();
+    for (const auto& h : *proof) hashes.push_back(hashes_hex(h));
+    return Outcome<nlohmann::json>::success({{"index", index},
+                                             {"tree_size", size},
+                                             {"leaf_hash", hashes_hex(*leaf)},
+                                             {"root_hash", hashes_hex(*root)},
+                                             {"proof", std::move(hashes)}});
+}
+
+Outcome<nlohmann::json> Service::consistency_proof(const Caller& caller, std::uint64_t first,
+                                                   std::uint64_t second) {
+    if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
+        return Outcome<nlohmann::json>::fail(g.error());
+    }
+    auto proof = deps_.audit->consistency_proof(first, second);
+    if (!proof) return Outcome<nlohmann::json>::fail(proof.error());
+    auto r1 = deps_.audit->root(first);
+    auto r2 = deps_.audit->root(second);
+    if (!r1 || !r2) return Outcome<nlohmann::json>::fail(r1 ? r2.error() : r1.error());
+    nlohmann::json hashes = nlohmann::json::array();
+    for (const auto& h : *proof) hashes.push_back(hashes_hex(h));
+    return Outcome<nlohmann::json>::success({{"first", first},
+                                             {"second", second},
+                                             {"first_root_hash", hashes_hex(*r1)},
+                                             {"second_root_hash", hashes_hex(*r2)},
+                                             {"proof", std::move(hashes)}});
+}
+
+core::Status Service::bootstrap_keys() {
+    const auto engine = deps_.policy->current();
+    for (const auto& rules : engine->keys()) {
+        auto grant = engine->system_grant(rules.name, policy::Engine::SystemPurpose::bootstrap);
+        if (!grant) return grant.error();
+        auto created = deps_.keys->bootstrap(*grant, rules.algorithm);
+        if (!created) return created.error();
+        if (!created->has_value()) continue;
+        audit::Entry e;
+        e.principal = std::string(policy::kSystemPrincipal);
+        e.action = "key.bootstrap";
+        e.result = audit::Outcome::allowed;
+        e.key = rules.name;
+        e.kid = (*created)->kid;
+        e.version = (*created)->record.version;
+        e.policy_sha256 = engine->sha256_hex();
+        auto appended = deps_.audit->append(std::move(e));
+        if (!appended) return appended.error();
+    }
+    return {};
+}
+
+}  // namespace licentra::service

@@ -1,0 +1,137 @@
+// The use cases of licentra-signd. Each is authorize -> act -> audit, failing closed:
+// no token is returned unless its audit entry is durable.
+//
+// The service knows nothing about HTTP or PKCS#11: net/ (through app/) turns requests into
+// calls here, keys/ reaches the HSM, audit/ records every decision. Blocking work (HSM calls)
+// runs on the Executor the caller supplies; completion callbacks run on that executor's thread
+// or on the audit writer thread and must be quick.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/anchor.hpp"
+#include "audit/log.hpp"
+#include "core/identity.hpp"
+#include "core/result.hpp"
+#include "keys/key_manager.hpp"
+#include "policy/engine.hpp"
+#include "policy/holder.hpp"
+#include "policy/rate_limiter.hpp"
+
+namespace licentra::service {
+
+// Where blocking work runs (the daemon's HSM work pool). post() returns false when the queue
+// is full; the job is then not run.
+class Executor {
+  public:
+    virtual ~Executor() = default;
+    [[nodiscard]] virtual bool post(std::function<void()> job) = 0;
+};
+
+// Who is asking, as proven at the TLS handshake, and the request's id.
+struct Caller {
+    core::ClientIdentity identity;
+    std::string request_id;
+};
+
+// A failed use case: the error, plus every violated claim rule for claim validation failures
+// (error.code "service.claims_invalid").
+struct Failure {
+    core::Error error;
+    std::vector<policy::Violation> violations;
+};
+
+template <class T>
+struct Outcome {
+    std::optional<T> value;
+    std::optional<Failure> failure;
+    [[nodiscard]] bool ok() const noexcept { return value.has_value(); }
+    static Outcome success(T v) { return Outcome{std::move(v), std::nullopt}; }
+    static Outcome fail(core::Error e, std::vector<policy::Violation> v = {}) {
+        return Outcome{std::nullopt, Failure{std::move(e), std::move(v)}};
+    }
+};
+
+struct IssuedToken {
+    std::string token;
+    std::string kid;
+    std::uint64_t audit_index = 0;
+};
+
+struct Dependencies {
+    policy::EngineHolder* policy = nullptr;
+    keys::KeyManager* keys = nullptr;
+    audit::AuditLog* audit = nullptr;
+    audit::Pseudonymizer* pseudonymizer = nullptr;  // required if any key records pseudonyms
+    Executor* executor = nullptr;
+};
+
+class Service {
+  public:
+    explicit Service(Dependencies deps);
+
+    // POST /v1/tokens. authorize (token.sign on key) -> rate limit -> validate claims (every
+    // violation) -> set iss/iat/jti -> sign with the key's active version on the executor ->
+    // append the audit entry and wait until durable -> done(token). Denials and failures are
+    // audited too (best effort: the denial is answered even if the log is down).
+    // If the audit log is not healthy the request fails with unavailable before signing.
+    void sign_token(Caller caller, std::string key, nlohmann::json claims,
+                    std::function<void(Outcome<IssuedToken>)> done);
+
+    // GET /.well-known/jwks.json (jwks.read): the JWKS document text.
+    [[nodiscard]] Outcome<std::string> jwks(const Caller& caller);
+    // GET /v1/keys, /v1/keys/{name} (keys.read): key metadata as JSON. Listing shows only the
+    // keys the caller may read.
+    [[nodiscard]] Outcome<nlohmann::json> list_keys(const Caller& caller);
+    [[nodiscard]] Outcome<nlohmann::json> get_key(const Caller& caller, const std::string& name);
+
+    // Audit reads (audit.read).
+    [[nodiscard]] Outcome<std::string> audit_checkpoint(const Caller& caller);
+    [[nodiscard]] Outcome<std::string> audit_entries(const Caller& caller, std::uint64_t start,
+                                                     std::uint64_t end);  // JSON lines
+    [[nodiscard]] Outcome<nlohmann::json> inclusion_proof(const Caller& caller, std::uint64_t index,
+                                                          std::uint64_t size);
+    [[nodiscard]] Outcome<nlohmann::json> consistency_proof(const Caller& caller,
+                                                            std::uint64_t first,
+                                                            std::uint64_t second);
+
+    // Creates v1 of every policy key that has none (audited as principal "system").
+    [[nodiscard]] core::Status bootstrap_keys();
+
+    // Counters for /metrics.
+    struct Stats {
+        std::atomic<std::uint64_t> tokens_issued{0};
+        std::atomic<std::uint64_t> denied{0};
+        std::atomic<std::uint64_t> failed{0};
+    };
+    [[nodiscard]] const Stats& stats() const noexcept { return stats_; }
+
+  private:
+    // Resolves the caller to a principal name with the given engine snapshot.
+    [[nodiscard]] core::Result<const policy::Principal*> identify(const policy::Engine& engine,
+                                                                  const Caller& caller) const;
+    template <class Tag>
+    [[nodiscard]] core::Result<core::Grant<Tag>> authorize_read(const Caller& caller,
+                                                                std::string_view key);
+    // Appends a denial/failure entry without waiting (best effort).
+    void audit_refusal(const policy::Engine& engine, std::string principal, std::string action,
+                       const Caller& caller, std::optional<std::string> key,
+                       const core::Error& error, std::vector<std::string> claims = {});
+
+    Dependencies deps_;
+    policy::RateLimiter limiter_;
+    Stats stats_;
+};
+
+// A principal name for audit entries when the certificate maps to no principal:
+// "cert:<first 16 hex of the SPKI SHA-256>".
+[[nodiscard]] std::string unknown_principal_name(const core::ClientIdentity& identity);
+
+}  // namespace licentra::service
