@@ -265,7 +265,8 @@ std::string Engine::render_matrix() const {
                 break;
             case IdentitySpec::Kind::subject_cn_issuer:
             default:
-                out << "subject_cn=" << p.identity.value << " issuer=" << p.identity.issuer;
+                out << "subject_cn=" << p.identity.value << " issuer=\"" << p.identity.issuer
+                    << "\"";
                 break;
         }
         out << "  roles=";

@@ -779,13 +779,16 @@ class EngineBuilder {
                 }
             }
             unsigned duties = 0;
+            bool roles_ok = false;
             if (const YamlNode* x = need(*pn, f, "roles")) {
+                roles_ok = true;
                 if (x->is_seq() && x->items.empty())
                     err(*x, "give the principal at least one role");
                 for (const auto& [role, node] : list(*x, valid_name, "role name")) {
                     const Role* r = find_role(e, role);
                     if (r == nullptr) {
                         err(*node, "unknown role " + quote(role));
+                        roles_ok = false;
                         continue;
                     }
                     for (const RoleGrant& g : r->grants) {
@@ -802,7 +805,7 @@ class EngineBuilder {
             compile(e, p);
             if (const YamlNode* x = opt(f, "signing_rate_limit")) {
                 parse_rate_limit(*x, p);
-                if (!(duties & kDutySign)) {
+                if (roles_ok && !(duties & kDutySign)) {
                     err(*x, "signing_rate_limit is set on a principal that cannot sign");
                 }
             }
