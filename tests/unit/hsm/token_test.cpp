@@ -294,7 +294,7 @@ TEST(HsmPool, SessionsClosedBehindThePoolsBackAreRecovered) {
     stop = true;
     for (auto& th : threads) th.join();
     EXPECT_EQ(failures.load(), 0) << first_error;
-    EXPECT_GT(done.load(), 100);
+    EXPECT_GT(done.load(), 30);
     EXPECT_GT(t.token->state().epoch.load(), before_epoch);  // logged in again
     // Single callers after the fault work too.
     EXPECT_TRUE(t.token->sign(*key, msg("after")).ok());
