@@ -1,0 +1,1 @@
+licentra_fuzz_target(audit_checkpoint LIBS licentra::audit)
