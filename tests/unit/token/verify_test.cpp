@@ -34,23 +34,28 @@ class VerifyTest : public ::testing::Test {
         ed_ = OpensslSigner::generate(Algorithm::EdDSA).release();
         p256_ = OpensslSigner::generate(Algorithm::ES256).release();
         p384_ = OpensslSigner::generate(Algorithm::ES384).release();
-        rsa_ = OpensslSigner::generate(Algorithm::PS256).release();
     }
     static void TearDownTestSuite() {
         delete ed_;
         delete p256_;
         delete p384_;
         delete rsa_;
+        rsa_ = nullptr;
     }
     static std::string kid(const OpensslSigner& s) {
         return token::jwk_thumbprint(s.public_key()).value();
     }
+    // RSA-3072 generation takes seconds and CTest runs each test in its own process, so the
+    // RSA key is made only by the tests that use it; the JWKS lists it once it exists.
+    static OpensslSigner* rsa() {
+        if (rsa_ == nullptr) rsa_ = OpensslSigner::generate(Algorithm::PS256).release();
+        return rsa_;
+    }
     static std::string jwks() {
-        return token::jwks_json({{&ed_->public_key(), {}},
-                                 {&p256_->public_key(), {}},
-                                 {&p384_->public_key(), {}},
-                                 {&rsa_->public_key(), {}}})
-            .value();
+        std::vector<token::JwksKey> keys = {
+            {&ed_->public_key(), {}}, {&p256_->public_key(), {}}, {&p384_->public_key(), {}}};
+        if (rsa_ != nullptr) keys.push_back({&rsa_->public_key(), {}});
+        return token::jwks_json(keys).value();
     }
     // A token with exactly this header and payload text, signed by signer.
     static std::string craft(OpensslSigner& signer, std::string_view header,
@@ -90,7 +95,7 @@ OpensslSigner* VerifyTest::rsa_ = nullptr;
     } while (0)
 
 TEST_F(VerifyTest, AcceptsEveryAlgorithmAndReturnsClaims) {
-    for (OpensslSigner* s : {ed_, p256_, p384_, rsa_}) {
+    for (OpensslSigner* s : {ed_, p256_, p384_, rsa()}) {
         auto r = check(good(*s, R"({"sub":"acme","seats":3})"));
         ASSERT_TRUE(r.ok()) << to_string(r.error) << ": " << r.message;
         EXPECT_EQ(r.claims["seats"], 3);
@@ -102,6 +107,7 @@ TEST_F(VerifyTest, AcceptsEveryAlgorithmAndReturnsClaims) {
 }
 
 TEST_F(VerifyTest, VerifierParsesTheJwksOnceAndCountsUsableKeys) {
+    rsa();
     auto v = Verifier::from_jwks(jwks());
     ASSERT_TRUE(v.ok()) << v.message();
     EXPECT_EQ(v->usable_key_count(), 4u);
@@ -238,7 +244,7 @@ TEST_F(VerifyTest, RejectsAlgorithmKeyMismatch) {
                         VerifyErrc::algorithm_key_mismatch);
     EXPECT_VERIFY_ERROR(check(craft(*p384_, header_for(*p384_, "ES256"), "{}")),
                         VerifyErrc::algorithm_key_mismatch);
-    EXPECT_VERIFY_ERROR(check(craft(*rsa_, header_for(*rsa_, "EdDSA"), "{}")),
+    EXPECT_VERIFY_ERROR(check(craft(*rsa(), header_for(*rsa(), "EdDSA"), "{}")),
                         VerifyErrc::algorithm_key_mismatch);
     EXPECT_VERIFY_ERROR(check(craft(*p256_, header_for(*p256_, "PS256"), "{}")),
                         VerifyErrc::algorithm_key_mismatch);
@@ -299,12 +305,13 @@ TEST_F(VerifyTest, RsaKeysBelow3072BitsAndNonMinimalIntegersAreUnusable) {
     EXPECT_VERIFY_ERROR(verify_token(nlohmann::json{{"keys", {jwk}}}.dump(), t, at_now()),
                         VerifyErrc::unusable_key);
 
-    auto big = token::public_jwk(rsa_->public_key()).value();
+    auto big = token::public_jwk(rsa()->public_key()).value();
     auto padded = core::base64url_decode(big["n"].get<std::string>()).value();
     padded.insert(padded.begin(), 0);
     big["n"] = core::base64url_encode(padded);
-    EXPECT_VERIFY_ERROR(verify_token(nlohmann::json{{"keys", {big}}}.dump(), good(*rsa_), at_now()),
-                        VerifyErrc::unusable_key);
+    EXPECT_VERIFY_ERROR(
+        verify_token(nlohmann::json{{"keys", {big}}}.dump(), good(*rsa()), at_now()),
+        VerifyErrc::unusable_key);
 }
 
 TEST_F(VerifyTest, RejectsDerEcdsaSignatures) {
@@ -339,14 +346,14 @@ TEST_F(VerifyTest, RejectsSignaturesOfTheWrongSize) {
     EXPECT_VERIFY_ERROR(check(with_sig(good(*ed_), core::Bytes(65, 1))),
                         VerifyErrc::malformed_signature);
     // RSA: a leading zero stripped (RFC 8017 I2OSP length) must not slip through.
-    std::string t = good(*rsa_);
+    std::string t = good(*rsa());
     core::Bytes sig = raw(t);
     EXPECT_VERIFY_ERROR(check(with_sig(t, core::Bytes(sig.begin() + 1, sig.end()))),
                         VerifyErrc::malformed_signature);
 }
 
 TEST_F(VerifyTest, RejectsTamperedTokensForEveryAlgorithm) {
-    for (OpensslSigner* s : {ed_, p256_, p384_, rsa_}) {
+    for (OpensslSigner* s : {ed_, p256_, p384_, rsa()}) {
         std::string t = good(*s, R"({"seats":1})");
         std::string forged =
             b64(header_for(*s)) + "." + b64(R"({"seats":9})") + t.substr(t.rfind('.'));
