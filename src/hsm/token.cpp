@@ -81,9 +81,9 @@ core::Result<ParsedUri> parse_uri(const std::string& text) {
     if (const char* src = p11_kit_uri_get_pin_source(uri.get())) {
         std::string s(src);
         if (s.rfind("file:", 0) == 0) s = s.substr(5);
-        if (s.empty() || s[0] != '/') {
+        if (s.empty()) {
             return make_error(ErrorKind::usage, "hsm.uri_malformed",
-                              "malformed PKCS#11 URI: pin-source must be file:<absolute path>");
+                              "malformed PKCS#11 URI: empty pin-source");
         }
         out.pin_file = s;
     }
@@ -381,6 +381,12 @@ core::Result<std::unique_ptr<Token>> Token::open(std::shared_ptr<Module> module,
     state->serial = padded(matches[0].second.serialNumber, sizeof matches[0].second.serialNumber);
     state->description = parsed->looked_for;
 
+    // A relative pin-source is only meaningful to a caller that knows what it is relative to
+    // (the daemon resolves it against its configuration file and passes options.pin_file).
+    if (!options.pin_file && parsed->pin_file && parsed->pin_file->is_relative()) {
+        return make_error(ErrorKind::usage, "hsm.uri_malformed",
+                          "malformed PKCS#11 URI: pin-source must be file:<absolute path>");
+    }
     const auto pin_path = options.pin_file ? options.pin_file : parsed->pin_file;
     if (!pin_path) {
         return make_error(ErrorKind::usage, "hsm.no_pin_source",

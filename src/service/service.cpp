@@ -298,6 +298,9 @@ Outcome<std::string> Service::audit_entries(const Caller& caller, std::uint64_t 
     if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
         return Outcome<std::string>::fail(g.error());
     }
+    // An end past the log's size is clamped, so an auditor can page with a fixed window.
+    end = std::min(end, deps_.audit->size());
+    if (start > end) start = end;
     auto lines = deps_.audit->read_entries(start, end);
     if (!lines) return Outcome<std::string>::fail(lines.error());
     std::string out;

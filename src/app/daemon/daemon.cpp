@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -131,6 +132,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     hsm::TokenOptions token_options;
     token_options.uri = cfg->hsm.token_uri;
     token_options.pool_size = cfg->hsm.session_pool;
+    token_options.pin_file = cfg->hsm.pin_file;  // resolved against the config file
     auto opened = hsm::Token::open(*module, token_options);
     if (!opened) {
         log_line("HSM token: " + opened.error().to_string());
@@ -138,7 +140,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     }
     std::shared_ptr<hsm::Token> token = std::move(*opened);
     if (check_only) {
-        std::cout << "configuration " << cfg->source.string() << ": ok\n"
+        std::cout << "configuration " << config_path.string() << ": ok\n"
                   << "policy " << cfg->policy.path.string() << ": ok (sha256 "
                   << policy_load.engine->sha256_hex() << ")\n"
                   << "HSM token " << token->label() << ": logged in\n";
@@ -178,6 +180,11 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     }
     log_line("audit log " + cfg->audit.dir.string() + ": " + std::to_string(audit_log->size()) +
              " entries; checkpoint verifier key " + audit_log->verifier().to_string());
+    {
+        // A convenience copy for auditors; they should confirm it out of band (docs/audit.md).
+        std::ofstream vkey(cfg->audit.dir / "verifier.vkey", std::ios::trunc);
+        vkey << audit_log->verifier().to_string() << '\n';
+    }
     if (audit_key_generated) {
         audit::Entry e;
         e.principal = std::string(policy::kSystemPrincipal);
