@@ -696,6 +696,12 @@ void Server::stop(std::chrono::milliseconds drain) {
         if (t.joinable()) t.join();
     }
     threads_.clear();
+    // Run what is still queued (completions of closed sessions) so no session, and through it
+    // this state, is kept alive by an abandoned handler.
+    for (auto& s : state_->snapshot()) s->force_close();
+    state_->ioc.restart();
+    for (int round = 0; round < 100 && state_->ioc.poll() > 0; ++round) {
+    }
 }
 
 core::Status Server::reload_tls(const ServerTlsFiles& files) { return state_->tls->reload(files); }
