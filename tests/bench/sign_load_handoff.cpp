@@ -7,7 +7,10 @@
 // "sequential": one chain, each completion starts the next hand-off: round-trip latency.
 // "concurrent": C chains at once on C strands over 2 io threads: hand-offs per second.
 #include <atomic>
-#include <boost/asio.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -17,7 +20,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <utility>  // before Asio: Boost 1.74's awaitable.hpp misses it under C++20
 #include <vector>
 
 #include "net/work_pool.hpp"
