@@ -1,0 +1,9 @@
+# licentra-signd end to end: real process, real SoftHSM token, real TLS, independent verifiers.
+if(TARGET licentra-signd AND TARGET licentra_daemon_harness)
+  licentra_test(daemon_integration_test LABELS integration
+                SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_api_test.cpp
+                        ${CMAKE_CURRENT_LIST_DIR}/daemon_tokens_test.cpp
+                        ${CMAKE_CURRENT_LIST_DIR}/daemon_lifecycle_test.cpp
+                LIBS licentra_daemon_harness licentra::crypto nlohmann_json::nlohmann_json)
+  add_dependencies(daemon_integration_test licentra-signd licentra)
+endif()

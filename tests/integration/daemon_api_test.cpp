@@ -1,0 +1,162 @@
+// The API as each user sees it: the role matrix, error shapes and limits.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/daemon.hpp"
+
+namespace licentra::test {
+namespace {
+
+class DaemonApi : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        deployment_ = new Deployment();
+        daemon_ = new Daemon(*deployment_);
+    }
+    static void TearDownTestSuite() {
+        delete daemon_;
+        delete deployment_;
+    }
+    static Deployment* deployment_;
+    static Daemon* daemon_;
+};
+Deployment* DaemonApi::deployment_ = nullptr;
+Daemon* DaemonApi::daemon_ = nullptr;
+
+struct Route {
+    std::string method;
+    std::string target;
+    bool sign_body = false;
+    std::set<std::string> allowed;  // principals that get 2xx; everyone else 403
+};
+
+TEST_F(DaemonApi, EveryEndpointAllowsExactlyThePrincipalsThePolicyNames) {
+    const std::set<std::string> named = {"license-server", "officer-a", "officer-b", "officer-c",
+                                         "auditor"};
+    const std::set<std::string> readers_of_keys = named;
+    const std::vector<Route> routes = {
+        {"POST", "/v1/tokens", true, {"license-server"}},
+        {"GET", "/.well-known/jwks.json", false, named},
+        {"GET", "/v1/keys", false, readers_of_keys},
+        {"GET", "/v1/keys/product-a", false, readers_of_keys},
+        {"GET", "/v1/audit/checkpoint", false, {"auditor"}},
+        {"GET", "/v1/audit/entries?start=0&end=2", false, {"auditor"}},
+        {"GET", "/v1/audit/proofs/inclusion?index=0&size=2", false, {"auditor"}},
+        {"GET", "/v1/audit/proofs/consistency?first=1&second=2", false, {"auditor"}},
+    };
+    for (const auto& route : routes) {
+        for (const auto& principal : kPrincipals) {
+            std::string body;
+            if (route.sign_body) {
+                body = R"({"key":"product-a","claims":)" + example_claims("product-a") + "}";
+            }
+            auto r = daemon_->request(principal, route.method, route.target, body);
+            SCOPED_TRACE(route.method + " " + route.target + " as " + principal + ": " + r.body);
+            if (route.allowed.count(principal)) {
+                EXPECT_GE(r.status, 200u);
+                EXPECT_LT(r.status, 300u);
+            } else {
+                EXPECT_EQ(r.status, 403u);
+                EXPECT_NE(r.body.find("https://licentra.dev/problems/forbidden"),
+                          std::string::npos);
+            }
+            EXPECT_EQ(r.request_id.size(), 32u);
+        }
+    }
+}
+
+TEST_F(DaemonApi, SignerCannotReachAnotherKeyOrManageKeys) {
+    auto r = daemon_->request("license-server", "GET", "/v1/keys/product-a");
+    EXPECT_EQ(r.status, 200u);
+    auto listed = daemon_->request("license-server", "GET", "/v1/keys");
+    ASSERT_EQ(listed.status, 200u);
+    auto doc = nlohmann::json::parse(listed.body);
+    EXPECT_EQ(doc["keys"].size(), 2u);  // product-* only
+    auto unknown = daemon_->request("license-server", "POST", "/v1/tokens",
+                                    R"({"key":"nope","claims":{"exp":1}})");
+    EXPECT_EQ(unknown.status, 403u);
+}
+
+TEST_F(DaemonApi, ClaimViolationsAreAllListedWith422) {
+    // Forbidden claim, unknown claim, validity too long, wrong type, missing required claim.
+    const long far = static_cast<long>(std::time(nullptr)) + 400L * 86400;
+    std::string body = R"({"key":"product-a","claims":{"sub":"c","product":"product-a",)"
+                       R"("edition":"pro","email":"x@example.com","color":"red","seats":"ten",)"
+                       R"("exp":)" +
+                       std::to_string(far) + "}}";
+    auto r = daemon_->request("license-server", "POST", "/v1/tokens", body);
+    ASSERT_EQ(r.status, 422u) << r.body;
+    EXPECT_EQ(r.content_type, "application/problem+json");
+    auto p = nlohmann::json::parse(r.body);
+    std::set<std::string> codes;
+    for (const auto& v : p["violations"]) codes.insert(v["code"].get<std::string>());
+    EXPECT_TRUE(codes.count("policy.claim_forbidden"));
+    EXPECT_TRUE(codes.count("policy.claim_not_allowed"));
+    EXPECT_TRUE(codes.count("policy.claim_type"));
+    EXPECT_TRUE(codes.count("policy.exp_beyond_max_validity"));
+    // Violations name claims, never their values.
+    EXPECT_EQ(r.body.find("x@example.com"), std::string::npos);
+    EXPECT_EQ(r.body.find("red"), std::string::npos);
+}
+
+TEST_F(DaemonApi, MalformedRequestsGetClearProblems) {
+    EXPECT_EQ(daemon_->request("license-server", "POST", "/v1/tokens", "{not json").status, 400u);
+    EXPECT_EQ(daemon_->request("license-server", "POST", "/v1/tokens", "[1,2]").status, 400u);
+    EXPECT_EQ(daemon_
+                  ->request("license-server", "POST", "/v1/tokens",
+                            R"({"key":"product-a","claims":{},"extra":1})")
+                  .status,
+              400u);
+    std::string huge =
+        R"({"key":"product-a","claims":{"sub":")" + std::string(70 * 1024, 'a') + "\"}}";
+    EXPECT_EQ(daemon_->request("license-server", "POST", "/v1/tokens", huge).status, 413u);
+    EXPECT_EQ(daemon_->request("license-server", "GET", "/v1/tokens").status, 405u);
+    EXPECT_EQ(daemon_->request("auditor", "GET", "/v1/nothing").status, 404u);
+    EXPECT_EQ(
+        daemon_->request("auditor", "GET", "/v1/audit/proofs/inclusion?index=x&size=1").status,
+        400u);
+    EXPECT_EQ(
+        daemon_->request("auditor", "GET", "/v1/audit/proofs/inclusion?index=5&size=1").status,
+        400u);
+    // The daemon is still serving.
+    EXPECT_EQ(daemon_->ops_get("/readyz").status, 200u);
+}
+
+TEST_F(DaemonApi, HandshakeWithoutClientCertificateOrOverTls12IsRefused) {
+    LICENTRA_REQUIRE_PROGRAM(openssl, "openssl");
+    const std::string connect = "127.0.0.1:" + std::to_string(daemon_->api_port());
+    const std::string request =
+        "GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    std::string out;
+    run_command({openssl, "s_client", "-connect", connect, "-tls1_3", "-CAfile",
+                 deployment_->pki().ca_file().string(), "-quiet", "-ign_eof"},
+                &out, &request);
+    EXPECT_EQ(out.find("HTTP/1.1 200"), std::string::npos) << out;
+    const auto& cert = deployment_->client_cert("auditor");
+    int rc = run_command(
+        {openssl, "s_client", "-connect", connect, "-tls1_2", "-cert", cert.cert.string(), "-key",
+         cert.key.string(), "-CAfile", deployment_->pki().ca_file().string(), "-quiet", "-ign_eof"},
+        &out, &request);
+    EXPECT_NE(rc, 0);
+    EXPECT_EQ(out.find("HTTP/1.1 200"), std::string::npos) << out;
+    // With a certificate over TLS 1.3 the same request succeeds.
+    rc = run_command(
+        {openssl, "s_client", "-connect", connect, "-tls1_3", "-cert", cert.cert.string(), "-key",
+         cert.key.string(), "-CAfile", deployment_->pki().ca_file().string(), "-quiet", "-ign_eof"},
+        &out, &request);
+    EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+}
+
+TEST_F(DaemonApi, OperationsListenerServesProbesOnly) {
+    EXPECT_EQ(daemon_->ops_get("/healthz").status, 200u);
+    EXPECT_EQ(daemon_->ops_get("/readyz").status, 200u);
+    auto m = daemon_->ops_get("/metrics");
+    EXPECT_EQ(m.status, 200u);
+    EXPECT_NE(m.body.find("licentra_tokens_issued_total"), std::string::npos);
+    EXPECT_EQ(daemon_->ops_get("/v1/keys").status, 404u);
+    EXPECT_EQ(daemon_->ops_get("/.well-known/jwks.json").status, 404u);
+}
+
+}  // namespace
+}  // namespace licentra::test

@@ -1,0 +1,116 @@
+// Integration harness: a real licentra-signd process on a real SoftHSM token, with a test PKI
+// whose CA is "CN=Licentra Dev CA" (so the example policy's identities apply), real TLS on
+// loopback, and mTLS clients for each principal.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/client.hpp"
+#include "support/softhsm.hpp"
+#include "support/test_support.hpp"
+#include "support/tls_certs.hpp"
+
+namespace licentra::test {
+
+// The example policy's principals plus "stranger": a certificate from the same CA that the
+// policy does not name.
+inline const std::vector<std::string> kPrincipals = {"license-server", "officer-a", "officer-b",
+                                                     "officer-c",      "auditor",   "stranger"};
+
+// A token, a PKI and a policy shared by one or more daemons.
+class Deployment {
+  public:
+    // policy_yaml: the policy text; empty = policy/policy.example.yaml.
+    explicit Deployment(std::string policy_yaml = {});
+    ~Deployment();
+
+    SoftHsmToken& token() { return *token_; }
+    TestPki& pki() { return *pki_; }
+    const std::filesystem::path& dir() const { return dir_.path(); }
+    const std::filesystem::path& policy_file() const { return policy_file_; }
+    const CertFiles& client_cert(const std::string& principal) const;
+    const CertFiles& server_cert() const { return server_; }
+    // Rewrites the policy file (for reload tests).
+    void write_policy(const std::string& yaml);
+
+  private:
+    TempDir dir_;
+    std::unique_ptr<SoftHsmToken> token_;
+    std::unique_ptr<TestPki> pki_;
+    CertFiles server_;
+    std::map<std::string, CertFiles> clients_;
+    std::filesystem::path policy_file_;
+};
+
+struct DaemonOptions {
+    std::string name = "signd";  // audit origin suffix and directory name
+    // Extra YAML appended under the top level (e.g. "limits:\n  read_timeout: 2s\n").
+    std::string extra_config;
+    std::optional<std::uint64_t> file_size_limit;  // RLIMIT_FSIZE for the daemon (bytes)
+    std::chrono::seconds ready_timeout{60};
+};
+
+struct HttpResult {
+    unsigned status = 0;
+    std::string body;
+    std::string content_type;
+    std::string request_id;
+};
+
+class Daemon {
+  public:
+    // Starts licentra-signd and waits until /readyz answers 200. Throws std::runtime_error with
+    // the daemon's log on failure.
+    Daemon(Deployment& deployment, DaemonOptions options = {});
+    ~Daemon();  // SIGTERM, then SIGKILL after 20 s
+
+    std::uint16_t api_port() const { return api_port_; }
+    std::uint16_t ops_port() const { return ops_port_; }
+    const std::filesystem::path& audit_dir() const { return audit_dir_; }
+    const std::filesystem::path& config_file() const { return config_file_; }
+    pid_t pid() const { return pid_; }
+    std::string log() const;
+    std::filesystem::path verifier_key_file() const { return audit_dir_ / "verifier.vkey"; }
+
+    // One request over a fresh mTLS connection as `principal`.
+    HttpResult request(const std::string& principal, const std::string& method,
+                       const std::string& target, const std::string& body = {});
+    // A keep-alive client for `principal`.
+    net::Client client(const std::string& principal);
+    // Plain HTTP GET on the operations listener.
+    HttpResult ops_get(const std::string& path);
+
+    void signal(int sig);
+    // Waits for the process to exit; returns its exit status (or -1 on a signal).
+    int wait(std::chrono::seconds timeout = std::chrono::seconds(30));
+
+  private:
+    Deployment& deployment_;
+    TempDir dir_;
+    std::filesystem::path audit_dir_;
+    std::filesystem::path config_file_;
+    std::filesystem::path log_file_;
+    std::uint16_t api_port_ = 0;
+    std::uint16_t ops_port_ = 0;
+    pid_t pid_ = -1;
+    bool exited_ = false;
+};
+
+// A free TCP port on 127.0.0.1 (bound and released).
+std::uint16_t free_port();
+
+// Path of a built binary: "licentra" or "licentra-signd".
+std::string binary(const std::string& name);
+
+// A claims object that satisfies the example policy for key, expiring in `seconds`.
+std::string example_claims(const std::string& key, long seconds = 3600);
+
+}  // namespace licentra::test
