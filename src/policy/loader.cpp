@@ -691,7 +691,9 @@ class EngineBuilder {
             err(*k, "jwks.read and audit.read are not scoped to keys; grant them without \"keys\"");
         }
         if (k != nullptr) {
-            for (const auto& [pattern, node] : list(*k, valid_pattern, "key name or pattern")) {
+            for (const auto& entry : list(*k, valid_pattern, "key name or pattern")) {
+                const std::string& pattern = entry.first;
+                const YamlNode* node = entry.second;
                 const bool any =
                     std::any_of(e.keys_.begin(), e.keys_.end(),
                                 [&](const KeyRules& kr) { return glob_match(pattern, kr.name); });
