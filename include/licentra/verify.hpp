@@ -12,7 +12,7 @@
 //
 // What is enforced (each rule has its own error code):
 //   - size: tokens over kMaxTokenBytes, JWKS documents over kMaxJwksBytes;
-//   - shape: exactly three non-empty segments of strict, unpadded, canonical base64url;
+//   - shape: exactly three segments of strict, unpadded, canonical base64url;
 //     header and payload are JSON objects without duplicate member names;
 //   - algorithm: only EdDSA (Ed25519), ES256 (P-256), ES384 (P-384), PS256 (RSA >= 3072 bits);
 //     "none" and every other name are refused; the algorithm must be the one the key's type
@@ -47,7 +47,7 @@ inline constexpr std::size_t kMaxJwksBytes = 1024 * 1024;
 enum class VerifyErrc {
     ok = 0,
     token_too_large,         // token longer than kMaxTokenBytes
-    malformed_token,         // not three non-empty '.'-separated segments
+    malformed_token,         // not three '.'-separated segments, or an empty header or payload
     malformed_base64url,     // a segment is not strict unpadded canonical base64url
     malformed_header,        // header is not a JSON object, or a member has the wrong type
     malformed_claims,        // payload is not a JSON object, or exp/nbf/iat is not a number
@@ -61,7 +61,7 @@ enum class VerifyErrc {
     ambiguous_kid,           // more than one key in the JWKS has this kid
     unusable_key,            // the JWK with this kid is malformed or unsupported
     algorithm_key_mismatch,  // header alg does not fit the key's type / curve / declared alg
-    malformed_signature,     // wrong signature length, or a DER-encoded ECDSA signature
+    malformed_signature,     // empty, wrong length, or a DER-encoded ECDSA signature
     signature_invalid,       // the signature does not verify
     expired,                 // exp <= now - leeway
     not_yet_valid,           // nbf > now + leeway, or iat > now + leeway

@@ -390,7 +390,9 @@ VerifyResult Verifier::verify(std::string_view token, const VerifyOptions& optio
         const std::string_view header_b64 = token.substr(0, dot1);
         const std::string_view payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
         const std::string_view signature_b64 = token.substr(dot2 + 1);
-        if (header_b64.empty() || payload_b64.empty() || signature_b64.empty()) {
+        // An empty signature is judged after the header, so an unsecured token (alg none,
+        // RFC 7515 §A.5: empty signature) is reported as alg_none.
+        if (header_b64.empty() || payload_b64.empty()) {
             return fail(VerifyErrc::malformed_token, "a token segment is empty");
         }
         // RFC 7515 §2: base64url "with all trailing '=' characters omitted ... and without the
@@ -451,6 +453,8 @@ VerifyResult Verifier::verify(std::string_view token, const VerifyOptions& optio
         if (kid_it == h.end()) return fail(VerifyErrc::missing_kid, "header has no kid");
         if (!kid_it->is_string()) return fail(VerifyErrc::malformed_header, "kid is not a string");
         const std::string& kid = kid_it->get_ref<const std::string&>();
+
+        if (signature->empty()) return fail(VerifyErrc::malformed_signature, "empty signature");
 
         // --- key selection
         auto key_it = impl_->keys.find(kid);
