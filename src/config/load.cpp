@@ -1,13 +1,6 @@
 // Strict YAML loading. yaml-cpp is used only here; every exception it throws is caught in
 // parse_config and becomes a diagnostic.
-// yaml-cpp 0.7's node/impl.h trips GCC 12's -Wdangling-pointer (a false positive inside the
-// library's own iterator code); silence it for the library's headers only.
-#pragma GCC diagnostic push
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic ignored "-Wdangling-pointer"
-#endif
 #include <yaml-cpp/yaml.h>
-#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <charconv>
@@ -90,8 +83,11 @@ class Parser {
     // Collects the mapping's entries, reporting non-scalar keys, duplicates and unknown keys.
     void mapping(const YAML::Node& node, const std::string& path,
                  std::initializer_list<std::string_view> allowed, Children& out) {
-        for (auto it = node.begin(); it != node.end(); ++it) {
-            const YAML::Node& key = it->first;
+        // Copies, not references: yaml-cpp's iterator returns its pair by value, so a reference
+        // to it->first would dangle (AddressSanitizer: stack-use-after-scope).
+        for (const auto& entry : node) {
+            const YAML::Node key = entry.first;
+            const YAML::Node value = entry.second;
             if (!key.IsScalar()) {
                 error(key, path, "keys must be plain strings");
                 continue;
@@ -104,11 +100,11 @@ class Parser {
                 error(key, full, "unknown key (allowed here: " + list + ")");
                 continue;
             }
-            if (!out.emplace(name, it->second).second) {
+            if (!out.emplace(name, value).second) {
                 error(key, full, "duplicate key");
                 continue;
             }
-            cfg_.locations[full] = location(it->second.IsNull() ? key : it->second);
+            cfg_.locations[full] = location(value.IsNull() ? key : value);
         }
     }
 
