@@ -363,7 +363,9 @@ class EngineBuilder {
 
     void parse_key(const YamlNode& n, KeyRules& k) {
         Fields f;
-        if (!fields(n, {"algorithm", "issuer", "max_validity", "claims", "rotation", "approvals"},
+        if (!fields(n,
+                    {"algorithm", "issuer", "max_validity", "claims", "rotation", "approvals",
+                     "allow_forced_destroy"},
                     f)) {
             return;
         }
@@ -399,6 +401,9 @@ class EngineBuilder {
         k.rotation.verify_grace = k.max_validity;
         if (const YamlNode* r = opt(f, "rotation")) parse_rotation(*r, k, validity_ok);
         if (const YamlNode* a = opt(f, "approvals")) parse_approvals(*a, k);
+        if (const YamlNode* x = opt(f, "allow_forced_destroy")) {
+            if (auto b = boolean(*x)) k.allow_forced_destroy = *b;
+        }
     }
 
     void parse_claims(const YamlNode& n, ClaimRules& c) {
@@ -892,8 +897,10 @@ class EngineBuilder {
         std::set<std::pair<std::string, std::string>> reported;
         auto check = [&](std::string_view a, std::string_view b) {
             if (!has(a) || !has(b)) return;
-            auto key = std::minmax(std::string(a), std::string(b));
-            if (!reported.insert(key).second) return;
+            std::string lo(a);
+            std::string hi(b);
+            if (hi < lo) std::swap(lo, hi);
+            if (!reported.emplace(std::move(lo), std::move(hi)).second) return;
             err(at,
                 "roles " + quote(a) + " and " + quote(b) + " are exclusive (separation of duties)");
         };
