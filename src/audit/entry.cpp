@@ -1,6 +1,7 @@
 #include "audit/entry.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace licentra::audit {
@@ -125,6 +126,40 @@ core::Result<std::string> serialize_entry(const Entry& e) {
     std::string out = j.dump();
     if (out.size() > kMaxEntryBytes) return invalid("entry", "exceeds 64 KiB serialized");
     return out;
+}
+
+core::Result<EntryTemplate> serialize_entry_template(const Entry& entry) {
+    Entry e = entry;
+    e.seq = 0;
+    e.time = core::TimePoint{};
+    auto line = serialize_entry(e);
+    if (!line) return std::move(line).error();
+    char mid[kMaxSeqTimeBytes];
+    const std::string epoch = core::format_rfc3339_ms(e.time);
+    const std::string_view marker(mid, format_seq_time(0, epoch, mid));
+    const std::size_t pos = line->find(marker);
+    if (pos == std::string::npos) {
+        return make_error(ErrorKind::internal, "audit.entry_template", "seq/time not found");
+    }
+    EntryTemplate t;
+    t.head = line->substr(0, pos);
+    t.tail = line->substr(pos + marker.size());
+    // Longest seq (20 digits) instead of 0: the line must fit whatever index it gets.
+    if (line->size() + 19 > kMaxEntryBytes) return invalid("entry", "exceeds 64 KiB serialized");
+    return t;
+}
+
+std::size_t format_seq_time(std::uint64_t seq, std::string_view time_text, char* out) noexcept {
+    constexpr std::string_view kSeq = "\"seq\":";
+    constexpr std::string_view kTime = ",\"time\":\"";
+    char* p = out;
+    p = std::copy(kSeq.begin(), kSeq.end(), p);
+    p = std::to_chars(p, p + 20, seq).ptr;
+    p = std::copy(kTime.begin(), kTime.end(), p);
+    const std::size_t n = std::min<std::size_t>(time_text.size(), 32);
+    p = std::copy(time_text.begin(), time_text.begin() + static_cast<std::ptrdiff_t>(n), p);
+    *p++ = '"';
+    return static_cast<std::size_t>(p - out);
 }
 
 namespace {

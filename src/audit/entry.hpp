@@ -62,6 +62,24 @@ inline constexpr std::size_t kMaxEntryBytes = 64 * 1024;  // one serialized line
 // The canonical JSON bytes of entry (no trailing newline). Fails like validate_entry.
 [[nodiscard]] core::Result<std::string> serialize_entry(const Entry& entry);
 
+// The canonical serialization split around the two members the log assigns when it orders an
+// entry: serialize_entry(e) == head + "\"seq\":<seq>,\"time\":\"<time>\"" + tail for every seq
+// and time (keys are sorted and no value can contain a quote, so seq and time always sit together
+// between "result" and the keys after "time"). Lets the expensive part of serialization run
+// before the entry's position is known. Fails like serialize_entry, with the 64 KiB limit checked
+// against the longest possible seq.
+struct EntryTemplate {
+    std::string head;
+    std::string tail;
+};
+[[nodiscard]] core::Result<EntryTemplate> serialize_entry_template(const Entry& entry);
+
+// The middle part of a line: "seq":<seq>,"time":"<rfc3339 ms>" written into out; returns its
+// length. time_text is core::format_rfc3339_ms(time). out must hold kMaxSeqTimeBytes.
+inline constexpr std::size_t kMaxSeqTimeBytes = 96;
+[[nodiscard]] std::size_t format_seq_time(std::uint64_t seq, std::string_view time_text,
+                                          char* out) noexcept;
+
 // Strict parse of one line (without '\n'): must be a JSON object with exactly the known fields,
 // valid values, and be byte-identical to its own canonical serialization.
 // Error kind integrity, code "audit.entry_malformed" or "audit.entry_not_canonical".

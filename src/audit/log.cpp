@@ -8,7 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <future>
+
+#include "crypto/digest.hpp"
 
 namespace licentra::audit {
 
@@ -230,7 +231,9 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
         if (auto st = deps.anchor->store(log->latest_note_); !st) return std::move(st).error();
     }
 
-    log->writer_ = std::thread([raw = log.get()] { raw->run(); });
+    log->next_seq_ = log->tree_.size();
+    log->completer_ = std::thread([raw = log.get()] { raw->run_completer(); });
+    log->writer_ = std::thread([raw = log.get()] { raw->run_writer(); });
     return log;
 }
 
@@ -244,75 +247,119 @@ AuditLog::~AuditLog() {
 
 // ---- appending -------------------------------------------------------------------------------
 
+std::optional<core::Error> AuditLog::submit(Pending& p, const Entry& entry) {
+    // The costly part (validation, canonical JSON) runs here, in parallel across appenders.
+    auto line = serialize_entry_template(entry);
+    if (!line) return std::move(line).error();
+    p.line = std::move(line).value();
+    {
+        std::lock_guard lk(mu_);
+        if (state_.load() == LogState::failed) return failed_error();
+        if (stopping_ || state_.load() == LogState::closed) {
+            return make_error(ErrorKind::unavailable, "audit.log_closed", "audit log is closed");
+        }
+        if (queue_.size() >= options_.max_pending) {
+            return make_error(ErrorKind::limit, "audit.queue_full", "too many pending appends");
+        }
+        // seq and time are taken together under the lock: seq order is queue order is file
+        // order, and times never decrease along seq.
+        const core::TimePoint now = core::Clock::now();
+        const std::int64_t ms = core::unix_millis(now);
+        if (ms != time_ms_) {
+            time_text_ = core::format_rfc3339_ms(now);
+            time_ms_ = ms;
+        }
+        p.seq = next_seq_++;
+        p.mid_len = format_seq_time(p.seq, time_text_, p.mid.data());
+        queue_.push_back(&p);
+    }
+    cv_.notify_one();
+    return std::nullopt;
+}
+
+void AuditLog::finish_hash(Pending& p) noexcept {
+    crypto::Sha256 h;
+    h.update(std::uint8_t{0x00});
+    h.update(core::as_bytes(p.line.head));
+    h.update(core::as_bytes(std::string_view(p.mid.data(), p.mid_len)));
+    h.update(core::as_bytes(p.line.tail));
+    p.leaf = h.finish();
+    // Last touch of an async Pending by its appender: once hashed is set the completion thread
+    // may free it (notify_all only uses the address, never the object).
+    p.hashed.store(1, std::memory_order_release);
+    p.hashed.notify_all();
+}
+
+void AuditLog::wait_hashed(Pending& p) noexcept {
+    while (p.hashed.load(std::memory_order_acquire) == 0) p.hashed.wait(0);
+}
+
+void AuditLog::finish(Pending* p, core::Result<Appended> result) noexcept {
+    wait_hashed(*p);
+    if (p->async) {
+        complete(p->done, std::move(result));
+        delete p;
+        return;
+    }
+    p->result.emplace(std::move(result));
+    p->completed.store(1, std::memory_order_release);
+    p->completed.notify_one();  // the appender may return at once; only the address is used
+}
+
+void AuditLog::fail_all(std::vector<Pending*>& items, const core::Error& error) noexcept {
+    for (Pending* p : items) finish(p, error);
+    items.clear();
+}
+
 core::Result<Appended> AuditLog::append(Entry entry) {
-    std::promise<core::Result<Appended>> promise;
-    auto future = promise.get_future();
-    append_async(std::move(entry),
-                 [&promise](core::Result<Appended> r) { promise.set_value(std::move(r)); });
-    return future.get();
+    Pending p;
+    if (auto rejected = submit(p, entry)) return std::move(*rejected);
+    finish_hash(p);
+    while (p.completed.load(std::memory_order_acquire) == 0) p.completed.wait(0);
+    return std::move(*p.result);
 }
 
 void AuditLog::append_async(Entry entry, AppendCallback done) {
-    if (auto st = validate_entry(entry); !st) {
-        complete(done, std::move(st).error());
-        return;
-    }
-    std::optional<core::Error> rejected;
-    {
-        std::lock_guard lk(mu_);
-        if (state_.load() == LogState::failed) {
-            rejected = failed_error();
-        } else if (stopping_ || state_.load() == LogState::closed) {
-            rejected =
-                make_error(ErrorKind::unavailable, "audit.log_closed", "audit log is closed");
-        } else if (queue_.size() >= options_.max_pending) {
-            rejected = make_error(ErrorKind::limit, "audit.queue_full", "too many pending appends");
-        } else {
-            queue_.push_back(Pending{std::move(entry), std::move(done)});
-        }
-    }
-    if (rejected) {
+    auto p = std::make_unique<Pending>();
+    p->async = true;
+    if (auto rejected = submit(*p, entry)) {
         complete(done, std::move(*rejected));
         return;
     }
-    cv_.notify_one();
+    p->done = std::move(done);  // not read before hashed is set
+    finish_hash(*p.release());
 }
 
-void AuditLog::run() {
+void AuditLog::run_writer() {
     std::unique_lock lk(mu_);
     while (true) {
-        auto ready = [&] {
-            return !queue_.empty() || stopping_ || checkpoint_requested_ > checkpoint_done_;
-        };
-        if (!ready()) {
-            if (checkpoint_due_) {
-                cv_.wait_until(lk, *checkpoint_due_, ready);
-            } else {
-                cv_.wait(lk, ready);
-            }
-        }
-        std::vector<Pending> batch;
+        cv_.wait(lk, [&] {
+            return !queue_.empty() || stopping_ || checkpoint_requested_ > checkpoint_forwarded_;
+        });
+        Batch batch;
         if (queue_.size() <= options_.max_batch) {
-            batch.swap(queue_);
+            batch.items.swap(queue_);
+            queue_.reserve(batch.items.size());
         } else {
             const auto split = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch);
-            batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(split));
+            batch.items.assign(queue_.begin(), split);
             queue_.erase(queue_.begin(), split);
         }
-        const std::uint64_t requested = checkpoint_requested_;
-        const bool stop = stopping_ && queue_.empty();
+        batch.checkpoint_request = checkpoint_requested_;
+        checkpoint_forwarded_ = checkpoint_requested_;
+        batch.stop = stopping_ && queue_.empty();
         lk.unlock();
 
-        if (!batch.empty()) write_batch(batch);
-        maybe_checkpoint(stop || requested > checkpoint_done_);
-
+        if (!batch.items.empty()) write_batch(batch);
+        const bool stop = batch.stop;
+        {
+            std::lock_guard dl(done_mu_);
+            done_queue_.push_back(std::move(batch));
+        }
+        done_cv_.notify_one();
+        if (stop) return;
         lk.lock();
-        checkpoint_done_ = std::max(checkpoint_done_, requested);
-        checkpoint_cv_.notify_all();
-        if (stop) break;
     }
-    writer_done_ = true;
-    checkpoint_cv_.notify_all();
 }
 
 core::Status AuditLog::write_all(int fd, std::string_view data) {
@@ -330,7 +377,7 @@ core::Status AuditLog::write_all(int fd, std::string_view data) {
     return core::ok_status();
 }
 
-core::Status AuditLog::roll_segment() {
+core::Status AuditLog::roll_segment(std::uint64_t first_index) {
     const std::string name = segment_file_name(segment_number_ + 1);
     const fs::path path = options_.dir / name;
     const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -345,89 +392,125 @@ core::Status AuditLog::roll_segment() {
     ++segment_number_;
     segment_bytes_ = 0;
     std::unique_lock tl(tree_mu_);
-    segments_.push_back(SegmentInfo{name, frontier_.size(), 0});
+    segments_.push_back(SegmentInfo{name, first_index, 0});
     return core::ok_status();
 }
 
-void AuditLog::write_batch(std::vector<Pending>& batch) {
+// Writer thread: bytes out, one fdatasync. Everything else happens elsewhere.
+void AuditLog::write_batch(Batch& batch) {
     if (state_.load() != LogState::open) {
-        const core::Error err = failed_error();
-        for (auto& p : batch) complete(p.done, err);
+        fail_all(batch.items, failed_error());
         return;
     }
     if (segment_bytes_ >= options_.segment_max_bytes) {
-        if (auto st = roll_segment(); !st) {
+        if (auto st = roll_segment(batch.items.front()->seq); !st) {
             enter_failed(st.error());
-            const core::Error err = failed_error();
-            for (auto& p : batch) complete(p.done, err);
+            fail_all(batch.items, failed_error());
             return;
         }
     }
 
+    std::size_t total = 0;
+    for (const Pending* p : batch.items) {
+        total += p->line.head.size() + p->mid_len + p->line.tail.size() + 1;
+    }
     std::string buffer;
-    std::vector<std::optional<core::Error>> rejected(batch.size());
-    std::vector<Appended> appended;
-    std::vector<std::uint64_t> offsets;
-    appended.reserve(batch.size());
-    offsets.reserve(batch.size());
-    std::uint64_t next = frontier_.size();
-    const core::TimePoint now = core::Clock::now();
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-        Entry& e = batch[i].entry;
-        e.seq = next;
-        e.time = now;
-        auto line = serialize_entry(e);
-        if (!line) {
-            rejected[i] = std::move(line).error();
-            continue;
-        }
-        offsets.push_back(segment_bytes_ + buffer.size());
-        buffer += *line;
+    buffer.reserve(total);
+    batch.offsets.reserve(batch.items.size());
+    for (const Pending* p : batch.items) {
+        batch.offsets.push_back(segment_bytes_ + buffer.size());
+        buffer += p->line.head;
+        buffer.append(p->mid.data(), p->mid_len);
+        buffer += p->line.tail;
         buffer.push_back('\n');
-        appended.push_back(Appended{next, leaf_hash(core::as_bytes(*line))});
-        ++next;
     }
 
-    if (!buffer.empty()) {
-        core::Status st = write_all(seg_fd_, buffer);
-        if (st && ops_->fdatasync(seg_fd_) != 0) {
-            st = io_error("audit.sync_failed", "audit fdatasync failed", errno);
-        }
-        if (!st) {
-            // Fail closed: whatever reached the file is not acknowledged, and nothing more will
-            // be written; a reopen cuts a partial line back.
-            enter_failed(st.error());
-            const core::Error err = failed_error();
-            for (auto& p : batch) complete(p.done, err);
-            return;
-        }
-        {
-            std::unique_lock tl(tree_mu_);
-            for (std::size_t i = 0; i < appended.size(); ++i) {
-                tree_.append(appended[i].leaf_hash);
-                frontier_.append(appended[i].leaf_hash);
-                offsets_.push_back(offsets[i]);
+    core::Status st = write_all(seg_fd_, buffer);
+    if (st && ops_->fdatasync(seg_fd_) != 0) {
+        st = io_error("audit.sync_failed", "audit fdatasync failed", errno);
+    }
+    if (!st) {
+        // Fail closed: whatever reached the file is not acknowledged, and nothing more will be
+        // written; a reopen cuts a partial line back.
+        enter_failed(st.error());
+        fail_all(batch.items, failed_error());
+        return;
+    }
+    segment_bytes_ += buffer.size();
+    batch.segment = static_cast<std::size_t>(segment_number_);
+    batch.segment_bytes = segment_bytes_;
+}
+
+// Completion thread: durable batches into the tree, then their waiters, then checkpoints.
+void AuditLog::run_completer() {
+    std::unique_lock lk(done_mu_);
+    std::uint64_t checkpoint_seen = 0;
+    while (true) {
+        auto ready = [&] { return !done_queue_.empty(); };
+        if (!ready()) {
+            if (checkpoint_due_) {
+                done_cv_.wait_until(lk, *checkpoint_due_, ready);
+            } else {
+                done_cv_.wait(lk, ready);
             }
-            segment_bytes_ += buffer.size();
-            segments_.back().bytes = segment_bytes_;
         }
-        if (!checkpoint_due_) checkpoint_due_ = SteadyClock::now() + options_.checkpoint_interval;
-    }
+        std::vector<Batch> batches;
+        batches.swap(done_queue_);
+        lk.unlock();
 
-    std::size_t k = 0;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (rejected[i]) {
-            complete(batch[i].done, std::move(*rejected[i]));
-        } else {
-            complete(batch[i].done, appended[k++]);
+        bool stop = false;
+        std::uint64_t requested = checkpoint_seen;
+        for (Batch& b : batches) {
+            if (!b.items.empty()) {
+                publish(b);
+                maybe_checkpoint(false);
+            }
+            requested = std::max(requested, b.checkpoint_request);
+            stop = stop || b.stop;
         }
+        maybe_checkpoint(stop || requested > checkpoint_seen);
+        if (requested > checkpoint_seen) {
+            checkpoint_seen = requested;
+            {
+                std::lock_guard ml(mu_);
+                checkpoint_done_ = std::max(checkpoint_done_, requested);
+            }
+            checkpoint_cv_.notify_all();
+        }
+        if (stop) break;
+        lk.lock();
     }
+    {
+        std::lock_guard ml(mu_);
+        completer_done_ = true;
+    }
+    checkpoint_cv_.notify_all();
+}
+
+void AuditLog::publish(Batch& batch) {
+    for (Pending* p : batch.items) wait_hashed(*p);
+    {
+        std::unique_lock tl(tree_mu_);
+        for (std::size_t i = 0; i < batch.items.size(); ++i) {
+            tree_.append(batch.items[i]->leaf);
+            frontier_.append(batch.items[i]->leaf);
+            offsets_.push_back(batch.offsets[i]);
+        }
+        segments_[batch.segment].bytes = batch.segment_bytes;
+    }
+    if (!checkpoint_due_) checkpoint_due_ = SteadyClock::now() + options_.checkpoint_interval;
+    for (Pending* p : batch.items) finish(p, Appended{p->seq, p->leaf});
+    batch.items.clear();
 }
 
 // ---- checkpoints -----------------------------------------------------------------------------
 
 core::Status AuditLog::sign_checkpoint() {
-    const Checkpoint c{options_.origin, frontier_.size(), frontier_.root()};
+    Checkpoint c;
+    {
+        std::shared_lock tl(tree_mu_);
+        c = Checkpoint{options_.origin, frontier_.size(), frontier_.root()};
+    }
     auto note = cp_signer_.sign(c);
     if (!note) {
         std::lock_guard lk(status_mu_);
@@ -459,11 +542,12 @@ core::Status AuditLog::sign_checkpoint() {
 void AuditLog::maybe_checkpoint(bool force) {
     if (state_.load() == LogState::failed) return;
     std::uint64_t signed_size = 0;
+    std::uint64_t size = 0;
     {
         std::shared_lock tl(tree_mu_);
         signed_size = checkpoint_size_;
+        size = frontier_.size();
     }
-    const std::uint64_t size = frontier_.size();
     if (size == signed_size) {
         checkpoint_due_.reset();
         return;
@@ -487,7 +571,7 @@ core::Status AuditLog::checkpoint_now() {
     if (state_.load() != LogState::open || stopping_) return failed_error();
     const std::uint64_t target = ++checkpoint_requested_;
     cv_.notify_one();
-    checkpoint_cv_.wait(lk, [&] { return checkpoint_done_ >= target || writer_done_; });
+    checkpoint_cv_.wait(lk, [&] { return checkpoint_done_ >= target || completer_done_; });
     lk.unlock();
     if (state_.load() == LogState::failed) return failed_error();
     if (auto err = checkpoint_error()) return *err;
@@ -504,7 +588,8 @@ core::Status AuditLog::close() {
         stopping_ = true;
     }
     cv_.notify_all();
-    writer_.join();
+    writer_.join();     // drains the queue, then hands over the stop signal
+    completer_.join();  // completes every waiter, signs the final checkpoint
     close_fd(seg_fd_);
     close_fd(cp_fd_);
     if (state_.load() == LogState::failed) return failed_error();
@@ -522,14 +607,13 @@ void AuditLog::enter_failed(core::Error error) {
                                   "audit log failed closed: " + error.code + ": " + error.message);
         }
     }
-    std::vector<Pending> drained;
+    std::vector<Pending*> drained;
     {
         std::lock_guard lk(mu_);
         state_.store(LogState::failed);
         drained.swap(queue_);
     }
-    const core::Error err = failed_error();
-    for (auto& p : drained) complete(p.done, err);
+    fail_all(drained, failed_error());
 }
 
 core::Error AuditLog::failed_error() const {

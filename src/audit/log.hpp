@@ -1,9 +1,12 @@
 // The append-only, tamper-evident audit log (DESIGN.md "Audit log", "Reliability promises").
 //
-// One writer thread owns the files. Appenders enqueue entries; the writer takes everything
-// queued, assigns seq and time, writes the batch with one write loop and one fdatasync, then
-// completes every waiter (group commit). An append is acknowledged only once durable. Any write
-// or sync error puts the log in the failed state for good: later appends fail with
+// Appending threads validate and serialize their entry, take the next seq and the time under a
+// short lock (so seq order is queue order is file order) and compute its leaf hash themselves.
+// One writer thread owns the segment file: it takes everything queued, writes the batch with one
+// write loop and one fdatasync, and hands it to the completion thread, then starts on the next
+// batch at once. The completion thread adds the batch to the tree, completes every waiter (group
+// commit) and signs checkpoints. An append is acknowledged only once durable. Any write or sync
+// error puts the log in the failed state for good: later appends fail with
 // ErrorKind::unavailable, nothing is retried, nothing is reordered.
 //
 // Leaf hashes (and the hashes of complete subtrees) are kept in memory, about 64 bytes per
@@ -11,6 +14,7 @@
 // updated per append. At open the whole log is read once, parsed strictly and rehashed.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -95,9 +99,10 @@ class AuditLog {
     // AppendCallback (it would wait for the thread running the callback).
     [[nodiscard]] core::Result<Appended> append(Entry entry);
 
-    // Same, without blocking: done runs exactly once, on the writer thread after the entry is
-    // durable (or at once on the calling thread if the entry is rejected up front). done must
-    // be quick and must not call append(); append_async() from it is fine. Thread-safe.
+    // Same, without blocking: done runs exactly once, on one of the log's threads after the
+    // entry is durable or has failed (or at once on the calling thread if the entry is rejected
+    // up front); successful completions run in seq order. done must be quick and must not call
+    // append(); append_async() from it is fine. Thread-safe.
     void append_async(Entry entry, AppendCallback done);
 
     // Drains the queue, signs a final checkpoint if entries are unsigned, stops the writer and
@@ -135,17 +140,51 @@ class AuditLog {
                                                                       std::uint64_t end) const;
 
   private:
+    // One queued append. The appending thread serializes the entry (EntryTemplate) before it
+    // takes the queue lock, gets seq and time under it, and computes the leaf hash after
+    // releasing it (hashed = 1); the writer only concatenates bytes. append() keeps its Pending
+    // on its own stack and sleeps on `completed`; append_async() allocates one, freed after
+    // its callback ran.
     struct Pending {
-        Entry entry;
-        AppendCallback done;
+        EntryTemplate line;                        // canonical bytes around seq and time
+        std::array<char, kMaxSeqTimeBytes> mid{};  // "seq":N,"time":"..."
+        std::size_t mid_len = 0;
+        std::uint64_t seq = 0;
+        Hash leaf{};
+        std::atomic<std::uint32_t> hashed{0};  // leaf is set
+        bool async = false;
+        AppendCallback done;                           // async only
+        std::optional<core::Result<Appended>> result;  // sync only, set before `completed`
+        std::atomic<std::uint32_t> completed{0};
+    };
+    // What the writer made durable (or an empty hand-over carrying a checkpoint request or the
+    // stop signal), passed in order to the completion thread.
+    struct Batch {
+        std::vector<Pending*> items;
+        std::vector<std::uint64_t> offsets;  // per item, in its segment
+        std::size_t segment = 0;             // index into segments_
+        std::uint64_t segment_bytes = 0;     // segment length after this batch
+        std::uint64_t checkpoint_request = 0;
+        bool stop = false;
     };
 
     AuditLog(LogOptions options, LogDependencies deps, CheckpointSigner signer);
 
-    void run();
-    void write_batch(std::vector<Pending>& batch);
+    // Appending-thread side: validate + serialize, then take seq/time and queue. Returns the
+    // rejection, if any (then p is not queued).
+    std::optional<core::Error> submit(Pending& p, const Entry& entry);
+    static void finish_hash(Pending& p) noexcept;
+    static void wait_hashed(Pending& p) noexcept;
+    // Runs a callback or wakes a synchronous appender; frees an async Pending.
+    static void finish(Pending* p, core::Result<Appended> result) noexcept;
+    void fail_all(std::vector<Pending*>& items, const core::Error& error) noexcept;
+
+    void run_writer();
+    void write_batch(Batch& batch);
+    void run_completer();
+    void publish(Batch& batch);
     core::Status write_all(int fd, std::string_view data);
-    core::Status roll_segment();
+    core::Status roll_segment(std::uint64_t first_index);
     // Signs and stores a checkpoint of the current tree. Disk errors fail the log; signing and
     // anchoring errors are kept in checkpoint_error_.
     core::Status sign_checkpoint();
@@ -161,23 +200,34 @@ class AuditLog {
 
     int dir_fd_ = -1;
     int lock_fd_ = -1;
-    int seg_fd_ = -1;
-    int cp_fd_ = -1;
-    std::uint64_t segment_number_ = 0;
-    std::uint64_t segment_bytes_ = 0;  // writer thread only
+    int seg_fd_ = -1;                   // writer thread
+    int cp_fd_ = -1;                    // completion thread
+    std::uint64_t segment_number_ = 0;  // writer thread only
+    std::uint64_t segment_bytes_ = 0;   // writer thread only
 
     // Queue, guarded by mu_.
     mutable std::mutex mu_;
     std::condition_variable cv_;
-    std::vector<Pending> queue_;
+    std::vector<Pending*> queue_;
+    std::uint64_t next_seq_ = 0;
+    std::int64_t time_ms_ = -1;  // time_text_ is format_rfc3339_ms of this millisecond
+    std::string time_text_;
     bool stopping_ = false;
     std::uint64_t checkpoint_requested_ = 0;  // checkpoint_now() generations
+    std::uint64_t checkpoint_forwarded_ = 0;  // handed to the completion thread (writer)
     std::uint64_t checkpoint_done_ = 0;
-    bool writer_done_ = false;
+    bool completer_done_ = false;
     std::condition_variable checkpoint_cv_;
     std::thread writer_;
 
-    // Tree and indexes, written by the writer under tree_mu_, read by anyone.
+    // Writer -> completion thread hand-over, guarded by done_mu_.
+    std::mutex done_mu_;
+    std::condition_variable done_cv_;
+    std::vector<Batch> done_queue_;
+    std::thread completer_;
+
+    // Tree and indexes, written by the completion thread (segments_ also by the writer when it
+    // starts a segment) under tree_mu_, read by anyone.
     mutable std::shared_mutex tree_mu_;
     MerkleTree tree_;
     CompactRange frontier_;
@@ -186,7 +236,7 @@ class AuditLog {
     std::string latest_note_;
     std::uint64_t checkpoint_size_ = 0;
 
-    // Writer-thread checkpoint schedule.
+    // Completion-thread checkpoint schedule.
     std::optional<std::chrono::steady_clock::time_point> checkpoint_due_;
 
     std::atomic<LogState> state_{LogState::open};
