@@ -110,5 +110,28 @@ TEST(AuditEntry, ValidationRejectsFreeFormText) {
     EXPECT_EQ(serialize_entry(e).error().code, "audit.entry_invalid");
 }
 
+TEST(EntryTemplate, HeadSeqTimeTailIsTheCanonicalLine) {
+    Entry full = testing::sample_entry(7);
+    full.reason = "policy.claim_forbidden";
+    full.pseudonyms = std::map<std::string, std::string>{{"sub", std::string(64, 'b')}};
+    Entry minimal;
+    minimal.principal = "p";
+    minimal.action = "a";
+    for (Entry e : {full, minimal}) {
+        auto t = serialize_entry_template(e);
+        ASSERT_TRUE(t.ok());
+        for (std::uint64_t seq : {0ULL, 9ULL, 10ULL, 123456789ULL, 18446744073709551615ULL}) {
+            e.seq = seq;
+            e.time = core::from_unix_millis(1700000000123 + static_cast<std::int64_t>(seq % 1000));
+            char mid[kMaxSeqTimeBytes];
+            const std::size_t n = format_seq_time(seq, core::format_rfc3339_ms(e.time), mid);
+            EXPECT_EQ(t->head + std::string(mid, n) + t->tail, *serialize_entry(e));
+        }
+    }
+    Entry bad = minimal;
+    bad.principal = "has space";
+    EXPECT_FALSE(serialize_entry_template(bad).ok());
+}
+
 }  // namespace
 }  // namespace licentra::audit
