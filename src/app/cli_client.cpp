@@ -5,6 +5,8 @@
 //   licentra jwks [--json]
 //   licentra keys list [--json]
 //   licentra keys show NAME [--json]
+//   licentra keys rotate NAME | retire NAME --version N | destroy NAME --version N [--force]
+//   licentra requests list | show ID | approve ID [--digest HEX] | reject ID
 //
 // Connection: --server URL, --cert FILE, --key FILE (client private key), --ca FILE, or the
 // environment variables LICENTRA_SERVER, LICENTRA_CERT, LICENTRA_KEY, LICENTRA_CA.
@@ -199,6 +201,64 @@ int get_json(const std::vector<std::string>& rest, const std::string& target,
     return kExitOk;
 }
 
+void print_request(const nlohmann::json& r) {
+    std::cout << "request " << r.value("id", "") << ": " << r.value("operation", "") << ' '
+              << r.value("key", "");
+    if (r.contains("version")) std::cout << " v" << r["version"];
+    std::cout << ", " << r.value("state", "") << ", "
+              << r.value("approvals", nlohmann::json::array()).size() << " of "
+              << r.value("quorum", 0) << " approvals, requested by " << r.value("requester", "")
+              << ", expires " << r.value("expires", "") << '\n'
+              << "  digest " << r.value("digest", "") << '\n';
+    if (r.value("executed", false) && r.contains("result")) {
+        const auto& res = r["result"];
+        std::cout << "  executed: version " << res.value("version", 0) << " is "
+                  << res.value("state", "") << ' ' << res.value("kid", "") << '\n';
+    }
+}
+
+// POST with an optional JSON body; prints a request view.
+int post_request(
+    const std::vector<std::string>& rest, const std::set<std::string>& extra_values,
+    const std::set<std::string>& extra_flags, std::size_t positionals,
+    const std::function<std::optional<std::pair<std::string, nlohmann::json>>(const Args&)>&
+        build) {
+    std::set<std::string> values = kConnectionOptions;
+    values.insert(extra_values.begin(), extra_values.end());
+    std::set<std::string> flags = {"--json"};
+    flags.insert(extra_flags.begin(), extra_flags.end());
+    Args args(rest, values, flags);
+    if (!args.ok() || args.positional().size() != positionals) {
+        std::cerr << "licentra: " << (args.ok() ? "wrong number of arguments" : args.error())
+                  << '\n';
+        return kExitUsage;
+    }
+    auto target = build(args);
+    if (!target) return kExitUsage;
+    int code = kExitOk;
+    auto r = call(connection_from(args, true), "POST", target->first,
+                  target->second.empty() ? std::string() : target->second.dump(), &code);
+    if (!r) return code;
+    if (r->status >= 300) return report_problem(*r, args.has("--json"));
+    nlohmann::json doc = nlohmann::json::parse(r->body, nullptr, false);
+    if (args.has("--json") || doc.is_discarded()) {
+        std::cout << r->body << '\n';
+    } else {
+        print_request(doc);
+    }
+    return kExitOk;
+}
+
+std::optional<unsigned long> version_option(const Args& args) {
+    auto v = args.get("--version");
+    if (!v || v->empty() || v->find_first_not_of("0123456789") != std::string::npos ||
+        v->size() > 9) {
+        std::cerr << "licentra: --version N is required (a positive number)\n";
+        return std::nullopt;
+    }
+    return std::stoul(*v);
+}
+
 void print_key(const nlohmann::json& key) {
     std::cout << key.value("name", "") << " (" << key.value("algorithm", "") << ")\n";
     for (const auto& v : key.value("versions", nlohmann::json::array())) {
@@ -216,6 +276,13 @@ constexpr const char* kUsage = R"(usage:
   licentra jwks [--json]
   licentra keys list [--json]
   licentra keys show NAME [--json]
+  licentra keys rotate NAME [--json]
+  licentra keys retire NAME --version N [--json]
+  licentra keys destroy NAME --version N [--force] [--json]
+  licentra requests list [--json]
+  licentra requests show ID [--json]
+  licentra requests approve ID [--digest HEX] [--json]
+  licentra requests reject ID [--json]
 connection: --server URL --cert FILE --key FILE --ca FILE (token sign: --client-key FILE),
 or LICENTRA_SERVER, LICENTRA_CERT, LICENTRA_KEY, LICENTRA_CA
 )";
@@ -248,6 +315,48 @@ int cli_client(const std::vector<std::string>& args) {
         std::string name = rest[0];
         rest.erase(rest.begin());
         return get_json(rest, "/v1/keys/" + name, print_key);
+    }
+    if (family == "keys" && sub == "rotate") {
+        return post_request(rest, {}, {}, 1, [](const Args& a) {
+            return std::optional<std::pair<std::string, nlohmann::json>>(
+                {"/v1/keys/" + a.positional()[0] + "/rotations", nlohmann::json()});
+        });
+    }
+    if (family == "keys" && (sub == "retire" || sub == "destroy")) {
+        return post_request(
+            rest, {"--version"},
+            sub == "destroy" ? std::set<std::string>{"--force"} : std::set<std::string>{}, 1,
+            [&](const Args& a) -> std::optional<std::pair<std::string, nlohmann::json>> {
+                auto v = version_option(a);
+                if (!v) return std::nullopt;
+                nlohmann::json body;
+                if (a.has("--force")) body = {{"force", true}};
+                return std::make_pair(
+                    "/v1/keys/" + a.positional()[0] + "/versions/" + std::to_string(*v) + "/" + sub,
+                    body);
+            });
+    }
+    if (family == "requests" && sub == "list") {
+        return get_json(rest, "/v1/requests", [](const nlohmann::json& doc) {
+            const auto& list = doc.value("requests", nlohmann::json::array());
+            if (list.empty()) std::cout << "no pending requests\n";
+            for (const auto& r : list) print_request(r);
+        });
+    }
+    if (family == "requests" && sub == "show" && !rest.empty() && rest[0].rfind("--", 0) != 0) {
+        std::string id = rest[0];
+        rest.erase(rest.begin());
+        return get_json(rest, "/v1/requests/" + id, print_request);
+    }
+    if (family == "requests" && (sub == "approve" || sub == "reject")) {
+        return post_request(
+            rest, sub == "approve" ? std::set<std::string>{"--digest"} : std::set<std::string>{},
+            {}, 1, [&](const Args& a) {
+                nlohmann::json body;
+                if (auto d = a.get("--digest")) body = {{"digest", *d}};
+                return std::optional<std::pair<std::string, nlohmann::json>>(
+                    {"/v1/requests/" + a.positional()[0] + "/" + sub, body});
+            });
     }
     std::cerr << kUsage;
     return kExitUsage;

@@ -232,11 +232,13 @@ core::Result<std::optional<KeyVersion>> KeyManager::bootstrap(
 
 core::Result<Signed> KeyManager::sign(
     const core::Grant<core::action::TokenSign>& grant,
-    const std::function<core::Bytes(const KeyVersion&)>& make_input) {
+    const std::function<core::Bytes(const KeyVersion&)>& make_input,
+    const std::function<void(const Signed&)>& on_signed) {
+    std::shared_lock gate(sign_gate_);
     auto snap = snapshot();
     auto it = snap->active.find(grant.key());
     if (it == snap->active.end()) {
-        return make_error(ErrorKind::not_found, "keys.no_active_version",
+        return make_error(ErrorKind::conflict, "keys.no_active_version",
                           "key " + grant.key() + " has no active version");
     }
     const KeyVersion& v = it->second;
@@ -248,7 +250,207 @@ core::Result<Signed> KeyManager::sign(
     out.version = v.record.version;
     out.kid = v.kid;
     out.algorithm = v.record.algorithm;
+    if (on_signed) on_signed(out);
     return out;
+}
+
+core::Status KeyManager::write_record(const std::string& key_label, const VersionRecord& r) {
+    return token_->write_data(state_label(key_label), core::as_bytes(r.to_json()));
+}
+
+core::Result<KeyVersion> KeyManager::find_version(std::string_view name, unsigned version) const {
+    auto snap = snapshot();
+    auto it = snap->keys.find(name);
+    if (it != snap->keys.end()) {
+        for (const auto& v : it->second) {
+            if (v.record.version == version) return v;
+        }
+    }
+    return make_error(ErrorKind::not_found, "keys.no_such_version",
+                      "key " + std::string(name) + " has no version " + std::to_string(version));
+}
+
+core::Status KeyManager::activate_locked(const KeyVersion& v, const Timing& timing,
+                                         core::TimePoint now, const TransitionHook& hook) {
+    // Load (attribute check, self-test) before the version may sign.
+    if (loaded_refs_.count(v.label) == 0) {
+        auto loaded = token_->load_key(v.label);
+        if (!loaded) return loaded.error();
+        loaded_refs_.emplace(v.label, std::move(*loaded));
+    }
+    const std::int64_t t = core::unix_millis(now);
+    std::unique_lock gate(sign_gate_);
+    auto snap = snapshot();
+    std::optional<KeyVersion> previous;
+    if (auto a = snap->active.find(v.name); a != snap->active.end()) previous = a->second;
+    // New version first: should the second write fail, two versions are marked active and the
+    // newer one signs (refresh picks the highest); the older one is retired on the next try.
+    VersionRecord next = v.record;
+    next.state = KeyState::active;
+    next.activated_ms = t;
+    next.activate_at_ms.reset();
+    if (auto st = write_record(v.label, next); !st) return st;
+    if (previous && previous->record.version != v.record.version) {
+        VersionRecord old = previous->record;
+        old.state = KeyState::retired;
+        old.retired_ms = t;
+        old.verify_until_ms =
+            t + 1000 * (timing.max_validity.count() + timing.verify_grace.count());
+        if (auto st = write_record(previous->label, old); !st) return st;
+    }
+    if (auto st = refresh_locked(); !st) return st;
+    if (hook) {
+        auto fresh = snapshot();
+        if (auto a = fresh->active.find(v.name); a != fresh->active.end()) {
+            hook("key.activate", a->second);
+        }
+        if (previous && previous->record.version != v.record.version) {
+            auto r = find_version(previous->name, previous->record.version);
+            if (r) hook("key.retire", *r);
+        }
+    }
+    return {};
+}
+
+core::Result<KeyVersion> KeyManager::rotate(
+    const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg,
+    const Timing& timing, core::TimePoint now, const TransitionHook& hook) {
+    std::lock_guard lock(mutex_);
+    if (auto st = refresh_locked(); !st) return st.error();
+    const std::string& name = grant.key();
+    auto snap = snapshot();
+    auto it = snap->keys.find(name);
+    if (it == snap->keys.end() || it->second.empty()) {
+        return make_error(ErrorKind::not_found, "keys.no_versions",
+                          "key " + name + " has no version to rotate");
+    }
+    unsigned newest = 0;
+    for (const auto& v : it->second) {
+        if (v.record.state == KeyState::pre_active) {
+            return make_error(ErrorKind::conflict, "keys.rotation_pending",
+                              "key " + name + " already has pre-active version " +
+                                  std::to_string(v.record.version));
+        }
+        newest = std::max(newest, v.record.version);
+    }
+    // Labels of destroyed versions stay taken (their public key object remains on record).
+    auto listed = token_->list_keys("licentra/" + name + "/");
+    if (!listed) return listed.error();
+    for (const auto& k : *listed) {
+        if (k.name == name) newest = std::max(newest, k.version);
+    }
+    const unsigned version = newest + 1;
+    auto generated = token_->generate_key(name, version, alg);
+    if (!generated) return generated.error();
+    loaded_refs_.emplace(generated->label, *generated);
+    public_keys_.emplace(generated->label, generated->public_key);
+    VersionRecord rec;
+    rec.version = version;
+    rec.algorithm = alg;
+    rec.state = KeyState::pre_active;
+    rec.created_ms = core::unix_millis(now);
+    rec.activate_at_ms = rec.created_ms + 1000 * timing.publish_ahead.count();
+    if (auto st = write_record(generated->label, rec); !st) return st.error();
+    if (auto st = refresh_locked(); !st) return st.error();
+    auto created = find_version(name, version);
+    if (!created) return created.error();
+    if (hook) hook("key.rotate", *created);
+    if (timing.publish_ahead.count() <= 0) {
+        if (auto st = activate_locked(*created, timing, now, hook); !st) return st.error();
+        return find_version(name, version);
+    }
+    return created;
+}
+
+core::Result<KeyVersion> KeyManager::retire(
+    const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version,
+    const Timing& timing, core::TimePoint now, const TransitionHook& hook) {
+    std::lock_guard lock(mutex_);
+    if (auto st = refresh_locked(); !st) return st.error();
+    auto v = find_version(grant.key(), version);
+    if (!v) return v.error();
+    if (v->record.state != KeyState::pre_active && v->record.state != KeyState::active) {
+        return make_error(ErrorKind::conflict, "keys.bad_state",
+                          "version " + std::to_string(version) + " of " + grant.key() + " is " +
+                              std::string(state_name(v->record.state)));
+    }
+    const std::int64_t t = core::unix_millis(now);
+    VersionRecord rec = v->record;
+    rec.state = KeyState::retired;
+    rec.retired_ms = t;
+    rec.activate_at_ms.reset();
+    rec.verify_until_ms = t + 1000 * (timing.max_validity.count() + timing.verify_grace.count());
+    {
+        std::unique_lock gate(sign_gate_);
+        if (auto st = write_record(v->label, rec); !st) return st.error();
+        if (auto st = refresh_locked(); !st) return st.error();
+        auto done = find_version(grant.key(), version);
+        if (done && hook) hook("key.retire", *done);
+        return done;
+    }
+}
+
+core::Result<KeyVersion> KeyManager::destroy(
+    const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version, bool force,
+    core::TimePoint now, const TransitionHook& hook) {
+    std::lock_guard lock(mutex_);
+    if (auto st = refresh_locked(); !st) return st.error();
+    auto v = find_version(grant.key(), version);
+    if (!v) return v.error();
+    const std::int64_t t = core::unix_millis(now);
+    if (v->record.state == KeyState::destroyed) {
+        return make_error(ErrorKind::conflict, "keys.bad_state",
+                          "version " + std::to_string(version) + " is already destroyed");
+    }
+    if (!force) {
+        if (v->record.state == KeyState::active) {
+            return make_error(ErrorKind::conflict, "keys.destroy_active",
+                              "version " + std::to_string(version) +
+                                  " is active; rotate first or request with force");
+        }
+        if (v->record.state == KeyState::retired && v->record.verify_until_ms &&
+            *v->record.verify_until_ms > t) {
+            return make_error(
+                ErrorKind::conflict, "keys.destroy_still_verifying",
+                "tokens of version " + std::to_string(version) + " can still be valid until " +
+                    core::format_rfc3339_ms(core::from_unix_millis(*v->record.verify_until_ms)) +
+                    "; request with force to destroy anyway");
+        }
+    }
+    VersionRecord rec = v->record;
+    rec.state = KeyState::destroyed;
+    rec.destroyed_ms = t;
+    std::unique_lock gate(sign_gate_);
+    // Record first: a crash after it leaves a destroyed record whose private object the next
+    // destroy attempt (or an operator) removes; never a usable key marked usable.
+    if (auto st = write_record(v->label, rec); !st) return st.error();
+    if (auto st = token_->destroy_private_key(v->label); !st) return st.error();
+    loaded_refs_.erase(v->label);
+    public_keys_.erase(v->label);
+    if (auto st = refresh_locked(); !st) return st.error();
+    auto done = find_version(grant.key(), version);
+    if (done && hook) hook("key.destroy", *done);
+    return done;
+}
+
+core::Status KeyManager::activate_due(
+    core::TimePoint now, const std::function<std::optional<Timing>(std::string_view)>& timing_for,
+    const TransitionHook& hook) {
+    std::lock_guard lock(mutex_);
+    auto snap = snapshot();
+    const std::int64_t t = core::unix_millis(now);
+    for (const auto& [name, versions] : snap->keys) {
+        for (const auto& v : versions) {
+            if (v.record.state != KeyState::pre_active || !v.record.activate_at_ms ||
+                *v.record.activate_at_ms > t) {
+                continue;
+            }
+            auto timing = timing_for(name);
+            if (!timing) continue;
+            if (auto st = activate_locked(v, *timing, now, hook); !st) return st;
+        }
+    }
+    return {};
 }
 
 core::Result<KeyVersion> KeyManager::active(std::string_view name) const {

@@ -17,12 +17,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +74,19 @@ struct KeyVersion {
 // not depend on the token encoding.
 using KidFunction = std::function<std::string(const crypto::PublicKey&)>;
 
+// Per-key timing from the policy, used by lifecycle transitions.
+struct Timing {
+    std::chrono::seconds publish_ahead{0};  // pre-active this long before it signs
+    std::chrono::seconds max_validity{0};   // longest token lifetime
+    std::chrono::seconds verify_grace{0};   // extra time a retired version stays published
+};
+
+// Called for every state change while the change is still exclusive of signing, so an audit
+// entry appended from here is ordered after every signature by the old state and before every
+// signature by the new one. event: "key.rotate" (new version created), "key.activate",
+// "key.retire", "key.destroy".
+using TransitionHook = std::function<void(std::string_view event, const KeyVersion& version)>;
+
 // The result of a signature: which version made it.
 struct Signed {
     core::Bytes signing_input;
@@ -101,9 +116,41 @@ class KeyManager {
     // Signs with the active version of grant.key(). make_input builds the signing input from
     // the version that will sign (its kid and algorithm go into the JWS header). Errors:
     // not_found (no active version), hsm errors.
+    //
+    // on_signed runs before any lifecycle change can make the signing version inactive, so a
+    // caller that appends the audit entry from it orders that entry before the change's own.
     [[nodiscard]] core::Result<Signed> sign(
         const core::Grant<core::action::TokenSign>& grant,
-        const std::function<core::Bytes(const KeyVersion&)>& make_input);
+        const std::function<core::Bytes(const KeyVersion&)>& make_input,
+        const std::function<void(const Signed&)>& on_signed = {});
+
+    // ---- lifecycle (each takes the grant the policy minted for executing it) ----
+    // Generates version N+1 inside the HSM (attribute check and self-test), published as
+    // pre-active until now + publish_ahead, then activated by activate_due(); with no
+    // publish-ahead it becomes active at once. Errors: conflict if a pre-active version is
+    // already waiting; not_found if the key has no version at all (bootstrap first).
+    [[nodiscard]] core::Result<KeyVersion> rotate(
+        const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg,
+        const Timing& timing, core::TimePoint now, const TransitionHook& hook);
+    // Retires a pre-active or active version: it stops signing at once and stays published
+    // until now + max_validity + verify_grace. Retiring the active version leaves the key
+    // without a signing version until the next rotation. Errors: not_found, conflict (already
+    // retired or destroyed).
+    [[nodiscard]] core::Result<KeyVersion> retire(
+        const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version,
+        const Timing& timing, core::TimePoint now, const TransitionHook& hook);
+    // Destroys the private key object in the HSM; the version leaves the JWKS. Refused
+    // (conflict) for the active version and for a retired version still inside its
+    // verify-until time, unless force is set (the caller checks that the policy allows it).
+    [[nodiscard]] core::Result<KeyVersion> destroy(
+        const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version, bool force,
+        core::TimePoint now, const TransitionHook& hook);
+    // Activates every pre-active version whose time has come; the previously active version
+    // of that key is retired. timing_for gives each key's timing (nullopt: leave it alone).
+    [[nodiscard]] core::Status activate_due(
+        core::TimePoint now,
+        const std::function<std::optional<Timing>(std::string_view)>& timing_for,
+        const TransitionHook& hook);
 
     // The active version of a key, from the snapshot.
     [[nodiscard]] core::Result<KeyVersion> active(std::string_view name) const;
@@ -121,6 +168,12 @@ class KeyManager {
     };
 
     [[nodiscard]] core::Status refresh_locked();
+    [[nodiscard]] core::Status write_record(const std::string& key_label, const VersionRecord& r);
+    [[nodiscard]] core::Result<KeyVersion> find_version(std::string_view name,
+                                                        unsigned version) const;
+    // Activates v (and retires the current active one) under the sign gate.
+    [[nodiscard]] core::Status activate_locked(const KeyVersion& v, const Timing& timing,
+                                               core::TimePoint now, const TransitionHook& hook);
     [[nodiscard]] std::shared_ptr<const Snapshot> snapshot() const noexcept {
         return snapshot_.load(std::memory_order_acquire);
     }
@@ -128,6 +181,9 @@ class KeyManager {
     std::shared_ptr<hsm::Token> token_;
     KidFunction kid_;
     std::mutex mutex_;  // serializes refresh and changes
+    // Signers hold it shared from choosing the version until their on_signed returned;
+    // state changes that stop a version from signing hold it exclusively.
+    std::shared_mutex sign_gate_;
     std::map<std::string, std::shared_ptr<const crypto::PublicKey>> public_keys_;  // by label
     std::map<std::string, hsm::KeyRef> loaded_refs_;                               // by label
     std::atomic<std::shared_ptr<const Snapshot>> snapshot_;

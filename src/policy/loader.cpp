@@ -559,7 +559,7 @@ class EngineBuilder {
         Fields f;
         if (!fields(n, {"period", "publish_ahead", "verify_grace", "requires_approval"}, f)) return;
         if (const YamlNode* x = opt(f, "period")) {
-            if (auto d = duration(*x, Seconds(3600))) k.rotation.period = *d;
+            if (auto d = duration(*x, Seconds(10))) k.rotation.period = *d;
         }
         if (const YamlNode* x = opt(f, "publish_ahead")) {
             if (auto d = duration(*x, Seconds(0))) {
@@ -605,7 +605,7 @@ class EngineBuilder {
                 quorum_nodes_[{k.name, op}] = q;
             }
             if (const YamlNode* l = opt(g, "lifetime")) {
-                if (auto d = duration(*l, Seconds(60))) {
+                if (auto d = duration(*l, Seconds(5))) {
                     if (*d > Seconds(30LL * 86400)) {
                         err(*l, "approval lifetime is longer than 30d");
                     } else {

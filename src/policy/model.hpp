@@ -161,6 +161,9 @@ struct KeyRules {
     ClaimRules claims;
     RotationRules rotation;
     std::array<ApprovalRule, 3> approvals{};  // indexed by Operation
+    // A destroy request may say "force" (destroy an active version, or a retired one whose
+    // tokens can still be valid) only if this is set (keys.<k>.allow_forced_destroy).
+    bool allow_forced_destroy = false;
 
     [[nodiscard]] const ApprovalRule& approval(Operation op) const noexcept {
         return approvals[static_cast<std::size_t>(op)];

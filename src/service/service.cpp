@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "audit/record.hpp"
 #include "core/bytes.hpp"
 #include "core/time.hpp"
 #include "token/claims.hpp"
@@ -128,10 +129,10 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         return done(Outcome<IssuedToken>::fail(full.error()));
     }
     // Pseudonyms of the claims the policy names for recording (values never reach the log).
-    std::vector<std::pair<std::string, std::string>> to_pseudonymize;
+    std::vector<std::pair<std::string, nlohmann::json>> to_pseudonymize;
     for (const auto& claim : rules->claims.pseudonymize) {
         auto it = claims.find(claim);
-        if (it != claims.end()) to_pseudonymize.emplace_back(claim, it->dump());
+        if (it != claims.end()) to_pseudonymize.emplace_back(claim, *it);
     }
 
     auto job = [this, engine, grant = std::move(*grant), caller = std::move(caller),
@@ -139,17 +140,73 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
                 to_pseudonymize = std::move(to_pseudonymize), done]() mutable {
         const std::string sign_action(act::TokenSign::name);
         const std::string& who = grant.principal();
-        std::optional<core::Error> input_error;
-        token::SigningInput input;
-        auto signed_ = deps_.keys->sign(grant, [&](const keys::KeyVersion& v) {
-            auto in = token::make_signing_input(v.record.algorithm, v.kid, full);
-            if (!in) {
-                input_error = in.error();
-                return core::Bytes{};
+        // Pseudonyms first (HSM HMAC): they do not depend on the signature.
+        std::optional<std::map<std::string, std::string>> pseudonyms;
+        if (!to_pseudonymize.empty()) {
+            if (deps_.pseudonymizer == nullptr) {
+                return done(Outcome<IssuedToken>::fail(
+                    make_error(ErrorKind::internal, "service.no_pseudonymizer",
+                               "the policy records pseudonyms but no HMAC key is wired")));
             }
-            input = std::move(*in);
-            return core::to_bytes(input.text);
-        });
+            pseudonyms.emplace();
+            for (const auto& [claim, value] : to_pseudonymize) {
+                auto p = audit::claim_pseudonym(*deps_.pseudonymizer, claim, value);
+                if (!p) return done(Outcome<IssuedToken>::fail(p.error()));
+                (*pseudonyms)[claim] = std::move(*p);
+            }
+        }
+        std::optional<core::Error> input_error;
+        std::optional<core::Error> token_error;
+        token::SigningInput input;
+        // The audit entry is queued from inside sign(), before any lifecycle change can retire
+        // the signing version: the log orders every token before the change that ended its
+        // version's signing.
+        auto on_signed = [&](const keys::Signed& s) {
+            auto tok = token::assemble_token(input, s.signature);
+            if (!tok) {
+                token_error = tok.error();
+                return;
+            }
+            audit::Entry e;
+            e.principal = who;
+            e.action = sign_action;
+            e.result = audit::Outcome::allowed;
+            e.key = key;
+            e.kid = s.kid;
+            e.version = s.version;
+            e.request_id = caller.request_id;
+            e.token_sha256 = token::token_sha256_hex(*tok);
+            e.policy_sha256 = engine->sha256_hex();
+            if (!names.empty()) e.claims = names;
+            e.pseudonyms = pseudonyms;
+            IssuedToken issued{std::move(*tok), s.kid, 0};
+            deps_.audit->append_async(
+                std::move(e), [this, issued = std::move(issued),
+                               done](core::Result<audit::Appended> appended) mutable {
+                    if (!appended) {
+                        // Fail closed: the signature exists only in this process; dropped.
+                        stats_.failed.fetch_add(1, std::memory_order_relaxed);
+                        return done(Outcome<IssuedToken>::fail(make_error(
+                            ErrorKind::unavailable, "service.audit_unavailable",
+                            "the audit entry could not be made durable; no token issued")));
+                    }
+                    issued.audit_index = appended->index;
+                    stats_.tokens_issued.fetch_add(1, std::memory_order_relaxed);
+                    done(Outcome<IssuedToken>::success(std::move(issued)));
+                });
+        };
+        auto signed_ = deps_.keys->sign(
+            grant,
+            [&](const keys::KeyVersion& v) {
+                auto in = token::make_signing_input(v.record.algorithm, v.kid, full);
+                if (!in) {
+                    input_error = in.error();
+                    return core::Bytes{};
+                }
+                input = std::move(*in);
+                return core::to_bytes(input.text);
+            },
+            on_signed);
         if (input_error) {
             audit_refusal(*engine, who, sign_action, caller, key, *input_error, names);
             return done(Outcome<IssuedToken>::fail(*input_error));
@@ -158,56 +215,10 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
             audit_refusal(*engine, who, sign_action, caller, key, signed_.error(), names);
             return done(Outcome<IssuedToken>::fail(signed_.error()));
         }
-        auto tok = token::assemble_token(input, signed_->signature);
-        if (!tok) {
-            audit_refusal(*engine, who, sign_action, caller, key, tok.error(), names);
-            return done(Outcome<IssuedToken>::fail(tok.error()));
+        if (token_error) {
+            audit_refusal(*engine, who, sign_action, caller, key, *token_error, names);
+            return done(Outcome<IssuedToken>::fail(*token_error));
         }
-        audit::Entry e;
-        e.principal = who;
-        e.action = sign_action;
-        e.result = audit::Outcome::allowed;
-        e.key = key;
-        e.kid = signed_->kid;
-        e.version = signed_->version;
-        e.request_id = caller.request_id;
-        e.token_sha256 = token::token_sha256_hex(*tok);
-        e.policy_sha256 = engine->sha256_hex();
-        if (!names.empty()) e.claims = names;
-        if (!to_pseudonymize.empty()) {
-            if (deps_.pseudonymizer == nullptr) {
-                auto err = make_error(ErrorKind::internal, "service.no_pseudonymizer",
-                                      "the policy records pseudonyms but no HMAC key is wired");
-                return done(Outcome<IssuedToken>::fail(std::move(err)));
-            }
-            std::map<std::string, std::string> pseudonyms;
-            for (const auto& [claim, value] : to_pseudonymize) {
-                // The HMAC input binds the claim name so equal values of different claims
-                // do not link: name "\0" canonical-JSON value.
-                std::string input_bytes = claim;
-                input_bytes.push_back('\0');
-                input_bytes += value;
-                auto h = deps_.pseudonymizer->hmac_sha256(core::as_bytes(input_bytes));
-                if (!h) return done(Outcome<IssuedToken>::fail(h.error()));
-                pseudonyms[claim] = core::hex_encode(*h);
-            }
-            e.pseudonyms = std::move(pseudonyms);
-        }
-        IssuedToken issued{std::move(*tok), signed_->kid, 0};
-        deps_.audit->append_async(
-            std::move(e), [this, issued = std::move(issued),
-                           done](core::Result<audit::Appended> appended) mutable {
-                if (!appended) {
-                    // Fail closed: the signature exists only in this process and is dropped.
-                    stats_.failed.fetch_add(1, std::memory_order_relaxed);
-                    return done(Outcome<IssuedToken>::fail(
-                        make_error(ErrorKind::unavailable, "service.audit_unavailable",
-                                   "the audit entry could not be made durable; no token issued")));
-                }
-                issued.audit_index = appended->index;
-                stats_.tokens_issued.fetch_add(1, std::memory_order_relaxed);
-                done(Outcome<IssuedToken>::success(std::move(issued)));
-            });
     };
     if (!deps_.executor->post(std::move(job))) {
         stats_.failed.fetch_add(1, std::memory_order_relaxed);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include "core/identity.hpp"
 #include "core/result.hpp"
 #include "keys/key_manager.hpp"
+#include "policy/approval.hpp"
 #include "policy/engine.hpp"
 #include "policy/holder.hpp"
 #include "policy/rate_limiter.hpp"
@@ -65,7 +67,18 @@ struct IssuedToken {
     std::uint64_t audit_index = 0;
 };
 
+// Where approval requests live: CKO_DATA objects on the HSM token ("licentra/request/<id>").
+class RequestStore {
+  public:
+    virtual ~RequestStore() = default;
+    [[nodiscard]] virtual core::Status put(const std::string& id, const std::string& json) = 0;
+    [[nodiscard]] virtual core::Result<std::optional<std::string>> get(const std::string& id) = 0;
+    [[nodiscard]] virtual core::Status remove(const std::string& id) = 0;
+    [[nodiscard]] virtual core::Result<std::vector<std::string>> all() = 0;  // JSON texts
+};
+
 struct Dependencies {
+    RequestStore* requests = nullptr;
     policy::EngineHolder* policy = nullptr;
     keys::KeyManager* keys = nullptr;
     audit::AuditLog* audit = nullptr;
@@ -102,6 +115,33 @@ class Service {
                                                             std::uint64_t first,
                                                             std::uint64_t second);
 
+    // ---- key lifecycle under dual control (lifecycle.cpp) ----
+    // POST /v1/keys/{name}/rotations, .../versions/{n}/retire, .../versions/{n}/destroy:
+    // opens an approval request (stored on the HSM token, so it survives restarts and every
+    // daemon sharing the token sees it). If the policy's quorum is already met (quorum 0) it
+    // executes at once. Returns the request view (see request_json) with "executed".
+    [[nodiscard]] Outcome<nlohmann::json> open_request(const Caller& caller, policy::Operation op,
+                                                       const std::string& key,
+                                                       std::optional<std::uint32_t> version,
+                                                       bool force);
+    // GET /v1/requests, /v1/requests/{id}: pending requests on keys the caller may approve,
+    // reject or request.
+    [[nodiscard]] Outcome<nlohmann::json> list_requests(const Caller& caller);
+    [[nodiscard]] Outcome<nlohmann::json> get_request(const Caller& caller, const std::string& id);
+    // POST /v1/requests/{id}/approve: records the approval (never the requester's, never twice,
+    // never after expiry); at quorum the operation executes. expected_digest (hex), when given,
+    // must match the request's digest.
+    [[nodiscard]] Outcome<nlohmann::json> approve_request(
+        const Caller& caller, const std::string& id, std::optional<std::string> expected_digest);
+    // POST /v1/requests/{id}/reject: closes the request.
+    [[nodiscard]] Outcome<nlohmann::json> reject_request(const Caller& caller,
+                                                         const std::string& id);
+
+    // Periodic work (the daemon calls it every second): activates pre-active versions whose
+    // publish-ahead time has passed, runs scheduled rotations that are due, and expires
+    // requests. Every change is audited as principal "system".
+    void tick(core::TimePoint now);
+
     // Creates v1 of every policy key that has none (audited as principal "system").
     [[nodiscard]] core::Status bootstrap_keys();
 
@@ -125,10 +165,30 @@ class Service {
                        const Caller& caller, std::optional<std::string> key,
                        const core::Error& error, std::vector<std::string> claims = {});
 
+    // Lifecycle helpers (lifecycle.cpp).
+    [[nodiscard]] core::Result<policy::ApprovalRequest> load_request(const std::string& id);
+    [[nodiscard]] core::Status store_request(const policy::ApprovalRequest& r);
+    [[nodiscard]] core::Status remove_request(const std::string& id);
+    [[nodiscard]] core::Result<nlohmann::json> execute(const policy::Engine& engine,
+                                                       policy::ApprovalRequest& request,
+                                                       const Caller& caller, core::TimePoint now);
+    void audit_request(const policy::Engine& engine, const std::string& principal,
+                       const std::string& action, const policy::ApprovalRequest& r,
+                       const Caller& caller, audit::Outcome result,
+                       std::optional<std::string> reason = std::nullopt);
+    [[nodiscard]] keys::TransitionHook transition_hook(const policy::Engine& engine,
+                                                       const std::string& principal,
+                                                       const std::string& request_id,
+                                                       std::optional<std::string> digest);
+
     Dependencies deps_;
     policy::RateLimiter limiter_;
+    std::mutex requests_mutex_;  // serializes read-modify-write of stored requests
     Stats stats_;
 };
+
+// The JSON view of an approval request served by the API (docs/api.md).
+[[nodiscard]] nlohmann::json request_json(const policy::ApprovalRequest& r, core::TimePoint now);
 
 // A principal name for audit entries when the certificate maps to no principal:
 // "cert:<first 16 hex of the SPKI SHA-256>".

@@ -18,6 +18,7 @@
 
 #include "app/daemon/routes.hpp"
 #include "app/wiring/audit_hsm.hpp"
+#include "app/wiring/requests_hsm.hpp"
 #include "audit/log.hpp"
 #include "config/config.hpp"
 #include "hsm/hsm.hpp"
@@ -208,8 +209,9 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         cfg->server.hsm_threads > 0 ? cfg->server.hsm_threads : cfg->hsm.session_pool;
     net::WorkPool work_pool(hsm_threads, 4096);
     WorkPoolExecutor executor(work_pool);
+    wiring::HsmRequestStore request_store(token);
     service::Service service(
-        {&policy_holder, &key_manager, audit_log.get(), &pseudonymizer, &executor});
+        {&request_store, &policy_holder, &key_manager, audit_log.get(), &pseudonymizer, &executor});
     if (auto st = service.bootstrap_keys(); !st) {
         log_line("key bootstrap: " + st.error().to_string());
         return kExitRuntime;
@@ -277,8 +279,8 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     server_options.io_threads =
         static_cast<unsigned>(cfg->server.worker_threads > 0 ? cfg->server.worker_threads : 2);
     server_options.log = log_line;
-    auto server =
-        net::Server::create(server_options, make_api_handler(service), make_ops_handler(probe));
+    auto server = net::Server::create(server_options, make_api_handler(service, executor),
+                                      make_ops_handler(probe));
     if (!server) {
         log_line("listeners: " + server.error().to_string());
         return kExitRuntime;
@@ -302,8 +304,10 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
                 std::lock_guard elock(hsm_error_mutex);
                 if (hsm_ok.exchange(false)) log_line("key refresh: " + st.error().to_string());
                 hsm_error = st.error().code;
-            } else if (!hsm_ok.exchange(true)) {
-                log_line("key refresh: recovered");
+            } else {
+                if (!hsm_ok.exchange(true)) log_line("key refresh: recovered");
+                // Activations due, scheduled rotations, request expiry.
+                service.tick(core::Clock::now());
             }
             lock.lock();
         }

@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kKeysPrefix = "/v1/keys/";
+constexpr std::string_view kRequestsPrefix = "/v1/requests/";
 constexpr std::uint64_t kMaxEntriesPerRequest = 10000;
 
 Response json_response(unsigned status, const nlohmann::json& body) {
@@ -73,7 +74,8 @@ bool valid_key_segment(std::string_view s) {
 
 class ApiHandler final : public net::Handler {
   public:
-    explicit ApiHandler(service::Service& service) : service_(service) {}
+    ApiHandler(service::Service& service, service::Executor& blocking)
+        : service_(service), blocking_(blocking) {}
 
     void handle(Request req, std::function<void(Response)> done) override {
         const std::string& path = req.path;
@@ -97,15 +99,10 @@ class ApiHandler final : public net::Handler {
             return done(json_response(200, *out.value));
         }
         if (path.rfind(kKeysPrefix, 0) == 0) {
-            std::string_view rest = std::string_view(path).substr(kKeysPrefix.size());
-            if (rest.find('/') == std::string_view::npos) {
-                if (!get) return done(method_not_allowed(req));
-                if (!valid_key_segment(rest)) return done(not_found(req));
-                auto out = service_.get_key(caller_of(req), std::string(rest));
-                if (!out.ok()) return done(failure_response(out, req.request_id));
-                return done(json_response(200, *out.value));
-            }
-            return done(not_found(req));
+            return key_routes(std::move(req), std::move(done));
+        }
+        if (path == "/v1/requests" || path.rfind(kRequestsPrefix, 0) == 0) {
+            return request_routes(std::move(req), std::move(done));
         }
         if (path == "/v1/audit/checkpoint") {
             if (!get) return done(method_not_allowed(req));
@@ -115,7 +112,8 @@ class ApiHandler final : public net::Handler {
         }
         if (path == "/v1/audit/entries") {
             if (!get) return done(method_not_allowed(req));
-            return done(entries(req));
+            // Reads log files: off the io threads.
+            return offload(std::move(done), [this, req = std::move(req)] { return entries(req); });
         }
         if (path == "/v1/audit/proofs/inclusion") {
             if (!get) return done(method_not_allowed(req));
@@ -137,6 +135,121 @@ class ApiHandler final : public net::Handler {
     }
 
   private:
+    // Runs fn on the blocking pool and answers with its Response.
+    template <class Fn>
+    void offload(std::function<void(Response)> done, Fn fn) {
+        auto shared_done = std::make_shared<std::function<void(Response)>>(std::move(done));
+        if (!blocking_.post(
+                [shared_done, fn = std::move(fn)]() mutable { (*shared_done)(fn()); })) {
+            (*shared_done)(
+                net::problem_response(ProblemKind::overloaded, "work queue is full", ""));
+        }
+    }
+
+    static std::optional<nlohmann::json> optional_body(const Request& req) {
+        if (req.body.empty()) return nlohmann::json::object();
+        nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object()) return std::nullopt;
+        return body;
+    }
+
+    // /v1/keys/{name}, /v1/keys/{name}/rotations, /v1/keys/{name}/versions/{n}/{retire,destroy}
+    void key_routes(Request req, std::function<void(Response)> done) {
+        std::string_view rest = std::string_view(req.path).substr(kKeysPrefix.size());
+        auto slash = rest.find('/');
+        std::string name(rest.substr(0, slash));
+        if (!valid_key_segment(name)) return done(not_found(req));
+        if (slash == std::string_view::npos) {
+            if (req.method != "GET") return done(method_not_allowed(req));
+            auto out = service_.get_key(caller_of(req), name);
+            if (!out.ok()) return done(failure_response(out, req.request_id));
+            return done(json_response(200, *out.value));
+        }
+        std::string_view tail = rest.substr(slash);
+        std::optional<policy::Operation> op;
+        std::optional<std::uint32_t> version;
+        if (tail == "/rotations") {
+            op = policy::Operation::rotate;
+        } else if (tail.rfind("/versions/", 0) == 0) {
+            std::string_view v = tail.substr(10);
+            auto s2 = v.find('/');
+            if (s2 == std::string_view::npos) return done(not_found(req));
+            std::string_view number = v.substr(0, s2);
+            std::string_view verb = v.substr(s2);
+            if (number.empty() || number.size() > 9 ||
+                number.find_first_not_of("0123456789") != std::string_view::npos) {
+                return done(not_found(req));
+            }
+            version = static_cast<std::uint32_t>(std::stoul(std::string(number)));
+            if (verb == "/retire") {
+                op = policy::Operation::retire;
+            } else if (verb == "/destroy") {
+                op = policy::Operation::destroy;
+            }
+        }
+        if (!op) return done(not_found(req));
+        if (req.method != "POST") return done(method_not_allowed(req));
+        auto body = optional_body(req);
+        if (!body) return done(bad_request("the body must be a JSON object", req.request_id));
+        bool force = false;
+        for (auto it = body->begin(); it != body->end(); ++it) {
+            if (it.key() == "force" && it->is_boolean() && *op == policy::Operation::destroy) {
+                force = it->get<bool>();
+            } else {
+                return done(
+                    bad_request("unknown or invalid member \"" + it.key() + "\"", req.request_id));
+            }
+        }
+        offload(std::move(done), [this, req = std::move(req), op, version, name, force] {
+            auto out = service_.open_request(caller_of(req), *op, name, version, force);
+            if (!out.ok()) return failure_response(out, req.request_id);
+            return json_response((*out.value)["executed"].get<bool>() ? 201 : 202, *out.value);
+        });
+    }
+
+    // /v1/requests, /v1/requests/{id}, /v1/requests/{id}/approve, /v1/requests/{id}/reject
+    void request_routes(Request req, std::function<void(Response)> done) {
+        if (req.path == "/v1/requests") {
+            if (req.method != "GET") return done(method_not_allowed(req));
+            return offload(std::move(done), [this, req = std::move(req)] {
+                auto out = service_.list_requests(caller_of(req));
+                if (!out.ok()) return failure_response(out, req.request_id);
+                return json_response(200, *out.value);
+            });
+        }
+        std::string_view rest = std::string_view(req.path).substr(kRequestsPrefix.size());
+        auto slash = rest.find('/');
+        std::string id(rest.substr(0, slash));
+        std::string verb = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+        if (verb.empty()) {
+            if (req.method != "GET") return done(method_not_allowed(req));
+            return offload(std::move(done), [this, req = std::move(req), id] {
+                auto out = service_.get_request(caller_of(req), id);
+                if (!out.ok()) return failure_response(out, req.request_id);
+                return json_response(200, *out.value);
+            });
+        }
+        if (verb != "/approve" && verb != "/reject") return done(not_found(req));
+        if (req.method != "POST") return done(method_not_allowed(req));
+        auto body = optional_body(req);
+        if (!body) return done(bad_request("the body must be a JSON object", req.request_id));
+        std::optional<std::string> digest;
+        for (auto it = body->begin(); it != body->end(); ++it) {
+            if (it.key() == "digest" && it->is_string() && verb == "/approve") {
+                digest = it->get<std::string>();
+            } else {
+                return done(
+                    bad_request("unknown or invalid member \"" + it.key() + "\"", req.request_id));
+            }
+        }
+        offload(std::move(done), [this, req = std::move(req), id, verb, digest] {
+            auto out = verb == "/approve" ? service_.approve_request(caller_of(req), id, digest)
+                                          : service_.reject_request(caller_of(req), id);
+            if (!out.ok()) return failure_response(out, req.request_id);
+            return json_response(200, *out.value);
+        });
+    }
+
     static Response method_not_allowed(const Request& req) {
         return net::problem_response(ProblemKind::method_not_allowed,
                                      "method " + req.method + " is not allowed on " + req.path,
@@ -217,6 +330,7 @@ class ApiHandler final : public net::Handler {
     }
 
     service::Service& service_;
+    service::Executor& blocking_;
 };
 
 class OpsHandler final : public net::Handler {
@@ -253,8 +367,9 @@ class OpsHandler final : public net::Handler {
 
 }  // namespace
 
-std::shared_ptr<net::Handler> make_api_handler(service::Service& service) {
-    return std::make_shared<ApiHandler>(service);
+std::shared_ptr<net::Handler> make_api_handler(service::Service& service,
+                                               service::Executor& blocking) {
+    return std::make_shared<ApiHandler>(service, blocking);
 }
 
 std::shared_ptr<net::Handler> make_ops_handler(OpsProbe probe) {

@@ -11,7 +11,9 @@ namespace licentra::app {
 
 // Routes of the mTLS API listener (docs/api.md). Every route goes through the policy inside the
 // service; unknown paths are 404, wrong methods 405.
-std::shared_ptr<net::Handler> make_api_handler(service::Service& service);
+// Blocking work (HSM key generation, token objects, audit file reads) runs on `blocking`.
+std::shared_ptr<net::Handler> make_api_handler(service::Service& service,
+                                               service::Executor& blocking);
 
 // What the operations listener reports.
 struct OpsProbe {

@@ -239,7 +239,7 @@ const BadCase kBadCases[] = {
     {"requires_approval_not_boolean", "verify_grace: 30d}",
      "verify_grace: 30d, requires_approval: yes}", "expected true or false",
      "keys.product-a.rotation.requires_approval"},
-    {"rotation_period_too_short", "period: 90d", "period: 30m", "at least 1h",
+    {"rotation_period_too_short", "period: 90d", "period: 5s", "at least 10s",
      "keys.product-a.rotation.period"},
     {"quorum_larger_than_approvers", "quorum: 2", "quorum: 4", "larger than the 3 principal(s)",
      "keys.product-a.approvals.rotate.quorum"},
