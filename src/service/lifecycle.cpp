@@ -148,6 +148,8 @@ core::Result<nlohmann::json> Service::execute(const policy::Engine& engine,
     if (!result) {
         audit_request(engine, request.requester(), action_of(request.operation(), "execute"),
                       request, caller, audit::Outcome::failed, result.error().code);
+        // The request was decided and tried; a retry needs a fresh request and fresh approvals.
+        (void)remove_request(request.id());
         return result.error();
     }
     if (auto st = request.mark_executed(*grant); !st) return st.error();
