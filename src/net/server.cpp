@@ -186,8 +186,6 @@ class HttpSession : public SessionBase {
             derived().do_close();
             return;
         }
-        parser_.emplace();
-        detail::configure_parser(*parser_, limits_);
         // Waiting for the next request is governed by the idle timeout; once bytes arrive the
         // whole rest of the request must arrive within read_timeout (on_first_bytes).
         if (buffer_.size() > 0) {
@@ -196,11 +194,19 @@ class HttpSession : public SessionBase {
             on_first_bytes({}, 0);
             return;
         }
-        // Wait for the first bytes of the next request under the idle timeout. This is a raw
-        // stream read, not http::async_read_some, because the HTTP parser consumes nothing
-        // until a whole header has arrived and a trickled header must not count as idle.
+        // An idle connection keeps no read buffer and no parser: both are made again when the
+        // next request's first bytes arrive (most keep-alive connections are idle most of the
+        // time, and a server holds many of them).
+        buffer_.shrink_to_fit();
         phase_ = Phase::idle;
-        derived().lowest().expires_after(limits_.idle_timeout);
+        derived().wait_idle();
+    }
+
+    // Reads the first bytes of the next request, under the idle timeout. This is a raw stream
+    // read, not http::async_read_some, because the HTTP parser consumes nothing until a whole
+    // header has arrived and a trickled header must not count as idle.
+    void read_first_bytes(std::chrono::steady_clock::duration timeout) {
+        derived().lowest().expires_after(timeout);
         derived().stream().async_read_some(
             buffer_.prepare(kFirstReadSize),
             beast::bind_front_handler(&HttpSession::on_first_bytes, derived().shared_from_this()));
@@ -215,6 +221,8 @@ class HttpSession : public SessionBase {
             return;
         }
         buffer_.commit(bytes);
+        parser_.emplace();
+        detail::configure_parser(*parser_, limits_);
         phase_ = Phase::reading;
         // One deadline for the whole request, started at its first bytes: basic_stream keeps
         // the expiry across every read_some below, so trickling bytes cannot extend it.
@@ -387,6 +395,25 @@ class TlsSession final : public HttpSession<TlsSession>,
     beast::ssl_stream<beast::tcp_stream>& stream() { return *tls_; }
     beast::tcp_stream& lowest() { return beast::get_lowest_layer(*tls_); }
 
+    // Between requests: wait for the socket to become readable without a TLS read pending, so
+    // OpenSSL can release its record buffer (SSL_MODE_RELEASE_BUFFERS) while the connection is
+    // idle. If the TLS layer already holds input (a pipelined request), read it at once.
+    void wait_idle() {
+        SSL* ssl = stream().native_handle();
+        if (SSL_has_pending(ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) {
+            read_first_bytes(limits_.idle_timeout);
+            return;
+        }
+        idle_started_ = std::chrono::steady_clock::now();
+        idle_waiting_ = true;
+        timer_.expires_after(limits_.idle_timeout);
+        timer_.async_wait(
+            beast::bind_front_handler(&TlsSession::on_idle_timer, shared_from_this()));
+        lowest().socket().async_wait(
+            tcp::socket::wait_read,
+            beast::bind_front_handler(&TlsSession::on_idle_readable, shared_from_this()));
+    }
+
     void cancel_io() {
         if (tls_) {
             lowest().socket().cancel();
@@ -415,6 +442,31 @@ class TlsSession final : public HttpSession<TlsSession>,
     }
 
   private:
+    void on_idle_timer(beast::error_code ec) {
+        // Cancelled, or bytes arrived first (the wait completed before this handler ran).
+        if (ec || phase_ != Phase::idle || !idle_waiting_) return;
+        idle_waiting_ = false;
+        state_->timeouts.fetch_add(1);
+        phase_ = Phase::closed;
+        close_socket();
+    }
+
+    void on_idle_readable(beast::error_code ec) {
+        timer_.cancel();
+        if (phase_ != Phase::idle || !idle_waiting_) return;  // closed by the idle timer
+        idle_waiting_ = false;
+        if (ec) {
+            on_first_bytes(ec, 0);  // cancelled by a shutdown request, or a socket error
+            return;
+        }
+        // Bytes (or EOF) arrived: the rest of the idle timeout still bounds the first read.
+        const auto waited = std::chrono::steady_clock::now() - idle_started_;
+        const auto left = limits_.idle_timeout - waited;
+        read_first_bytes(left > std::chrono::steady_clock::duration::zero()
+                             ? left
+                             : std::chrono::steady_clock::duration(std::chrono::milliseconds(1)));
+    }
+
     void on_handshake_timer(beast::error_code ec) {
         if (ec || tls_) return;  // cancelled, or the handshake has started
         state_->timeouts.fetch_add(1);
@@ -470,8 +522,10 @@ class TlsSession final : public HttpSession<TlsSession>,
         state_->handshake_log.log("net: TLS handshake failed from " + remote_ + ": " + reason);
     }
 
-    tcp::socket socket_;  // until the handshake starts
-    asio::steady_timer timer_;
+    tcp::socket socket_;        // until the handshake starts
+    asio::steady_timer timer_;  // handshake deadline, then the idle deadline between requests
+    std::chrono::steady_clock::time_point idle_started_;
+    bool idle_waiting_ = false;
     std::chrono::steady_clock::time_point deadline_;
     std::shared_ptr<ssl::context> ctx_;  // keeps the context alive for this connection
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
@@ -493,6 +547,7 @@ class PlainSession final : public HttpSession<PlainSession>,
 
     beast::tcp_stream& stream() { return stream_; }
     beast::tcp_stream& lowest() { return stream_; }
+    void wait_idle() { read_first_bytes(limits_.idle_timeout); }
     void cancel_io() { stream_.socket().cancel(); }
     void close_socket() {
         beast::error_code ec;
