@@ -12,17 +12,17 @@ namespace licentra::app {
 // Exit codes shared by every `licentra` subcommand (documented in docs/cli.md).
 enum ExitCode : int {
     kExitOk = 0,
-    kExitFailure = 1,     // the operation ran and failed (verification failed, request denied)
-    kExitUsage = 2,       // bad command line
-    kExitTampered = 3,    // audit verify: the log or a checkpoint does not verify
-    kExitUnreadable = 4,  // audit verify: the log cannot be read or parsed at all
-    kExitUnavailable = 5, // the server or HSM could not be reached
+    kExitFailure = 1,      // the operation ran and failed (verification failed, request denied)
+    kExitUsage = 2,        // bad command line
+    kExitTampered = 3,     // audit verify: the log or a checkpoint does not verify
+    kExitUnreadable = 4,   // audit verify: the log cannot be read or parsed at all
+    kExitUnavailable = 5,  // the server or HSM could not be reached
 };
 
 // Parses "--name value", "--name=value", boolean "--flag" and positionals. Options that take a
 // value are declared up front so "--key FILE" and "--json" are told apart.
 class Args {
-public:
+  public:
     Args(std::vector<std::string> argv, std::set<std::string> value_options,
          std::set<std::string> flag_options);
 
@@ -32,7 +32,7 @@ public:
     [[nodiscard]] bool has(const std::string& name) const;
     [[nodiscard]] const std::vector<std::string>& positional() const { return positional_; }
 
-private:
+  private:
     std::map<std::string, std::string> values_;
     std::set<std::string> flags_;
     std::vector<std::string> positional_;

@@ -16,23 +16,43 @@ namespace licentra::core {
 
 // Action tags. Names match the policy's action strings.
 namespace action {
-struct TokenSign { static constexpr std::string_view name = "token.sign"; };
-struct KeysRead { static constexpr std::string_view name = "keys.read"; };
-struct JwksRead { static constexpr std::string_view name = "jwks.read"; };
-struct KeyRotateRequest { static constexpr std::string_view name = "key.rotate.request"; };
-struct KeyRetireRequest { static constexpr std::string_view name = "key.retire.request"; };
-struct KeyDestroyRequest { static constexpr std::string_view name = "key.destroy.request"; };
-struct RequestApprove { static constexpr std::string_view name = "request.approve"; };
-struct RequestReject { static constexpr std::string_view name = "request.reject"; };
-struct AuditRead { static constexpr std::string_view name = "audit.read"; };
+struct TokenSign {
+    static constexpr std::string_view name = "token.sign";
+};
+struct KeysRead {
+    static constexpr std::string_view name = "keys.read";
+};
+struct JwksRead {
+    static constexpr std::string_view name = "jwks.read";
+};
+struct KeyRotateRequest {
+    static constexpr std::string_view name = "key.rotate.request";
+};
+struct KeyRetireRequest {
+    static constexpr std::string_view name = "key.retire.request";
+};
+struct KeyDestroyRequest {
+    static constexpr std::string_view name = "key.destroy.request";
+};
+struct RequestApprove {
+    static constexpr std::string_view name = "request.approve";
+};
+struct RequestReject {
+    static constexpr std::string_view name = "request.reject";
+};
+struct AuditRead {
+    static constexpr std::string_view name = "audit.read";
+};
 // Executing a lifecycle change after quorum, bootstrap and scheduled rotation: minted by the
 // engine for the daemon itself (principal "system") or when a request reached its quorum.
-struct KeyLifecycleExecute { static constexpr std::string_view name = "key.lifecycle.execute"; };
+struct KeyLifecycleExecute {
+    static constexpr std::string_view name = "key.lifecycle.execute";
+};
 }  // namespace action
 
 template <typename Action>
 class Grant {
-public:
+  public:
     Grant(const Grant&) = default;
     Grant& operator=(const Grant&) = default;
 
@@ -41,7 +61,7 @@ public:
     [[nodiscard]] const std::string& key() const noexcept { return key_; }
     [[nodiscard]] static constexpr std::string_view action() noexcept { return Action::name; }
 
-private:
+  private:
     friend class licentra::policy::Engine;
     Grant(std::string principal, std::string key)
         : principal_(std::move(principal)), key_(std::move(key)) {}

@@ -10,10 +10,10 @@
 namespace licentra::core {
 
 struct ClientIdentity {
-    std::string subject_cn;                  // subject commonName (UTF-8)
-    std::string issuer_dn;                   // issuer DN, RFC 2253 form (OpenSSL XN_FLAG_RFC2253)
-    std::vector<std::string> san_uris;       // subjectAltName URIs
-    std::vector<std::string> san_dns;        // subjectAltName dNSNames
+    std::string subject_cn;             // subject commonName (UTF-8)
+    std::string issuer_dn;              // issuer DN, RFC 2253 form (OpenSSL XN_FLAG_RFC2253)
+    std::vector<std::string> san_uris;  // subjectAltName URIs
+    std::vector<std::string> san_dns;   // subjectAltName dNSNames
     std::array<std::uint8_t, 32> spki_sha256{};  // SHA-256 of the SubjectPublicKeyInfo DER
 };
 

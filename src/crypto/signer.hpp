@@ -10,7 +10,7 @@
 namespace licentra::crypto {
 
 class Signer {
-public:
+  public:
     virtual ~Signer() = default;
     [[nodiscard]] virtual Algorithm algorithm() const = 0;
     [[nodiscard]] virtual const PublicKey& public_key() const = 0;
