@@ -25,6 +25,12 @@ HsmPseudonymizer::HsmPseudonymizer(std::shared_ptr<hsm::Token> token, std::strin
 core::Status HsmPseudonymizer::ensure_key() { return token_->ensure_hmac_key(label_); }
 
 core::Result<crypto::Sha256Digest> HsmPseudonymizer::hmac_sha256(core::ByteView data) {
+    const auto digest = crypto::sha256(data);
+    std::string cache_key(reinterpret_cast<const char*>(digest.data()), digest.size());
+    {
+        std::lock_guard lock(cache_mutex_);
+        if (auto it = cache_.find(cache_key); it != cache_.end()) return it->second;
+    }
     auto mac = token_->hmac_sha256(label_, data);
     if (!mac) return std::move(mac).error();
     if (mac->size() != 32) {
@@ -33,6 +39,9 @@ core::Result<crypto::Sha256Digest> HsmPseudonymizer::hmac_sha256(core::ByteView 
     }
     crypto::Sha256Digest out{};
     std::copy(mac->begin(), mac->end(), out.begin());
+    std::lock_guard lock(cache_mutex_);
+    if (cache_.size() >= kCacheEntries) cache_.clear();  // bounded; refills from the HSM
+    cache_.emplace(std::move(cache_key), out);
     return out;
 }
 

@@ -8,8 +8,10 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "audit/anchor.hpp"
 #include "hsm/hsm.hpp"
@@ -34,11 +36,18 @@ class HsmPseudonymizer final : public audit::Pseudonymizer {
                               std::string key_label = std::string(audit::kPseudonymKeyLabel));
     // Creates the HMAC key on the token unless it exists (and checks an existing one).
     [[nodiscard]] core::Status ensure_key();
+    // HMACs are remembered in a bounded in-memory cache keyed by SHA-256 of the input, so a
+    // recurring claim value (a customer id) costs one HSM operation, not one per token, and
+    // the cache never holds the values themselves. Thread-safe.
     [[nodiscard]] core::Result<crypto::Sha256Digest> hmac_sha256(core::ByteView data) override;
+
+    static constexpr std::size_t kCacheEntries = 65536;
 
   private:
     std::shared_ptr<hsm::Token> token_;
     std::string label_;
+    std::mutex cache_mutex_;
+    std::unordered_map<std::string, crypto::Sha256Digest> cache_;  // key: raw SHA-256 of input
 };
 
 // Loads licentra/audit/v<version> and checks that it is Ed25519, as signed notes require.
