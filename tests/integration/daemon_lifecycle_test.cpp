@@ -48,12 +48,7 @@ TEST(DaemonLifecycle, AuditLogThatCannotWriteStopsSigningButNotReads) {
     daemon.wait();
     // What is on disk still verifies offline.
     std::string out;
-    EXPECT_EQ(
-        run_command({binary("licentra"), "audit", "verify", "--dir", daemon.audit_dir().string(),
-                     "--key", daemon.verifier_key_file().string()},
-                    &out),
-        0)
-        << out;
+    EXPECT_EQ(daemon.audit_verify(&out), 0) << out;
 }
 
 TEST(DaemonLifecycle, KeysSurviveRestartAndShutdownSignsAFinalCheckpoint) {
@@ -68,12 +63,7 @@ TEST(DaemonLifecycle, KeysSurviveRestartAndShutdownSignsAFinalCheckpoint) {
         daemon.signal(SIGTERM);
         EXPECT_EQ(daemon.wait(), 0) << daemon.log();
         std::string out;
-        EXPECT_EQ(
-            run_command({binary("licentra"), "audit", "verify", "--dir",
-                         daemon.audit_dir().string(), "--key", daemon.verifier_key_file().string()},
-                        &out),
-            0)
-            << out;
+        EXPECT_EQ(daemon.audit_verify(&out), 0) << out;
         // The final checkpoint covers the token's entry.
         std::string cp;
         run_command(

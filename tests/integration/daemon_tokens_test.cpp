@@ -104,12 +104,7 @@ TEST(DaemonTokens, EveryAlgorithmVerifiesWithJoseAndJwcryptoAndIsAudited) {
         EXPECT_EQ(log.find("gold-tier"), std::string::npos);
         EXPECT_NE(log.find("\"pseudonyms\":{\"sub\":"), std::string::npos);
         // The auditor's offline check passes on what the daemon wrote.
-        EXPECT_EQ(
-            run_command({binary("licentra"), "audit", "verify", "--dir",
-                         daemon.audit_dir().string(), "--key", daemon.verifier_key_file().string()},
-                        &out),
-            0)
-            << out;
+        EXPECT_EQ(daemon.audit_verify(&out), 0) << out;
     }
 }
 

@@ -175,12 +175,7 @@ TEST(KeyLifecycle, WholeStoryRotationUnderDualControlThenDestruction) {
     EXPECT_TRUE(actions.count("key.rotate.execute:allowed"));
     EXPECT_TRUE(actions.count("key.rotate:allowed"));
     std::string out;
-    EXPECT_EQ(
-        run_command({binary("licentra"), "audit", "verify", "--dir", daemon.audit_dir().string(),
-                     "--key", daemon.verifier_key_file().string()},
-                    &out),
-        0)
-        << out;
+    EXPECT_EQ(daemon.audit_verify(&out), 0) << out;
 }
 
 TEST(KeyLifecycle, PendingRequestSurvivesRestartAndExpiresOnTime) {
@@ -289,12 +284,7 @@ TEST(KeyLifecycle, SigningContinuesDuringFiveRotationsWithoutARetiredVersionSign
     EXPECT_EQ(active, 6u);
     EXPECT_EQ(checked, ok.load());
     std::string out;
-    EXPECT_EQ(
-        run_command({binary("licentra"), "audit", "verify", "--dir", daemon.audit_dir().string(),
-                     "--key", daemon.verifier_key_file().string()},
-                    &out),
-        0)
-        << out;
+    EXPECT_EQ(daemon.audit_verify(&out), 0) << out;
 }
 
 TEST(KeyLifecycle, ScheduledRotationRunsAsTheSystem) {

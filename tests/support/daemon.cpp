@@ -141,6 +141,12 @@ Daemon::~Daemon() {
 
 std::string Daemon::log() const { return read_file(log_file_); }
 
+int Daemon::audit_verify(std::string* output) const {
+    return run_command({binary("licentra"), "audit", "verify", "--dir", audit_dir_.string(),
+                        "--key", verifier_key_file().string()},
+                       output);
+}
+
 void Daemon::signal(int sig) {
     if (!exited_ && pid_ > 0) ::kill(pid_, sig);
 }

@@ -79,6 +79,9 @@ class Daemon {
     pid_t pid() const { return pid_; }
     std::string log() const;
     std::filesystem::path verifier_key_file() const { return audit_dir_ / "verifier.vkey"; }
+    // Runs the auditor's offline check, `licentra audit verify`, on this daemon's log; returns
+    // its exit status and puts its output in *output.
+    int audit_verify(std::string* output) const;
 
     // One request over a fresh mTLS connection as `principal`.
     HttpResult request(const std::string& principal, const std::string& method,
