@@ -265,7 +265,12 @@ void print_key(const nlohmann::json& key) {
         std::cout << "  v" << std::left << std::setw(4) << v.value("version", 0) << std::setw(11)
                   << v.value("state", "") << ' ' << v.value("kid", "") << "  created "
                   << v.value("created", "");
-        if (v.contains("verify_until")) std::cout << "  verify until " << v["verify_until"];
+        if (v.contains("activate_at")) {
+            std::cout << "  activates " << v["activate_at"].get<std::string>();
+        }
+        if (v.contains("verify_until")) {
+            std::cout << "  verify until " << v["verify_until"].get<std::string>();
+        }
         std::cout << '\n';
     }
 }
