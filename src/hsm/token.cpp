@@ -328,6 +328,12 @@ core::Result<std::unique_ptr<Token>> Token::open(std::shared_ptr<Module> module,
     }
     auto parsed = parse_uri(options.uri);
     if (!parsed) return std::move(parsed).error();
+    // A relative pin-source is only meaningful to a caller that knows what it is relative to
+    // (the daemon resolves it against its configuration file and passes options.pin_file).
+    if (!options.pin_file && parsed->pin_file && parsed->pin_file->is_relative()) {
+        return make_error(ErrorKind::usage, "hsm.uri_malformed",
+                          "malformed PKCS#11 URI: pin-source must be file:<absolute path>");
+    }
     CK_FUNCTION_LIST* fl = module->state().fl;
 
     CK_INFO minfo{};
@@ -381,12 +387,6 @@ core::Result<std::unique_ptr<Token>> Token::open(std::shared_ptr<Module> module,
     state->serial = padded(matches[0].second.serialNumber, sizeof matches[0].second.serialNumber);
     state->description = parsed->looked_for;
 
-    // A relative pin-source is only meaningful to a caller that knows what it is relative to
-    // (the daemon resolves it against its configuration file and passes options.pin_file).
-    if (!options.pin_file && parsed->pin_file && parsed->pin_file->is_relative()) {
-        return make_error(ErrorKind::usage, "hsm.uri_malformed",
-                          "malformed PKCS#11 URI: pin-source must be file:<absolute path>");
-    }
     const auto pin_path = options.pin_file ? options.pin_file : parsed->pin_file;
     if (!pin_path) {
         return make_error(ErrorKind::usage, "hsm.no_pin_source",
