@@ -513,9 +513,42 @@ class TlsSession final : public HttpSession<TlsSession>,
     }
 
     void on_shutdown(beast::error_code) {
-        phase_ = Phase::closed;
-        close_socket();
+        // Lingering close (as HTTP servers do after answering early, e.g. 413): stop sending,
+        // then read and discard what the client still sends for a short while, so the kernel
+        // does not answer unread bytes with a reset that can destroy the response the client
+        // has not read yet. Bounded in time and bytes.
+        beast::error_code ec;
+        lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (ec) {
+            phase_ = Phase::closed;
+            close_socket();
+            return;
+        }
+        linger_buffer_ = std::make_unique<char[]>(kLingerChunk);
+        lingered_ = 0;
+        lowest().expires_after(kLingerTime);
+        do_linger();
     }
+
+    void do_linger() {
+        lowest().async_read_some(asio::buffer(linger_buffer_.get(), kLingerChunk),
+                                 [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                     self->lingered_ += n;
+                                     if (ec || self->lingered_ > kLingerMaxBytes) {
+                                         self->linger_buffer_.reset();
+                                         self->phase_ = Phase::closed;
+                                         self->close_socket();
+                                         return;
+                                     }
+                                     self->do_linger();
+                                 });
+    }
+
+    static constexpr std::size_t kLingerChunk = 4096;
+    static constexpr std::size_t kLingerMaxBytes = 256 * 1024;
+    static constexpr std::chrono::milliseconds kLingerTime{1000};
+    std::unique_ptr<char[]> linger_buffer_;
+    std::size_t lingered_ = 0;
 
     void count_handshake_failure(const std::string& reason) {
         state_->handshake_failures.fetch_add(1);
