@@ -166,13 +166,9 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
                                               std::optional<std::uint32_t> version, bool force) {
     using Out = Outcome<nlohmann::json>;
     const auto engine = deps_.policy->current();
-    auto principal = identify(*engine, caller);
     const std::string action = action_of(op, "request");
-    if (!principal) {
-        audit_refusal(*engine, unknown_principal_name(caller.identity), action, caller, key,
-                      principal.error());
-        return Out::fail(principal.error());
-    }
+    auto principal = identify(*engine, caller, action, key);
+    if (!principal) return Out::fail(principal.error());
     const auto now = core::Clock::now();
     nlohmann::json params = nlohmann::json::object();
     if (force) params["force"] = true;
@@ -228,12 +224,8 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
 Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
     using Out = Outcome<nlohmann::json>;
     const auto engine = deps_.policy->current();
-    auto principal = identify(*engine, caller);
-    if (!principal) {
-        audit_refusal(*engine, unknown_principal_name(caller.identity), "request.list", caller,
-                      std::nullopt, principal.error());
-        return Out::fail(principal.error());
-    }
+    auto principal = identify(*engine, caller, "request.list");
+    if (!principal) return Out::fail(principal.error());
     auto all = deps_.requests->all();
     if (!all) return Out::fail(all.error());
     const auto now = core::Clock::now();
@@ -265,7 +257,7 @@ Outcome<nlohmann::json> Service::get_request(const Caller& caller, const std::st
     using Out = Outcome<nlohmann::json>;
     auto r = load_request(id);
     const auto engine = deps_.policy->current();
-    auto principal = identify(*engine, caller);
+    auto principal = identify(*engine, caller, "request.read");
     if (!principal) return Out::fail(principal.error());
     if (!r) return Out::fail(r.error());
     if (!engine->permits(**principal, policy::Action::request_approve, r->key()) &&
@@ -280,12 +272,8 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
                                                  std::optional<std::string> expected_digest) {
     using Out = Outcome<nlohmann::json>;
     const auto engine = deps_.policy->current();
-    auto principal = identify(*engine, caller);
-    if (!principal) {
-        audit_refusal(*engine, unknown_principal_name(caller.identity), "request.approve", caller,
-                      std::nullopt, principal.error());
-        return Out::fail(principal.error());
-    }
+    auto principal = identify(*engine, caller, "request.approve");
+    if (!principal) return Out::fail(principal.error());
     std::lock_guard lock(requests_mutex_);
     auto r = load_request(id);
     if (!r) return Out::fail(r.error());
@@ -326,12 +314,8 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
 Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std::string& id) {
     using Out = Outcome<nlohmann::json>;
     const auto engine = deps_.policy->current();
-    auto principal = identify(*engine, caller);
-    if (!principal) {
-        audit_refusal(*engine, unknown_principal_name(caller.identity), "request.reject", caller,
-                      std::nullopt, principal.error());
-        return Out::fail(principal.error());
-    }
+    auto principal = identify(*engine, caller, "request.reject");
+    if (!principal) return Out::fail(principal.error());
     std::lock_guard lock(requests_mutex_);
     auto r = load_request(id);
     if (!r) return Out::fail(r.error());

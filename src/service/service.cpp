@@ -56,8 +56,15 @@ std::string unknown_principal_name(const core::ClientIdentity& identity) {
 Service::Service(Dependencies deps) : deps_(deps) {}
 
 core::Result<const policy::Principal*> Service::identify(const policy::Engine& engine,
-                                                         const Caller& caller) const {
-    return engine.identify(caller.identity);
+                                                         const Caller& caller,
+                                                         std::string_view action,
+                                                         std::optional<std::string> key) {
+    auto principal = engine.identify(caller.identity);
+    if (!principal) {
+        audit_refusal(engine, unknown_principal_name(caller.identity), std::string(action), caller,
+                      std::move(key), principal.error());
+    }
+    return principal;
 }
 
 void Service::audit_refusal(const policy::Engine& engine, std::string principal, std::string action,
@@ -89,12 +96,8 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
                          std::function<void(Outcome<IssuedToken>)> done) {
     const auto engine = deps_.policy->current();
     const std::string action(act::TokenSign::name);
-    auto principal = identify(*engine, caller);
-    if (!principal) {
-        audit_refusal(*engine, unknown_principal_name(caller.identity), action, caller, key,
-                      principal.error());
-        return done(Outcome<IssuedToken>::fail(principal.error()));
-    }
+    auto principal = identify(*engine, caller, action, key);
+    if (!principal) return done(Outcome<IssuedToken>::fail(principal.error()));
     const std::string& name = (*principal)->name;
     auto grant = engine->authorize<act::TokenSign>(**principal, key);
     if (!grant) {
@@ -230,13 +233,9 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
 template <class Tag>
 core::Result<core::Grant<Tag>> Service::authorize_read(const Caller& caller, std::string_view key) {
     const auto engine = deps_.policy->current();
-    auto principal = identify(*engine, caller);
-    if (!principal) {
-        audit_refusal(*engine, unknown_principal_name(caller.identity), std::string(Tag::name),
-                      caller, key.empty() ? std::nullopt : std::optional<std::string>(key),
-                      principal.error());
-        return principal.error();
-    }
+    auto principal = identify(*engine, caller, Tag::name,
+                              key.empty() ? std::nullopt : std::optional<std::string>(key));
+    if (!principal) return principal.error();
     auto grant = engine->authorize<Tag>(**principal, key);
     if (!grant) {
         audit_refusal(*engine, (*principal)->name, std::string(Tag::name), caller,
@@ -265,12 +264,8 @@ Outcome<std::string> Service::jwks(const Caller& caller) {
 
 Outcome<nlohmann::json> Service::list_keys(const Caller& caller) {
     const auto engine = deps_.policy->current();
-    auto principal = identify(*engine, caller);
-    if (!principal) {
-        audit_refusal(*engine, unknown_principal_name(caller.identity), "keys.read", caller,
-                      std::nullopt, principal.error());
-        return Outcome<nlohmann::json>::fail(principal.error());
-    }
+    auto principal = identify(*engine, caller, "keys.read");
+    if (!principal) return Outcome<nlohmann::json>::fail(principal.error());
     nlohmann::json out = nlohmann::json::array();
     for (const auto& rules : engine->keys()) {
         if (!engine->permits(**principal, policy::Action::keys_read, rules.name)) continue;

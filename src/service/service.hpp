@@ -154,9 +154,11 @@ class Service {
     [[nodiscard]] const Stats& stats() const noexcept { return stats_; }
 
   private:
-    // Resolves the caller to a principal name with the given engine snapshot.
-    [[nodiscard]] core::Result<const policy::Principal*> identify(const policy::Engine& engine,
-                                                                  const Caller& caller) const;
+    // Resolves the caller to a principal with the given engine snapshot; a certificate the
+    // policy does not name is refused and the refusal of `action` is audited.
+    [[nodiscard]] core::Result<const policy::Principal*> identify(
+        const policy::Engine& engine, const Caller& caller, std::string_view action,
+        std::optional<std::string> key = std::nullopt);
     template <class Tag>
     [[nodiscard]] core::Result<core::Grant<Tag>> authorize_read(const Caller& caller,
                                                                 std::string_view key);
