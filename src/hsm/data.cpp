@@ -13,16 +13,12 @@ using detail::Attempt;
 
 namespace {
 
-constexpr CK_BBOOL kTrue = CK_TRUE;
-constexpr CK_BBOOL kFalse = CK_FALSE;
 constexpr std::string_view kApplication = "licentra";
 // Stored value = "LDO1" || sequence (8 bytes, big-endian) || payload. The sequence orders
 // the two objects a crash between create and destroy can leave behind.
 constexpr std::string_view kMagic = "LDO1";
 constexpr std::size_t kHeader = 12;
 constexpr std::size_t kMaxData = 64 * 1024;
-
-CK_VOID_PTR ptr(const void* p) { return const_cast<void*>(p); }
 
 struct Stored {
     CK_OBJECT_HANDLE handle;

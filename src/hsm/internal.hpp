@@ -25,6 +25,12 @@
 
 namespace licentra::hsm {
 
+// Attribute values for templates (PKCS#11 templates take pointers, so they need storage).
+inline constexpr CK_BBOOL kTrue = CK_TRUE;
+inline constexpr CK_BBOOL kFalse = CK_FALSE;
+// CK_ATTRIBUTE.pValue is non-const even in templates the token only reads.
+inline CK_VOID_PTR ptr(const void* p) { return const_cast<void*>(p); }
+
 // ---- CK_RV classification: the one place that decides what a return value means ----
 enum class Fault {
     none,          // CKR_OK

@@ -20,8 +20,6 @@ using detail::Attempt;
 
 namespace {
 
-constexpr CK_BBOOL kTrue = CK_TRUE;
-constexpr CK_BBOOL kFalse = CK_FALSE;
 constexpr std::size_t kMaxNameLength = 64;
 constexpr std::size_t kIdLength = 16;
 constexpr CK_ULONG kRsaBits = 3072;
@@ -32,8 +30,6 @@ constexpr std::array<std::uint8_t, 10> kOidP256 = {0x06, 0x08, 0x2a, 0x86, 0x48,
                                                    0xce, 0x3d, 0x03, 0x01, 0x07};
 constexpr std::array<std::uint8_t, 7> kOidP384 = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 constexpr std::array<std::uint8_t, 3> kRsaExponent = {0x01, 0x00, 0x01};
-
-CK_VOID_PTR ptr(const void* p) { return const_cast<void*>(p); }
 
 template <typename T>
 CK_ATTRIBUTE attr(CK_ATTRIBUTE_TYPE type, const T& value) {
