@@ -70,7 +70,8 @@ const CertFiles& Deployment::client_cert(const std::string& principal) const {
 
 void Deployment::write_policy(const std::string& yaml) { write_file(policy_file_, yaml, 0644); }
 
-Daemon::Daemon(Deployment& deployment, DaemonOptions options) : deployment_(deployment) {
+Daemon::Daemon(Deployment& deployment, DaemonOptions options)
+    : deployment_(deployment), options_(std::move(options)) {
     audit_dir_ = dir_.path() / "audit";
     config_file_ = dir_.path() / "signd.yaml";
     log_file_ = dir_.path() / "signd.log";
@@ -86,26 +87,36 @@ Daemon::Daemon(Deployment& deployment, DaemonOptions options) : deployment_(depl
     cfg += "hsm:\n  module: " + SoftHsmToken::module_path() + "\n  token_uri: \"" + tok.uri() +
            "\"\n  session_pool: 4\n";
     cfg += "policy:\n  path: " + deployment.policy_file().string() + "\n";
-    cfg += "audit:\n  dir: " + audit_dir_.string() + "\n  origin: test/licentra/" + options.name +
+    cfg += "audit:\n  dir: " + audit_dir_.string() + "\n  origin: test/licentra/" + options_.name +
            "\n";
-    cfg += options.extra_config;
+    cfg += options_.extra_config;
     write_file(config_file_, cfg, 0600);
+    start();
+}
 
-    std::string conf = tok.conf_path().string();
+void Daemon::restart() {
+    if (!exited_) throw std::logic_error("Daemon::restart: the daemon is still running");
+    exited_ = false;
+    start();
+}
+
+void Daemon::start() {
+    const std::string conf = deployment_.token().conf_path().string();
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
-        int out = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        // Appends: a restarted daemon's output follows that of its previous run.
+        int out = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         ::dup2(in, 0);
         ::dup2(out, 1);
         ::dup2(out, 2);
         ::setenv("SOFTHSM2_CONF", conf.c_str(), 1);
-        if (options.file_size_limit) {
+        if (options_.file_size_limit) {
             // Writes past the limit fail with EFBIG (the daemon must survive, not die of
             // SIGXFSZ): the closest unprivileged stand-in for a full disk.
             ::signal(SIGXFSZ, SIG_IGN);
-            rlimit lim{*options.file_size_limit, *options.file_size_limit};
+            rlimit lim{*options_.file_size_limit, *options_.file_size_limit};
             ::setrlimit(RLIMIT_FSIZE, &lim);
         }
         std::string bin = binary("licentra-signd");
@@ -113,7 +124,7 @@ Daemon::Daemon(Deployment& deployment, DaemonOptions options) : deployment_(depl
         ::execl(bin.c_str(), bin.c_str(), "--config", cfgs.c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
     }
-    const auto deadline = std::chrono::steady_clock::now() + options.ready_timeout;
+    const auto deadline = std::chrono::steady_clock::now() + options_.ready_timeout;
     while (std::chrono::steady_clock::now() < deadline) {
         int status = 0;
         if (::waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -94,9 +94,17 @@ class Daemon {
     void signal(int sig);
     // Waits for the process to exit; returns its exit status (or -1 on a signal).
     int wait(std::chrono::seconds timeout = std::chrono::seconds(30));
+    // Starts the daemon again after it exited (wait() returned), with the same configuration:
+    // same ports, audit directory and origin; its output is appended to log(). Waits for
+    // /readyz like the constructor. Throws std::logic_error while the process still runs,
+    // std::runtime_error with the log if the start fails.
+    void restart();
 
   private:
+    void start();
+
     Deployment& deployment_;
+    DaemonOptions options_;
     TempDir dir_;
     std::filesystem::path audit_dir_;
     std::filesystem::path config_file_;
