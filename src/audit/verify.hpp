@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "audit/checkpoint.hpp"
+#include "audit/cross_check.hpp"
 #include "audit/store.hpp"
 
 namespace licentra::audit {
@@ -19,6 +21,9 @@ struct VerifyOptions {
     // from an earlier audit). The log must contain it: a shorter log is "audit.rolled_back", a
     // different root "audit.anchor_mismatch".
     std::optional<std::string> trusted_checkpoint;
+    // Also gather the facts the cross-check needs (VerifyReport::facts). Reads the entries a
+    // second time, one segment at a time.
+    bool collect_facts = false;
 };
 
 enum class VerifyStatus { verified, tampered, unreadable };
@@ -32,6 +37,8 @@ struct VerifyReport {
     std::optional<TornTail> torn_log;  // crash residue, not counted as tampering
     std::optional<TornTail> torn_checkpoint;
     std::uint64_t unsigned_entries = 0;  // entries after the newest checkpoint
+    // With collect_facts, when verified: gathered from exactly the entries that were verified.
+    std::optional<LifecycleFacts> facts;
 };
 
 // Recomputes the whole tree from the entries, checks every entry strictly, every checkpoint's
@@ -40,5 +47,27 @@ struct VerifyReport {
 // ("audit.no_checkpoint"): open() always signs one. Never modifies the directory.
 [[nodiscard]] VerifyReport verify_log_directory(const VerifyOptions& options,
                                                 const NoteVerifier& verifier);
+
+// One directory of a multi-log verification and the key its checkpoints are checked with.
+struct LogToVerify {
+    VerifyOptions options;           // collect_facts is set by verify_log_directories
+    const NoteVerifier* verifier{};  // not null; outlives the call
+};
+
+struct MultiVerifyReport {
+    // The worst outcome: tampered if a log is tampered or the logs contradict each other, else
+    // unreadable if a log cannot be read, else verified.
+    VerifyStatus status = VerifyStatus::unreadable;
+    std::vector<VerifyReport> logs;  // in the order given
+    // Contradictions between the logs that verified (cross_check()); EntryRef::log is a
+    // position in logs. Logs that did not verify are left out of the cross-check.
+    std::vector<CrossFinding> contradictions;
+    std::size_t cross_checked = 0;  // how many logs took part in the cross-check
+};
+
+// Verifies every directory with verify_log_directory, then cross-checks the logs that verified
+// (origins from their newest checkpoints). Nothing stops at the first bad log: every log gets
+// its own report. Never modifies a directory. Precondition: every verifier is not null.
+[[nodiscard]] MultiVerifyReport verify_log_directories(const std::vector<LogToVerify>& logs);
 
 }  // namespace licentra::audit
