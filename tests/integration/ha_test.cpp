@@ -319,6 +319,15 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+TEST(HighAvailability, DeploymentGuideShowsTheHaproxyTemplateVerbatim) {
+    const std::filesystem::path source(LICENTRA_SOURCE_DIR);
+    const std::string tmpl = read_file(source / "config" / "haproxy.cfg.in");
+    ASSERT_FALSE(tmpl.empty());
+    EXPECT_NE(read_file(source / "docs" / "deployment.md").find("```haproxy\n" + tmpl + "```\n"),
+              std::string::npos)
+        << "docs/deployment.md must show config/haproxy.cfg.in verbatim";
+}
+
 TEST(HighAvailability, SigkilledReplicaCostsOnlyItsInFlightRequestsAndEveryTokenIsInOneLog) {
     LICENTRA_REQUIRE_PROGRAM(haproxy_program, "haproxy");
     Deployment deployment(unlimited_policy());
