@@ -1,8 +1,11 @@
 // `licentra audit ...`: offline tools for auditors. They read a copy of an audit log directory
 // and need neither the daemon nor the HSM. See docs/audit.md.
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "app/cli.hpp"
@@ -25,6 +28,11 @@ commands:
       --trusted-checkpoint) that the log contains a checkpoint obtained independently, e.g. the
       one anchored on the HSM. FILE holds the signed-note verifier key
       <name>+<hex key hash>+<base64 key>. Reports the first problem with its reason.
+      --dir may be repeated to verify the logs of several replicas at once: every log is
+      verified and reported, then the logs that verified are cross-checked (no (key, version)
+      with two kids, no request executed twice, no origin twice). --key is given once for all
+      directories or once per --dir, in order; --origin and --trusted-checkpoint, if given,
+      once per --dir, in order. Exits with the worst outcome.
   checkpoint --dir DIR
       Print the newest stored checkpoint as JSON.
   prove-inclusion --dir DIR --index I [--size N]
@@ -34,8 +42,8 @@ commands:
       Print the RFC 9162 consistency proof between tree sizes A and B as JSON.
 
 Hashes in JSON are base64, as in checkpoints. Exit codes: 0 verified / done, 2 usage,
-3 tampered (the log or a checkpoint does not verify), 4 unreadable (the directory or its files
-cannot be read). See docs/audit.md.
+3 tampered (a log or a checkpoint does not verify, or the logs contradict each other),
+4 unreadable (the directory or its files cannot be read). See docs/audit.md.
 )";
 
 int usage_error(const std::string& message) {
@@ -100,62 +108,20 @@ std::optional<audit::Checkpoint> newest_checkpoint(const audit::LogScan& scan) {
     return *cp;
 }
 
-int cmd_verify(const Args& a) {
-    const auto dir = a.get("--dir");
-    const auto key_file = a.get("--key");
-    if (!dir || !key_file) return usage_error("verify needs --dir DIR and --key FILE");
-    const auto key_text = read_text_file(*key_file);
-    if (!key_text) return usage_error("cannot read key file " + *key_file);
-    std::string_view key = *key_text;
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.remove_suffix(1);
-    auto verifier = audit::NoteVerifier::parse(key);
-    if (!verifier) return usage_error(*key_file + ": " + verifier.error().message);
+const char* status_name(audit::VerifyStatus status) {
+    switch (status) {
+        case audit::VerifyStatus::verified:
+            return "verified";
+        case audit::VerifyStatus::tampered:
+            return "tampered";
+        case audit::VerifyStatus::unreadable:
+        default:
+            return "unreadable";
+    }
+}
 
-    audit::VerifyOptions options;
-    options.dir = *dir;
-    options.origin = a.get("--origin");
-    if (const auto trusted = a.get("--trusted-checkpoint")) {
-        auto text = read_text_file(*trusted);
-        if (!text) return usage_error("cannot read trusted checkpoint " + *trusted);
-        options.trusted_checkpoint = *text;
-    }
-    const audit::VerifyReport r = audit::verify_log_directory(options, *verifier);
-    const char* status = r.status == audit::VerifyStatus::verified   ? "verified"
-                         : r.status == audit::VerifyStatus::tampered ? "tampered"
-                                                                     : "unreadable";
-    if (a.has("--json")) {
-        json j = {{"status", status}, {"entries", r.size}, {"checkpoints", r.checkpoints}};
-        if (r.finding) j["finding"] = finding_json(*r.finding);
-        if (r.newest) {
-            j["newest_checkpoint"] = {{"origin", r.newest->origin},
-                                      {"size", r.newest->size},
-                                      {"root_hash", b64(r.newest->root)}};
-            j["unsigned_entries"] = r.unsigned_entries;
-        }
-        if (r.torn_log) j["torn_log"] = torn_json(*r.torn_log);
-        if (r.torn_checkpoint) j["torn_checkpoint"] = torn_json(*r.torn_checkpoint);
-        std::cout << j.dump(2) << "\n";
-    } else if (r.status == audit::VerifyStatus::verified) {
-        std::cout << "verified: " << r.size << " entries, " << r.checkpoints
-                  << " checkpoints; newest checkpoint " << r.newest->origin << " size "
-                  << r.newest->size << " root " << b64(r.newest->root) << "\n";
-        if (r.unsigned_entries > 0) {
-            std::cout << "note: " << r.unsigned_entries
-                      << " entries after the newest checkpoint are not yet signed\n";
-        }
-        if (r.torn_log) {
-            std::cout << "note: " << r.torn_log->file << " ends with a partial record at byte "
-                      << r.torn_log->offset << " (" << r.torn_log->length
-                      << " bytes, crash residue; the daemon cuts it back at start)\n";
-        }
-        if (r.torn_checkpoint) {
-            std::cout << "note: checkpoints ends with a partial record at byte "
-                      << r.torn_checkpoint->offset << " (crash residue)\n";
-        }
-    } else {
-        std::cout << status << ": " << r.finding->to_error().to_string() << "\n";
-    }
-    switch (r.status) {
+int exit_code(audit::VerifyStatus status) {
+    switch (status) {
         case audit::VerifyStatus::verified:
             return kExitOk;
         case audit::VerifyStatus::tampered:
@@ -164,6 +130,214 @@ int cmd_verify(const Args& a) {
         default:
             return kExitUnreadable;
     }
+}
+
+// One log's report as JSON (the whole output of the single-directory form).
+json report_json(const audit::VerifyReport& r) {
+    json j = {
+        {"status", status_name(r.status)}, {"entries", r.size}, {"checkpoints", r.checkpoints}};
+    if (r.finding) j["finding"] = finding_json(*r.finding);
+    if (r.newest) {
+        j["newest_checkpoint"] = {{"origin", r.newest->origin},
+                                  {"size", r.newest->size},
+                                  {"root_hash", b64(r.newest->root)}};
+        j["unsigned_entries"] = r.unsigned_entries;
+    }
+    if (r.torn_log) j["torn_log"] = torn_json(*r.torn_log);
+    if (r.torn_checkpoint) j["torn_checkpoint"] = torn_json(*r.torn_checkpoint);
+    return j;
+}
+
+// One log's report as text lines, each preceded by prefix (empty in the single-directory form).
+void print_report(const audit::VerifyReport& r, const std::string& prefix) {
+    if (r.status != audit::VerifyStatus::verified) {
+        std::cout << prefix << status_name(r.status) << ": " << r.finding->to_error().to_string()
+                  << "\n";
+        return;
+    }
+    std::cout << prefix << "verified: " << r.size << " entries, " << r.checkpoints
+              << " checkpoints; newest checkpoint " << r.newest->origin << " size "
+              << r.newest->size << " root " << b64(r.newest->root) << "\n";
+    if (r.unsigned_entries > 0) {
+        std::cout << prefix << "note: " << r.unsigned_entries
+                  << " entries after the newest checkpoint are not yet signed\n";
+    }
+    if (r.torn_log) {
+        std::cout << prefix << "note: " << r.torn_log->file
+                  << " ends with a partial record at byte " << r.torn_log->offset << " ("
+                  << r.torn_log->length
+                  << " bytes, crash residue; the daemon cuts it back at start)\n";
+    }
+    if (r.torn_checkpoint) {
+        std::cout << prefix << "note: checkpoints ends with a partial record at byte "
+                  << r.torn_checkpoint->offset << " (crash residue)\n";
+    }
+}
+
+// Every value of a repeatable option, in command-line order. Args keeps only the last one;
+// this walks argv by the same rules (value options take the next word or "=value", "--" ends
+// the options). Call only after Args accepted argv.
+std::vector<std::string> all_values(const std::vector<std::string>& argv,
+                                    const std::set<std::string>& value_options,
+                                    const std::string& name) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < argv.size(); ++i) {
+        const std::string& a = argv[i];
+        if (a == "--") break;
+        if (a.size() <= 2 || a.rfind("--", 0) != 0) continue;
+        const auto eq = a.find('=');
+        const std::string option = a.substr(0, eq);
+        if (value_options.count(option) == 0) continue;
+        std::string value = eq != std::string::npos ? a.substr(eq + 1) : argv[++i];
+        if (option == name) out.push_back(std::move(value));
+    }
+    return out;
+}
+
+bool same_directory(const std::string& a, const std::string& b) {
+    std::error_code ec;
+    const bool same = std::filesystem::equivalent(a, b, ec);
+    if (!ec) return same;
+    return std::filesystem::path(a).lexically_normal() ==
+           std::filesystem::path(b).lexically_normal();
+}
+
+// A verifier key file: one line <name>+<hex key hash>+<base64 key>.
+std::optional<audit::NoteVerifier> load_verifier(const std::string& file, std::string* error) {
+    const auto text = read_text_file(file);
+    if (!text) {
+        *error = "cannot read key file " + file;
+        return std::nullopt;
+    }
+    std::string_view key = *text;
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.remove_suffix(1);
+    auto verifier = audit::NoteVerifier::parse(key);
+    if (!verifier) {
+        *error = file + ": " + verifier.error().message;
+        return std::nullopt;
+    }
+    return std::move(*verifier);
+}
+
+json entry_ref_json(const audit::EntryRef& ref, const std::vector<std::string>& dirs,
+                    const audit::MultiVerifyReport& m) {
+    json j = {{"dir", dirs[ref.log]}, {"origin", m.logs[ref.log].newest->origin}};
+    if (ref.index) j["index"] = *ref.index;
+    return j;
+}
+
+// verify with one or several --dir. Options that belong to one log (--key, --origin,
+// --trusted-checkpoint) are matched to the directories in order; --key may also be given once
+// for all of them (replicas sharing one HSM token sign checkpoints with the same key).
+int cmd_verify(const Args& a, const std::vector<std::string>& argv,
+               const std::set<std::string>& value_options) {
+    const auto dirs = all_values(argv, value_options, "--dir");
+    const auto keys = all_values(argv, value_options, "--key");
+    const auto origins = all_values(argv, value_options, "--origin");
+    const auto trusted = all_values(argv, value_options, "--trusted-checkpoint");
+    if (dirs.empty()) return usage_error("verify needs --dir DIR and --key FILE");
+    if (keys.empty()) return usage_error("verify needs --key FILE: no --key for " + dirs[0]);
+    const std::string dir_count = std::to_string(dirs.size()) + " --dir";
+    if (keys.size() != 1 && keys.size() != dirs.size()) {
+        return usage_error(dir_count + " but " + std::to_string(keys.size()) +
+                           " --key: give one --key for all directories or one per --dir, in "
+                           "order (no --key for " +
+                           dirs[std::min(keys.size(), dirs.size() - 1)] + ")");
+    }
+    if (!origins.empty() && origins.size() != dirs.size()) {
+        return usage_error(dir_count + " but " + std::to_string(origins.size()) +
+                           " --origin: give none or one per --dir, in order");
+    }
+    if (!trusted.empty() && trusted.size() != dirs.size()) {
+        return usage_error(dir_count + " but " + std::to_string(trusted.size()) +
+                           " --trusted-checkpoint: give none or one per --dir, in order");
+    }
+    for (std::size_t i = 0; i < dirs.size(); ++i) {
+        for (std::size_t k = 0; k < i; ++k) {
+            if (same_directory(dirs[k], dirs[i])) {
+                return usage_error("--dir " + dirs[i] + " is given twice");
+            }
+        }
+    }
+
+    // Each key file is read once, however many directories use it.
+    std::vector<audit::NoteVerifier> verifiers;
+    verifiers.reserve(keys.size());
+    for (const auto& file : keys) {
+        std::string error;
+        auto v = load_verifier(file, &error);
+        if (!v) return usage_error(error);
+        verifiers.push_back(std::move(*v));
+    }
+    std::vector<audit::LogToVerify> logs;
+    for (std::size_t i = 0; i < dirs.size(); ++i) {
+        audit::LogToVerify l;
+        l.options.dir = dirs[i];
+        if (!origins.empty()) l.options.origin = origins[i];
+        if (!trusted.empty()) {
+            auto text = read_text_file(trusted[i]);
+            if (!text) return usage_error("cannot read trusted checkpoint " + trusted[i]);
+            l.options.trusted_checkpoint = *text;
+        }
+        l.verifier = &verifiers[keys.size() == 1 ? 0 : i];
+        logs.push_back(std::move(l));
+    }
+    const audit::MultiVerifyReport m = audit::verify_log_directories(logs);
+    const bool single = dirs.size() == 1;
+
+    if (a.has("--json")) {
+        json contradictions = json::array();
+        for (const auto& c : m.contradictions) {
+            contradictions.push_back({{"reason", c.reason},
+                                      {"message", c.message},
+                                      {"first", entry_ref_json(c.first, dirs, m)},
+                                      {"second", entry_ref_json(c.second, dirs, m)}});
+        }
+        json j;
+        if (single) {
+            // The single-directory shape, unchanged, plus the contradictions within the log.
+            j = report_json(m.logs[0]);
+            j["status"] = status_name(m.status);
+        } else {
+            json per_log = json::array();
+            for (std::size_t i = 0; i < dirs.size(); ++i) {
+                json l = report_json(m.logs[i]);
+                l["dir"] = dirs[i];
+                if (m.logs[i].newest) l["origin"] = m.logs[i].newest->origin;
+                per_log.push_back(std::move(l));
+            }
+            j = {{"status", status_name(m.status)},
+                 {"logs", std::move(per_log)},
+                 {"cross_checked", m.cross_checked}};
+        }
+        j["contradictions"] = std::move(contradictions);
+        std::cout << j.dump(2) << "\n";
+        return exit_code(m.status);
+    }
+
+    for (std::size_t i = 0; i < dirs.size(); ++i) {
+        print_report(m.logs[i], single ? std::string() : dirs[i] + ": ");
+    }
+    for (const auto& c : m.contradictions) {
+        std::cout << "contradiction: " << c.reason << ": " << c.message;
+        if (!single) {
+            std::cout << " (" << dirs[c.first.log] << ", " << dirs[c.second.log] << ")";
+        }
+        std::cout << "\n";
+    }
+    if (!single || !m.contradictions.empty()) {
+        auto count = [&](audit::VerifyStatus st) {
+            return std::count_if(m.logs.begin(), m.logs.end(),
+                                 [st](const audit::VerifyReport& r) { return r.status == st; });
+        };
+        std::cout << status_name(m.status) << ": " << dirs.size() << " logs, "
+                  << count(audit::VerifyStatus::verified) << " verified, "
+                  << count(audit::VerifyStatus::tampered) << " tampered, "
+                  << count(audit::VerifyStatus::unreadable) << " unreadable, "
+                  << m.contradictions.size() << " contradictions across " << m.cross_checked
+                  << " cross-checked logs\n";
+    }
+    return exit_code(m.status);
 }
 
 int cmd_checkpoint(const Args& a) {
@@ -238,10 +412,10 @@ int cmd_prove_consistency(const Args& a) {
 
 int cli_audit(const std::vector<std::string>& args) {
     std::vector<std::string> rest(args.begin() + 1, args.end());
-    Args parsed(rest,
-                {"--dir", "--key", "--origin", "--trusted-checkpoint", "--index", "--size",
-                 "--from", "--to"},
-                {"--help", "--json"});
+    const std::set<std::string> value_options = {
+        "--dir",   "--key",  "--origin", "--trusted-checkpoint",
+        "--index", "--size", "--from",   "--to"};
+    Args parsed(rest, value_options, {"--help", "--json"});
     if (!parsed.ok()) {
         std::cerr << "licentra audit: " << parsed.error() << "\n" << kAuditUsage;
         return kExitUsage;
@@ -256,7 +430,14 @@ int cli_audit(const std::vector<std::string>& args) {
         return kExitUsage;
     }
     try {
-        if (pos[0] == "verify") return cmd_verify(parsed);
+        if (pos[0] == "verify") return cmd_verify(parsed, rest, value_options);
+        // Only verify takes several directories; elsewhere a repeated option is a mistake, not
+        // "the last one wins".
+        for (const auto& name : value_options) {
+            if (all_values(rest, value_options, name).size() > 1) {
+                return usage_error(name + " is given more than once");
+            }
+        }
         if (pos[0] == "checkpoint") return cmd_checkpoint(parsed);
         if (pos[0] == "prove-inclusion") return cmd_prove_inclusion(parsed);
         if (pos[0] == "prove-consistency") return cmd_prove_consistency(parsed);

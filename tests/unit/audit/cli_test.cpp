@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "audit/log.hpp"
 #include "audit_test_support.hpp"
@@ -131,6 +132,286 @@ TEST_F(AuditCli, CheckpointAndProofsPrintJsonThatVerifies) {
                     .ok());
     EXPECT_EQ(run({"prove-consistency", "--dir", dir().string(), "--from", "x", "--to", "2"}, &out),
               2);
+}
+
+// Several replicas' logs verified in one run.
+class AuditCliReplicas : public ::testing::Test {
+  protected:
+    static constexpr const char* kKidA = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+    static constexpr const char* kKidB = "B7kV3lOJ0wWbAnyFJ2aXmmd1cYzcq8tKq2BnfH0Bx3c";
+
+    void SetUp() override {
+        ASSERT_TRUE(fs::exists(kLicentra)) << kLicentra;
+        key_file_ = write_key("audit.vkey", signer_);
+    }
+    static Entry lifecycle(std::string action, std::optional<std::string> kid,
+                           std::optional<std::string> digest = std::nullopt) {
+        Entry e;
+        e.principal = "key-admin";
+        e.action = std::move(action);
+        e.result = Outcome::allowed;
+        e.key = "acme-prod";
+        e.version = 4;
+        e.kid = std::move(kid);
+        e.request_digest = std::move(digest);
+        return e;
+    }
+    fs::path write_key(const std::string& name, const testing::OsslEd25519Signer& signer) {
+        auto v = NoteVerifier::from_public_key("licentra.example/audit", signer.public_key());
+        test::write_file(tmp_.path() / name, v->to_string() + "\n");
+        return tmp_.path() / name;
+    }
+    // A log of node (origin licentra.example/audit/<node>): two signing entries, then entries.
+    std::string write_log(const std::string& node, const std::vector<Entry>& entries,
+                          testing::OsslEd25519Signer* signer = nullptr) {
+        const fs::path dir = tmp_.path() / node;
+        auto o = testing::test_options(dir);
+        o.origin = "licentra.example/audit/" + node;
+        o.checkpoint_every = 8;
+        auto log = AuditLog::open(o, {signer != nullptr ? signer : &signer_});
+        EXPECT_TRUE(log.ok());
+        for (int i = 0; i < 2; ++i) EXPECT_TRUE((*log)->append(testing::sample_entry(i)).ok());
+        for (const auto& e : entries) EXPECT_TRUE((*log)->append(e).ok());
+        EXPECT_TRUE((*log)->close().ok());
+        return dir.string();
+    }
+    int run(std::vector<std::string> args, std::string* out) {
+        args.insert(args.begin(), {kLicentra, "audit"});
+        return test::run_command(args, out);
+    }
+    static std::vector<std::string> lines(const std::string& text) {
+        std::vector<std::string> out;
+        std::size_t pos = 0;
+        while (pos < text.size()) {
+            const std::size_t nl = text.find('\n', pos);
+            out.push_back(text.substr(pos, nl - pos));
+            if (nl == std::string::npos) break;
+            pos = nl + 1;
+        }
+        return out;
+    }
+
+    test::TempDir tmp_;
+    testing::OsslEd25519Signer signer_;
+    fs::path key_file_;
+};
+
+TEST_F(AuditCliReplicas, CleanLogsVerifyWithOneReportPerOriginAndTheSameActivationInBoth) {
+    const auto a = write_log("node-1", {lifecycle("key.activate", kKidB)});
+    const auto b = write_log("node-2", {lifecycle("key.activate", kKidB)});
+    std::string out;
+    ASSERT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string()}, &out), 0) << out;
+    const auto l = lines(out);
+    ASSERT_EQ(l.size(), 3u) << out;
+    EXPECT_EQ(l[0].rfind(a + ": verified: 3 entries, ", 0), 0u) << out;
+    EXPECT_NE(l[0].find("newest checkpoint licentra.example/audit/node-1 size 3 root "),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(l[1].rfind(b + ": verified: 3 entries, ", 0), 0u) << out;
+    EXPECT_NE(l[1].find("newest checkpoint licentra.example/audit/node-2 size 3 root "),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(l[2],
+              "verified: 2 logs, 2 verified, 0 tampered, 0 unreadable, 0 contradictions across 2 "
+              "cross-checked logs");
+}
+
+TEST_F(AuditCliReplicas, OneKeyPerDirectoryIsMatchedInOrder) {
+    testing::OsslEd25519Signer other(core::Bytes(32, 0x07));
+    const fs::path other_key = write_key("other.vkey", other);
+    const auto a = write_log("node-1", {});
+    const auto b = write_log("node-2", {}, &other);
+    std::string out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string(), "--key",
+                   other_key.string()},
+                  &out),
+              0)
+        << out;
+    // The keys the other way round: neither log carries a signature by the key given for it.
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", other_key.string(), "--key",
+                   key_file_.string()},
+                  &out),
+              3)
+        << out;
+    EXPECT_NE(out.find(a + ": tampered: integrity: audit.checkpoint_unsigned"), std::string::npos)
+        << out;
+    EXPECT_NE(out.find(b + ": tampered: integrity: audit.checkpoint_unsigned"), std::string::npos)
+        << out;
+    // One key for both: the second log is not signed by it.
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string()}, &out), 3) << out;
+    EXPECT_NE(out.find(b + ": tampered: integrity: audit.checkpoint_unsigned"), std::string::npos)
+        << out;
+}
+
+TEST_F(AuditCliReplicas, AKidConflictAcrossTwoLogsFailsAsTamperedNamingBothEntries) {
+    const auto a = write_log("node-1", {lifecycle("key.activate", kKidA)});
+    const auto b = write_log("node-2", {lifecycle("key.rotate", kKidB)});
+    std::string out;
+    ASSERT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string()}, &out), 3) << out;
+    const auto l = lines(out);
+    ASSERT_EQ(l.size(), 4u) << out;
+    EXPECT_EQ(l[0].rfind(a + ": verified: ", 0), 0u) << out;
+    EXPECT_EQ(l[1].rfind(b + ": verified: ", 0), 0u) << out;
+    EXPECT_EQ(l[2], std::string("contradiction: audit.cross_kid_conflict: key acme-prod version 4 "
+                                "has kid ") +
+                        kKidA +
+                        " at licentra.example/audit/node-1 entry 2 (key.activate) and kid " +
+                        kKidB + " at licentra.example/audit/node-2 entry 2 (key.rotate) (" + a +
+                        ", " + b + ")");
+    EXPECT_EQ(l[3],
+              "tampered: 2 logs, 2 verified, 0 tampered, 0 unreadable, 1 contradictions across 2 "
+              "cross-checked logs");
+}
+
+TEST_F(AuditCliReplicas, ARequestExecutedByTwoReplicasIsADoubleExecution) {
+    const std::string digest(64, 'c');
+    const auto a = write_log("node-1", {lifecycle("key.rotate.execute", std::nullopt, digest)});
+    const auto b = write_log("node-2", {lifecycle("key.rotate.approve", std::nullopt, digest),
+                                        lifecycle("key.rotate.execute", std::nullopt, digest)});
+    std::string out;
+    ASSERT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string(), "--json"}, &out),
+              3)
+        << out;
+    const json j = json::parse(out);
+    EXPECT_EQ(j["status"], "tampered");
+    ASSERT_EQ(j["contradictions"].size(), 1u);
+    const json& c = j["contradictions"][0];
+    EXPECT_EQ(c["reason"], "audit.cross_double_execution");
+    EXPECT_EQ(c["first"],
+              json({{"dir", a}, {"origin", "licentra.example/audit/node-1"}, {"index", 2}}));
+    EXPECT_EQ(c["second"],
+              json({{"dir", b}, {"origin", "licentra.example/audit/node-2"}, {"index", 3}}));
+    EXPECT_EQ(c["message"], "request " + digest +
+                                " executed at licentra.example/audit/node-1 entry 2 "
+                                "(key.rotate.execute) and again at licentra.example/audit/node-2 "
+                                "entry 3 (key.rotate.execute)");
+}
+
+TEST_F(AuditCliReplicas, ATamperedSecondLogFailsTheRunAndNamesThatDirectory) {
+    const auto a = write_log("node-1", {lifecycle("key.activate", kKidA)});
+    const auto b = write_log("node-2", {lifecycle("key.activate", kKidA)});
+    std::string data = test::read_file(fs::path(b) / "log-000000.jsonl");
+    const std::size_t second = data.find('\n') + 1;
+    data.erase(second, data.find('\n', second) + 1 - second);  // delete entry 1
+    test::write_file(fs::path(b) / "log-000000.jsonl", data);
+    std::string out;
+    ASSERT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string()}, &out), 3) << out;
+    const auto l = lines(out);
+    ASSERT_EQ(l.size(), 3u) << out;
+    EXPECT_EQ(l[0].rfind(a + ": verified: 3 entries", 0), 0u) << out;
+    EXPECT_EQ(l[1], b + ": tampered: integrity: audit.seq_gap: log-000000.jsonl at byte " +
+                        std::to_string(second) + ", entry 1: seq 2 where 1 belongs");
+    EXPECT_EQ(l[2],
+              "tampered: 2 logs, 1 verified, 1 tampered, 0 unreadable, 0 contradictions across 1 "
+              "cross-checked logs");
+}
+
+TEST_F(AuditCliReplicas, AMissingDirectoryAloneExitsUnreadable) {
+    const auto a = write_log("node-1", {});
+    const std::string missing = (tmp_.path() / "nope").string();
+    std::string out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", missing, "--key", key_file_.string()}, &out), 4)
+        << out;
+    EXPECT_NE(out.find(missing + ": unreadable: unavailable: audit.dir_unreadable"),
+              std::string::npos)
+        << out;
+}
+
+TEST_F(AuditCliReplicas, JsonReportsEveryLogAndTheContradictions) {
+    const auto a = write_log("node-1", {lifecycle("key.activate", kKidA)});
+    const auto b = write_log("node-2", {lifecycle("key.activate", kKidA)});
+    std::string out;
+    ASSERT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string(), "--json"}, &out),
+              0)
+        << out;
+    const json j = json::parse(out);
+    std::set<std::string> keys;
+    for (const auto& [k, v] : j.items()) keys.insert(k);
+    EXPECT_EQ(keys, (std::set<std::string>{"status", "logs", "cross_checked", "contradictions"}));
+    EXPECT_EQ(j["status"], "verified");
+    EXPECT_EQ(j["cross_checked"], 2);
+    EXPECT_EQ(j["contradictions"], json::array());
+    ASSERT_EQ(j["logs"].size(), 2u);
+    const json& first = j["logs"][0];
+    std::set<std::string> log_keys;
+    for (const auto& [k, v] : first.items()) log_keys.insert(k);
+    EXPECT_EQ(log_keys, (std::set<std::string>{"dir", "origin", "status", "entries", "checkpoints",
+                                               "newest_checkpoint", "unsigned_entries"}));
+    EXPECT_EQ(first["dir"], a);
+    EXPECT_EQ(first["origin"], "licentra.example/audit/node-1");
+    EXPECT_EQ(first["status"], "verified");
+    EXPECT_EQ(first["entries"], 3);
+    EXPECT_EQ(first["newest_checkpoint"]["size"], 3);
+    EXPECT_EQ(j["logs"][1]["dir"], b);
+    EXPECT_EQ(j["logs"][1]["origin"], "licentra.example/audit/node-2");
+}
+
+TEST_F(AuditCliReplicas, TwoDirectoriesWithOneOriginFail) {
+    const auto a = write_log("node-1", {});
+    const std::string copy = (tmp_.path() / "copy").string();
+    fs::copy(a, copy);
+    std::string out;
+    ASSERT_EQ(
+        run({"verify", "--dir", a, "--dir", copy, "--key", key_file_.string(), "--json"}, &out), 3)
+        << out;
+    const json j = json::parse(out);
+    ASSERT_EQ(j["contradictions"].size(), 1u);
+    EXPECT_EQ(j["contradictions"][0]["reason"], "audit.cross_duplicate_origin");
+    EXPECT_EQ(j["contradictions"][0]["first"],
+              json({{"dir", a}, {"origin", "licentra.example/audit/node-1"}}));
+    EXPECT_EQ(j["contradictions"][0]["second"],
+              json({{"dir", copy}, {"origin", "licentra.example/audit/node-1"}}));
+}
+
+TEST_F(AuditCliReplicas, UsageErrorsNameWhatIsMissing) {
+    const auto a = write_log("node-1", {});
+    const auto b = write_log("node-2", {});
+    const std::string c = (tmp_.path() / "node-3").string();
+    const std::string key = key_file_.string();
+    std::string out;
+    EXPECT_EQ(run({"verify", "--key", key}, &out), 2) << out;
+    EXPECT_NE(out.find("verify needs --dir DIR and --key FILE"), std::string::npos) << out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", b}, &out), 2) << out;
+    EXPECT_NE(out.find("verify needs --key FILE: no --key for " + a), std::string::npos) << out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", b, "--dir", c, "--key", key, "--key", key}, &out),
+              2)
+        << out;
+    EXPECT_NE(out.find("3 --dir but 2 --key: give one --key for all directories or one per "
+                       "--dir, in order (no --key for " +
+                       c + ")"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--key", key, "--key", key}, &out), 2) << out;
+    EXPECT_NE(out.find("1 --dir but 2 --key"), std::string::npos) << out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key, "--origin",
+                   "licentra.example/audit/node-1"},
+                  &out),
+              2)
+        << out;
+    EXPECT_NE(out.find("2 --dir but 1 --origin"), std::string::npos) << out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", a + "/", "--key", key}, &out), 2) << out;
+    EXPECT_NE(out.find("is given twice"), std::string::npos) << out;
+    // Only verify reads several directories.
+    EXPECT_EQ(run({"checkpoint", "--dir", a, "--dir", b}, &out), 2) << out;
+    EXPECT_NE(out.find("--dir is given more than once"), std::string::npos) << out;
+}
+
+TEST_F(AuditCliReplicas, OriginsAreMatchedToDirectoriesInOrder) {
+    const auto a = write_log("node-1", {});
+    const auto b = write_log("node-2", {});
+    std::string out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string(), "--origin",
+                   "licentra.example/audit/node-1", "--origin=licentra.example/audit/node-2"},
+                  &out),
+              0)
+        << out;
+    EXPECT_EQ(run({"verify", "--dir", a, "--dir", b, "--key", key_file_.string(), "--origin",
+                   "licentra.example/audit/node-2", "--origin", "licentra.example/audit/node-1"},
+                  &out),
+              3)
+        << out;
+    EXPECT_NE(out.find(a + ": tampered: integrity: audit.checkpoint_origin"), std::string::npos)
+        << out;
 }
 
 }  // namespace
