@@ -59,6 +59,16 @@ struct ServerConfig {
     std::size_t hsm_threads = 0;     // resolved: 0 in the file = hsm.session_pool
 };
 
+// How replicas that share one token agree (docs/adr/0004-shared-state-on-the-token.md).
+struct ClusterConfig {
+    // Key state and requests are re-read this often; a change made by one replica is seen by
+    // every replica within it. New versions stay pre-active at least twice this long.
+    std::chrono::milliseconds refresh_interval{std::chrono::seconds(1)};
+    // Longest check-then-write step of a claim; a replica whose step took longer stands back.
+    // Claimers wait twice this long before reading the claims back.
+    std::chrono::milliseconds claim_write_bound{500};
+};
+
 struct TokenConfig {
     std::string issuer = "licentra-signd";  // "iss" of every token
 };
@@ -93,6 +103,7 @@ struct Config {
     PolicyConfig policy;
     AuditConfig audit;
     ServerConfig server;
+    ClusterConfig cluster;
     TokenConfig tokens;
     LimitsConfig limits;
     LogConfig log;

@@ -34,8 +34,8 @@ class Parser {
         }
         Children top;
         mapping(root, "",
-                {"listen", "tls", "operations", "hsm", "policy", "audit", "server", "tokens",
-                 "limits", "log"},
+                {"listen", "tls", "operations", "hsm", "policy", "audit", "server", "cluster",
+                 "tokens", "limits", "log"},
                 top);
         section(top, "listen", root, false,
                 [&](const YAML::Node& n) { endpoint(n, "listen", cfg_.listen); });
@@ -54,6 +54,14 @@ class Parser {
             mapping(n, "server", {"worker_threads", "hsm_threads"}, c);
             uint_field(c, "server.worker_threads", "worker_threads", cfg_.server.worker_threads);
             uint_field(c, "server.hsm_threads", "hsm_threads", cfg_.server.hsm_threads);
+        });
+        section(top, "cluster", root, false, [&](const YAML::Node& n) {
+            Children c;
+            mapping(n, "cluster", {"refresh_interval", "claim_write_bound"}, c);
+            duration_field(c, "cluster.refresh_interval", "refresh_interval",
+                           cfg_.cluster.refresh_interval);
+            duration_field(c, "cluster.claim_write_bound", "claim_write_bound",
+                           cfg_.cluster.claim_write_bound);
         });
         section(top, "tokens", root, false, [&](const YAML::Node& n) {
             Children c;

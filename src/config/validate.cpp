@@ -46,6 +46,8 @@ class Checker {
         }
         range("audit.checkpoint.every_entries", c_.audit.checkpoint_every_entries, 1, 1'000'000);
         duration("audit.checkpoint.interval", c_.audit.checkpoint_interval, 1s, 24h);
+        duration("cluster.refresh_interval", c_.cluster.refresh_interval, 100ms, 10s);
+        duration("cluster.claim_write_bound", c_.cluster.claim_write_bound, 20ms, 10s);
         range("audit.segment_bytes", c_.audit.segment_bytes, 1 << 20, 4ull << 30);
 
         range("server.worker_threads", c_.server.worker_threads, 1, 256);

@@ -71,40 +71,58 @@ core::Status check_data_label(const std::string& label) {
     return {};
 }
 
-}  // namespace
+// Creates one CKO_DATA object holding the header with `seq` and the value.
+core::Status create_object(Attempt& a, const std::string& label, std::uint64_t seq,
+                           ByteView value) {
+    Bytes stored(kMagic.begin(), kMagic.end());
+    for (int i = 7; i >= 0; --i) stored.push_back(static_cast<std::uint8_t>(seq >> (8 * i)));
+    stored.insert(stored.end(), value.begin(), value.end());
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_TOKEN, ptr(&kTrue), sizeof kTrue},
+        {CKA_PRIVATE, ptr(&kTrue), sizeof kTrue},
+        {CKA_MODIFIABLE, ptr(&kFalse), sizeof kFalse},
+        {CKA_LABEL, ptr(label.data()), static_cast<CK_ULONG>(label.size())},
+        {CKA_APPLICATION, ptr(kApplication.data()), static_cast<CK_ULONG>(kApplication.size())},
+        {CKA_VALUE, stored.data(), static_cast<CK_ULONG>(stored.size())},
+    };
+    CK_OBJECT_HANDLE created = CK_INVALID_HANDLE;
+    const CK_RV rv = LICENTRA_P11(a.fl, C_CreateObject, a.session, tmpl,
+                                  CK_ULONG{sizeof tmpl / sizeof tmpl[0]}, &created);
+    if (rv != CKR_OK) return a.fail("C_CreateObject", rv, "writing data " + label);
+    return {};
+}
 
-core::Status Token::write_data(const std::string& label, ByteView value) {
+core::Status check_data(const std::string& label, ByteView value) {
     if (auto st = check_data_label(label); !st) return st;
     if (value.size() > kMaxData) {
         return make_error(ErrorKind::limit, "hsm.data_size", "data object larger than 64 KiB");
     }
+    return {};
+}
+
+}  // namespace
+
+core::Status Token::create_data(const std::string& label, ByteView value) {
+    if (auto st = check_data(label, value); !st) return st;
+    return detail::to_status(
+        state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
+            if (auto st = create_object(a, label, 1, value); !st) return st.error();
+            return std::monostate{};
+        }));
+}
+
+core::Status Token::write_data(const std::string& label, ByteView value) {
+    if (auto st = check_data(label, value); !st) return st;
     return detail::to_status(
         state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
             auto old = find_data(a, &label);
             if (!old) return std::move(old).error();
             std::uint64_t seq = 0;
             for (const auto& o : *old) seq = std::max(seq, o.seq);
-            ++seq;
-            Bytes stored(kMagic.begin(), kMagic.end());
-            for (int i = 7; i >= 0; --i) {
-                stored.push_back(static_cast<std::uint8_t>(seq >> (8 * i)));
-            }
-            stored.insert(stored.end(), value.begin(), value.end());
-            CK_OBJECT_CLASS cls = CKO_DATA;
-            CK_ATTRIBUTE tmpl[] = {
-                {CKA_CLASS, &cls, sizeof cls},
-                {CKA_TOKEN, ptr(&kTrue), sizeof kTrue},
-                {CKA_PRIVATE, ptr(&kTrue), sizeof kTrue},
-                {CKA_MODIFIABLE, ptr(&kFalse), sizeof kFalse},
-                {CKA_LABEL, ptr(label.data()), static_cast<CK_ULONG>(label.size())},
-                {CKA_APPLICATION, ptr(kApplication.data()),
-                 static_cast<CK_ULONG>(kApplication.size())},
-                {CKA_VALUE, stored.data(), static_cast<CK_ULONG>(stored.size())},
-            };
-            CK_OBJECT_HANDLE created = CK_INVALID_HANDLE;
-            CK_RV rv = LICENTRA_P11(a.fl, C_CreateObject, a.session, tmpl,
-                                    CK_ULONG{sizeof tmpl / sizeof tmpl[0]}, &created);
-            if (rv != CKR_OK) return a.fail("C_CreateObject", rv, "writing data " + label);
+            if (auto st = create_object(a, label, seq + 1, value); !st) return st.error();
+            CK_RV rv = CKR_OK;
             // Create first, destroy after: a crash in between leaves both, and readers take
             // the higher sequence.
             for (const auto& o : *old) {

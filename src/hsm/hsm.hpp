@@ -124,13 +124,21 @@ class Token {
     // Errors: not_found; integrity if the key is not sign-only/sensitive/non-extractable.
     [[nodiscard]] core::Result<KeyRef> load_key(const std::string& label);
     [[nodiscard]] core::Result<KeyRef> load_key(const std::string& name, unsigned version);
-    // Key pairs whose label starts with prefix (and parses as a key label), sorted by label.
+    // The pair labelled `label` whose CKA_ID is *id (any pair if id is null). Several pairs can
+    // share a label when replicas raced (docs/adr/0004); the id tells them apart.
+    [[nodiscard]] core::Result<KeyRef> load_key(const std::string& label, const core::Bytes* id);
+    // Key pairs whose label starts with prefix (and parses as a key label), sorted by label,
+    // one entry per (label, CKA_ID).
     [[nodiscard]] core::Result<std::vector<KeyInfo>> list_keys(
         const std::string& prefix = "licentra/");
     // Public key of a version whose private object may already be destroyed.
-    [[nodiscard]] core::Result<crypto::PublicKey> public_key(const std::string& label);
-    // Destroys the private key object (the public key object stays for the record).
-    [[nodiscard]] core::Status destroy_private_key(const std::string& label);
+    // id: as for load_key.
+    [[nodiscard]] core::Result<crypto::PublicKey> public_key(const std::string& label,
+                                                             const core::Bytes* id = nullptr);
+    // Destroys the private key object (the public key object stays for the record); with id,
+    // only the one whose CKA_ID is *id.
+    [[nodiscard]] core::Status destroy_private_key(const std::string& label,
+                                                   const core::Bytes* id = nullptr);
     // Signs message (the full signing input) in JWS form: EdDSA 64 bytes, ES256/ES384 raw
     // r||s (hashed here first), PS256 with SHA-256/MGF1-SHA-256/salt 32. No C_FindObjects on
     // this path except once after a fault invalidated the cached handles.
@@ -141,6 +149,9 @@ class Token {
     // write_data creates a new object, then destroys the older ones with the same label; a
     // crash in between leaves two objects and readers pick the newer one.
     [[nodiscard]] core::Status write_data(const std::string& label, core::ByteView value);
+    // Creates one more object with this label and never touches existing ones: for the
+    // append-only records that several daemons write at the same instant (docs/adr/0004).
+    [[nodiscard]] core::Status create_data(const std::string& label, core::ByteView value);
     [[nodiscard]] core::Result<std::optional<core::Bytes>> read_data(const std::string& label);
     [[nodiscard]] core::Status delete_data(const std::string& label);  // ok if absent
     [[nodiscard]] core::Result<std::vector<std::pair<std::string, core::Bytes>>> list_data(

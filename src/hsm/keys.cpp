@@ -308,11 +308,29 @@ struct Pair {
     Bytes id;
 };
 
-core::Result<Pair> find_pair(Attempt& a, const std::string& label, bool need_private) {
+// Keeps only the objects whose CKA_ID is `id`.
+core::Status filter_by_id(Attempt& a, std::vector<CK_OBJECT_HANDLE>& objs, const Bytes& id) {
+    std::vector<CK_OBJECT_HANDLE> kept;
+    for (CK_OBJECT_HANDLE o : objs) {
+        auto got = get_bytes(a, o, CKA_ID);
+        if (!got) return std::move(got).error();
+        if (*got && **got == id) kept.push_back(o);
+    }
+    objs = std::move(kept);
+    return {};
+}
+
+// id: when given, only the pair with that CKA_ID (several pairs may share a label).
+core::Result<Pair> find_pair(Attempt& a, const std::string& label, bool need_private,
+                             const Bytes* id = nullptr) {
     auto privs = find_by_label(a, CKO_PRIVATE_KEY, label);
     if (!privs) return std::move(privs).error();
     auto pubs = find_by_label(a, CKO_PUBLIC_KEY, label);
     if (!pubs) return std::move(pubs).error();
+    if (id != nullptr) {
+        if (auto st = filter_by_id(a, *privs, *id); !st) return st.error();
+        if (auto st = filter_by_id(a, *pubs, *id); !st) return st.error();
+    }
     if ((need_private && privs->empty()) || pubs->empty()) {
         return make_error(ErrorKind::not_found, "hsm.key_not_found",
                           "no key pair labelled " + label + " on the token");
@@ -508,12 +526,14 @@ core::Result<KeyRef> Token::load_key(const std::string& name, unsigned version) 
     return load_key(*label);
 }
 
-core::Result<KeyRef> Token::load_key(const std::string& label) {
+core::Result<KeyRef> Token::load_key(const std::string& label) { return load_key(label, nullptr); }
+
+core::Result<KeyRef> Token::load_key(const std::string& label, const Bytes* id) {
     auto parsed = parse_key_label(label);
     if (!parsed) return std::move(parsed).error();
     auto& t = *state_;
     return t.run<KeyRef>([&](Attempt& a) -> core::Result<KeyRef> {
-        auto p = detail::find_pair(a, label, true);
+        auto p = detail::find_pair(a, label, true, id);
         if (!p) return std::move(p).error();
         auto alg = detail::pair_algorithm(a, *p, label);
         if (!alg) return std::move(alg).error();
@@ -521,11 +541,11 @@ core::Result<KeyRef> Token::load_key(const std::string& label) {
     });
 }
 
-core::Result<crypto::PublicKey> Token::public_key(const std::string& label) {
+core::Result<crypto::PublicKey> Token::public_key(const std::string& label, const Bytes* id) {
     auto parsed = parse_key_label(label);
     if (!parsed) return std::move(parsed).error();
     return state_->run<crypto::PublicKey>([&](Attempt& a) -> core::Result<crypto::PublicKey> {
-        auto p = detail::find_pair(a, label, false);
+        auto p = detail::find_pair(a, label, false, id);
         if (!p) return std::move(p).error();
         auto alg = detail::pair_algorithm(a, *p, label);
         if (!alg) return std::move(alg).error();
@@ -535,7 +555,8 @@ core::Result<crypto::PublicKey> Token::public_key(const std::string& label) {
 
 core::Result<std::vector<KeyInfo>> Token::list_keys(const std::string& prefix) {
     return state_->run<std::vector<KeyInfo>>([&](Attempt& a) -> core::Result<std::vector<KeyInfo>> {
-        std::map<std::string, KeyInfo> by_label;
+        // Keyed by label and CKA_ID: several pairs may share a label (docs/adr/0004).
+        std::map<std::pair<std::string, std::string>, KeyInfo> by_label;
         for (CK_OBJECT_CLASS cls : {CKO_PUBLIC_KEY, CKO_PRIVATE_KEY}) {
             CK_ATTRIBUTE tmpl[] = {attr(CKA_CLASS, cls)};
             auto objs = detail::find_objects(a, tmpl, 1, "listing keys");
@@ -548,13 +569,14 @@ core::Result<std::vector<KeyInfo>> Token::list_keys(const std::string& prefix) {
                 if (label.rfind(prefix, 0) != 0) continue;
                 auto parsed = parse_key_label(label);
                 if (!parsed) continue;  // not one of ours
-                KeyInfo& info = by_label[label];
+                auto id = detail::get_bytes(a, o, CKA_ID);
+                if (!id) return std::move(id).error();
+                const std::string id_hex = *id ? core::hex_encode(**id) : std::string();
+                KeyInfo& info = by_label[{label, id_hex}];
                 info.label = label;
                 info.name = parsed->first;
                 info.version = parsed->second;
-                auto id = detail::get_bytes(a, o, CKA_ID);
-                if (!id) return std::move(id).error();
-                if (*id) info.id_hex = core::hex_encode(**id);
+                info.id_hex = id_hex;
                 if (cls == CKO_PRIVATE_KEY) {
                     info.has_private = true;
                     continue;
@@ -577,13 +599,16 @@ core::Result<std::vector<KeyInfo>> Token::list_keys(const std::string& prefix) {
     });
 }
 
-core::Status Token::destroy_private_key(const std::string& label) {
+core::Status Token::destroy_private_key(const std::string& label, const Bytes* id) {
     auto parsed = parse_key_label(label);
     if (!parsed) return std::move(parsed).error();
     return detail::to_status(
         state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
             auto privs = detail::find_by_label(a, CKO_PRIVATE_KEY, label);
             if (!privs) return std::move(privs).error();
+            if (id != nullptr) {
+                if (auto st = detail::filter_by_id(a, *privs, *id); !st) return st.error();
+            }
             if (privs->empty()) {
                 return make_error(ErrorKind::not_found, "hsm.key_not_found",
                                   "no private key labelled " + label + " on the token");

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <thread>
+
+#include "crypto/random.hpp"
+#include "keys/key_records.hpp"
 
 namespace licentra::keys {
 
@@ -12,7 +16,9 @@ namespace {
 
 constexpr std::string_view kStateSuffix = "/state";
 
-std::int64_t now_ms() { return core::unix_millis(core::Clock::now()); }
+std::string cache_key(const std::string& label, const std::string& id_hex) {
+    return label + "#" + id_hex;
+}
 
 }  // namespace
 
@@ -121,113 +127,223 @@ bool KeyVersion::published(core::TimePoint now) const noexcept {
     }
 }
 
-KeyManager::KeyManager(std::shared_ptr<hsm::Token> token, KidFunction kid)
-    : token_(std::move(token)), kid_(std::move(kid)), snapshot_(std::make_shared<Snapshot>()) {}
+KeyManager::KeyManager(std::shared_ptr<hsm::Token> token, KidFunction kid, ClusterOptions options)
+    : token_(std::move(token)),
+      kid_(std::move(kid)),
+      options_(std::move(options)),
+      snapshot_(std::make_shared<Snapshot>()) {}
 
-core::Status KeyManager::refresh() {
+void KeyManager::set_observer(TransitionHook observer) {
     std::lock_guard lock(mutex_);
-    return refresh_locked();
+    observer_ = std::move(observer);
 }
 
-core::Status KeyManager::refresh_locked() {
+void KeyManager::log(const std::string& line) const {
+    if (options_.log) options_.log(line);
+}
+
+ClaimStorage KeyManager::claim_storage() const {
+    ClaimStorage s;
+    auto token = token_;
+    s.list = [token](const std::string& prefix) -> core::Result<std::vector<std::string>> {
+        auto listed = token->list_data(prefix);
+        if (!listed) return listed.error();
+        std::vector<std::string> labels;
+        for (auto& [label, value] : *listed) labels.push_back(label);
+        return labels;
+    };
+    s.create = [token](const std::string& label, core::ByteView value) {
+        return token->create_data(label, value);
+    };
+    s.remove = [token](const std::string& label) { return token->delete_data(label); };
+    return s;
+}
+
+core::Status KeyManager::refresh() { return refresh(core::Clock::now()); }
+
+core::Status KeyManager::refresh(core::TimePoint now) {
+    std::lock_guard lock(mutex_);
+    return refresh_locked(now);
+}
+
+core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
     auto records = token_->list_data("licentra/");
     if (!records) return records.error();
+    auto pairs = token_->list_keys("licentra/");
+    if (!pairs) return pairs.error();
+    Fold fold = fold_key_records(*records, *pairs, core::unix_millis(now));
+    for (const auto& w : fold.warnings) {
+        if (std::find(warned_.begin(), warned_.end(), w) != warned_.end()) continue;
+        warned_.push_back(w);
+        log("keys: " + w);
+    }
     auto next = std::make_shared<Snapshot>();
-    for (auto& [label, value] : *records) {
-        if (label.size() <= kStateSuffix.size() ||
-            label.compare(label.size() - kStateSuffix.size(), kStateSuffix.size(), kStateSuffix) !=
-                0) {
+    next->highest.insert(fold.highest.begin(), fold.highest.end());
+    for (auto& [name, folded] : fold.keys) {
+        auto& versions = next->keys[name];
+        for (auto& f : folded) {
+            KeyVersion v;
+            v.name = f.name;
+            v.label = f.label;
+            v.id_hex = f.id_hex;
+            v.record = f.record;
+            if (v.record.state != KeyState::destroyed) {
+                const std::string ck = cache_key(v.label, v.id_hex);
+                auto pk = public_keys_.find(ck);
+                if (pk == public_keys_.end()) {
+                    auto id = core::hex_decode(v.id_hex);
+                    if (!id) return id.error();
+                    auto exported = token_->public_key(v.label, &*id);
+                    if (!exported) return exported.error();
+                    if (exported->algorithm() != v.record.algorithm) {
+                        return make_error(ErrorKind::integrity, "keys.algorithm_mismatch",
+                                          "key " + v.label + " does not match its records");
+                    }
+                    pk = public_keys_
+                             .emplace(ck, std::make_shared<const crypto::PublicKey>(
+                                              std::move(*exported)))
+                             .first;
+                }
+                v.public_key = pk->second;
+                v.kid = kid_(*v.public_key);
+            }
+            if (v.record.state == KeyState::active) {
+                const std::string ck = cache_key(v.label, v.id_hex);
+                auto ref = loaded_refs_.find(ck);
+                if (ref == loaded_refs_.end()) {
+                    auto id = core::hex_decode(v.id_hex);
+                    if (!id) return id.error();
+                    auto loaded = token_->load_key(v.label, &*id);  // attribute check, self-test
+                    if (!loaded) return loaded.error();
+                    ref = loaded_refs_.emplace(ck, std::move(*loaded)).first;
+                }
+                next->active_refs.emplace(name, ref->second);
+                next->active.emplace(name, v);
+            }
+            versions.push_back(std::move(v));
+        }
+    }
+    // Which keys start signing with another version: those transitions are ordered against
+    // signatures (exclusive gate) and reported to the observer.
+    auto prev = snapshot();
+    std::vector<std::pair<std::optional<KeyVersion>, KeyVersion>> changed;
+    for (const auto& [name, v] : next->active) {
+        auto old = prev->active.find(name);
+        if (old != prev->active.end() && old->second.label == v.label &&
+            old->second.id_hex == v.id_hex) {
             continue;
         }
-        std::string key_label = label.substr(0, label.size() - kStateSuffix.size());
-        auto parsed = hsm::parse_key_label(key_label);
-        if (!parsed) continue;  // not a key version record
-        auto rec = VersionRecord::from_json(value);
-        if (!rec) {
-            return make_error(ErrorKind::integrity, rec.error().code,
-                              rec.error().message + " (" + label + ")");
-        }
-        if (rec->version != parsed->second) {
-            return make_error(ErrorKind::integrity, "keys.bad_state_record",
-                              "state record version does not match its label " + label);
-        }
-        KeyVersion v;
-        v.name = parsed->first;
-        v.label = key_label;
-        v.record = *rec;
-        if (v.record.state != KeyState::destroyed) {
-            auto pk = public_keys_.find(key_label);
-            if (pk == public_keys_.end()) {
-                auto exported = token_->public_key(key_label);
-                if (!exported) return exported.error();
-                if (exported->algorithm() != v.record.algorithm) {
-                    return make_error(ErrorKind::integrity, "keys.algorithm_mismatch",
-                                      "key " + key_label + " does not match its state record");
-                }
-                pk = public_keys_
-                         .emplace(key_label,
-                                  std::make_shared<const crypto::PublicKey>(std::move(*exported)))
-                         .first;
+        std::optional<KeyVersion> before;
+        if (old != prev->active.end()) {
+            for (const auto& o : next->keys[name]) {
+                if (o.label == old->second.label) before = o;
             }
-            v.public_key = pk->second;
-            v.kid = kid_(*v.public_key);
         }
-        next->keys[v.name].push_back(std::move(v));
+        changed.emplace_back(std::move(before), v);
     }
-    for (auto& [name, versions] : next->keys) {
-        std::sort(versions.begin(), versions.end(), [](const KeyVersion& a, const KeyVersion& b) {
-            return a.record.version < b.record.version;
-        });
-        const KeyVersion* active = nullptr;
-        for (const auto& v : versions) {
-            if (v.record.state != KeyState::active) continue;
-            // Exactly one active version per key. Should two ever be marked (a change
-            // interrupted between its two writes), the newer one signs.
-            if (active == nullptr || v.record.version > active->record.version) active = &v;
-        }
-        if (active == nullptr) continue;
-        auto ref = loaded_refs_.find(active->label);
-        if (ref == loaded_refs_.end()) {
-            auto loaded = token_->load_key(active->label);  // attribute check + self-test
-            if (!loaded) return loaded.error();
-            ref = loaded_refs_.emplace(active->label, std::move(*loaded)).first;
-        }
-        next->active_refs.emplace(name, ref->second);
-        next->active.emplace(name, *active);
+    if (changed.empty() || !observed_) {
+        snapshot_.store(std::move(next), std::memory_order_release);
+        observed_ = true;
+        return {};
     }
+    std::unique_lock gate(sign_gate_, std::defer_lock);
+    if (!gate_held) gate.lock();
     snapshot_.store(std::move(next), std::memory_order_release);
+    if (observer_) {
+        for (const auto& [before, after] : changed) {
+            observer_("key.activate", after);
+            if (before && before->record.state == KeyState::retired) {
+                observer_("key.retire", *before);
+            }
+        }
+    }
     return {};
+}
+
+core::Result<KeyVersion> KeyManager::create_version(const std::string& name, unsigned version,
+                                                    crypto::Algorithm alg,
+                                                    std::int64_t activate_at_ms,
+                                                    std::int64_t supersede_verify_ms,
+                                                    const std::string& request,
+                                                    core::TimePoint now) {
+    auto label = hsm::key_label(name, version);
+    if (!label) return label.error();
+    const nlohmann::json claim_value = {{"at_ms", core::unix_millis(now)},
+                                        {"by", options_.replica}};
+    const std::string claim_text = claim_value.dump();
+    auto storage = claim_storage();
+    auto outcome = claim(storage, claim_prefix(*label), {}, core::as_bytes(claim_text),
+                         options_.claims, [&]() -> core::Result<bool> {
+                             // Open while no key pair and no record of this version exist.
+                             auto pairs = token_->list_keys(*label);
+                             if (!pairs) return pairs.error();
+                             for (const auto& k : *pairs) {
+                                 if (k.label == *label) return false;
+                             }
+                             auto recs = token_->list_data(version_prefix(*label));
+                             if (!recs) return recs.error();
+                             return recs->empty();
+                         });
+    if (!outcome) return outcome.error();
+    if (*outcome != ClaimOutcome::won) {
+        log("keys: version " + std::to_string(version) + " of " + name +
+            " is being created by another replica; this one stands back");
+        return make_error(ErrorKind::conflict, "keys.rotation_in_progress",
+                          "another replica is creating version " + std::to_string(version) +
+                              " of " + name);
+    }
+    auto generated = token_->generate_key(name, version, alg);
+    if (!generated) return generated.error();
+    CreatedRecord rec;
+    rec.algorithm = alg;
+    rec.created_ms = core::unix_millis(now);
+    rec.activate_at_ms = activate_at_ms;
+    rec.supersede_verify_ms = supersede_verify_ms;
+    rec.by = options_.replica;
+    rec.request = request;
+    const std::string id_hex = core::hex_encode(generated->id);
+    if (auto st = token_->create_data(created_label(*label, id_hex),
+                                      core::as_bytes(rec.to_json()));
+        !st) {
+        return st.error();
+    }
+    loaded_refs_.emplace(cache_key(*label, id_hex), *generated);
+    public_keys_.emplace(cache_key(*label, id_hex), generated->public_key);
+    if (auto st = refresh_locked(now); !st) return st.error();
+    return find_version(name, version);
 }
 
 core::Result<std::optional<KeyVersion>> KeyManager::bootstrap(
     const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg) {
-    std::lock_guard lock(mutex_);
-    if (auto st = refresh_locked(); !st) return st.error();
-    auto snap = snapshot();
     const std::string& name = grant.key();
-    if (auto it = snap->keys.find(name); it != snap->keys.end() && !it->second.empty()) {
-        if (snap->active.count(name) == 0) {
-            return make_error(ErrorKind::conflict, "keys.no_active_version",
-                              "key " + name + " has versions but none is active");
+    const auto deadline = std::chrono::steady_clock::now() + options_.claims.settle +
+                          std::chrono::seconds(30);
+    for (;;) {
+        {
+            std::lock_guard lock(mutex_);
+            const auto now = core::Clock::now();
+            if (auto st = refresh_locked(now); !st) return st.error();
+            auto snap = snapshot();
+            if (auto it = snap->keys.find(name); it != snap->keys.end() && !it->second.empty()) {
+                return std::optional<KeyVersion>{};
+            }
+            unsigned version = 1;
+            if (auto h = snap->highest.find(name); h != snap->highest.end()) {
+                version = h->second + 1;
+            }
+            // The first version signs at once: there is no older version to verify against.
+            auto created = create_version(name, version, alg, core::unix_millis(now), 0, {}, now);
+            if (created) return std::optional<KeyVersion>{*created};
+            if (created.error().code != "keys.rotation_in_progress") return created.error();
         }
-        return std::optional<KeyVersion>{};
+        // Another replica is creating it: wait for its record.
+        if (std::chrono::steady_clock::now() > deadline) {
+            return make_error(ErrorKind::conflict, "keys.bootstrap_in_progress",
+                              "another replica started creating key " + name +
+                                  " and has not finished");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    auto generated = token_->generate_key(name, 1, alg);
-    if (!generated) return generated.error();
-    VersionRecord rec;
-    rec.version = 1;
-    rec.algorithm = alg;
-    rec.state = KeyState::active;
-    rec.created_ms = now_ms();
-    rec.activated_ms = rec.created_ms;
-    if (auto st = token_->write_data(state_label(generated->label), core::as_bytes(rec.to_json()));
-        !st) {
-        return st.error();
-    }
-    loaded_refs_.emplace(generated->label, *generated);
-    public_keys_.emplace(generated->label, generated->public_key);
-    if (auto st = refresh_locked(); !st) return st.error();
-    return std::optional<KeyVersion>{snapshot()->active.at(name)};
 }
 
 core::Result<Signed> KeyManager::sign(
@@ -254,8 +370,14 @@ core::Result<Signed> KeyManager::sign(
     return out;
 }
 
-core::Status KeyManager::write_record(const std::string& key_label, const VersionRecord& r) {
-    return token_->write_data(state_label(key_label), core::as_bytes(r.to_json()));
+core::Status KeyManager::write_event(const std::string& prefix, const EventRecordData& e) {
+    auto nonce = crypto::random_bytes(16);
+    if (!nonce) return nonce.error();
+    EventRecord rec;
+    rec.at_ms = e.at_ms;
+    rec.verify_until_ms = e.verify_until_ms;
+    rec.by = options_.replica;
+    return token_->create_data(prefix + core::hex_encode(*nonce), core::as_bytes(rec.to_json()));
 }
 
 core::Result<KeyVersion> KeyManager::find_version(std::string_view name, unsigned version) const {
@@ -270,53 +392,12 @@ core::Result<KeyVersion> KeyManager::find_version(std::string_view name, unsigne
                       "key " + std::string(name) + " has no version " + std::to_string(version));
 }
 
-core::Status KeyManager::activate_locked(const KeyVersion& v, const Timing& timing,
-                                         core::TimePoint now, const TransitionHook& hook) {
-    // Load (attribute check, self-test) before the version may sign.
-    if (loaded_refs_.count(v.label) == 0) {
-        auto loaded = token_->load_key(v.label);
-        if (!loaded) return loaded.error();
-        loaded_refs_.emplace(v.label, std::move(*loaded));
-    }
-    const std::int64_t t = core::unix_millis(now);
-    std::unique_lock gate(sign_gate_);
-    auto snap = snapshot();
-    std::optional<KeyVersion> previous;
-    if (auto a = snap->active.find(v.name); a != snap->active.end()) previous = a->second;
-    // New version first: should the second write fail, two versions are marked active and the
-    // newer one signs (refresh picks the highest); the older one is retired on the next try.
-    VersionRecord next = v.record;
-    next.state = KeyState::active;
-    next.activated_ms = t;
-    next.activate_at_ms.reset();
-    if (auto st = write_record(v.label, next); !st) return st;
-    if (previous && previous->record.version != v.record.version) {
-        VersionRecord old = previous->record;
-        old.state = KeyState::retired;
-        old.retired_ms = t;
-        old.verify_until_ms =
-            t + 1000 * (timing.max_validity.count() + timing.verify_grace.count());
-        if (auto st = write_record(previous->label, old); !st) return st;
-    }
-    if (auto st = refresh_locked(); !st) return st;
-    if (hook) {
-        auto fresh = snapshot();
-        if (auto a = fresh->active.find(v.name); a != fresh->active.end()) {
-            hook("key.activate", a->second);
-        }
-        if (previous && previous->record.version != v.record.version) {
-            auto r = find_version(previous->name, previous->record.version);
-            if (r) hook("key.retire", *r);
-        }
-    }
-    return {};
-}
-
 core::Result<KeyVersion> KeyManager::rotate(
     const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg,
-    const Timing& timing, core::TimePoint now, const TransitionHook& hook) {
+    const Timing& timing, core::TimePoint now, const TransitionHook& hook,
+    const std::string& request) {
     std::lock_guard lock(mutex_);
-    if (auto st = refresh_locked(); !st) return st.error();
+    if (auto st = refresh_locked(now); !st) return st.error();
     const std::string& name = grant.key();
     auto snap = snapshot();
     auto it = snap->keys.find(name);
@@ -324,41 +405,23 @@ core::Result<KeyVersion> KeyManager::rotate(
         return make_error(ErrorKind::not_found, "keys.no_versions",
                           "key " + name + " has no version to rotate");
     }
-    unsigned newest = 0;
     for (const auto& v : it->second) {
         if (v.record.state == KeyState::pre_active) {
             return make_error(ErrorKind::conflict, "keys.rotation_pending",
                               "key " + name + " already has pre-active version " +
                                   std::to_string(v.record.version));
         }
-        newest = std::max(newest, v.record.version);
     }
-    // Labels of destroyed versions stay taken (their public key object remains on record).
-    auto listed = token_->list_keys("licentra/" + name + "/");
-    if (!listed) return listed.error();
-    for (const auto& k : *listed) {
-        if (k.name == name) newest = std::max(newest, k.version);
-    }
-    const unsigned version = newest + 1;
-    auto generated = token_->generate_key(name, version, alg);
-    if (!generated) return generated.error();
-    loaded_refs_.emplace(generated->label, *generated);
-    public_keys_.emplace(generated->label, generated->public_key);
-    VersionRecord rec;
-    rec.version = version;
-    rec.algorithm = alg;
-    rec.state = KeyState::pre_active;
-    rec.created_ms = core::unix_millis(now);
-    rec.activate_at_ms = rec.created_ms + 1000 * timing.publish_ahead.count();
-    if (auto st = write_record(generated->label, rec); !st) return st.error();
-    if (auto st = refresh_locked(); !st) return st.error();
-    auto created = find_version(name, version);
+    // Numbers of destroyed versions, abandoned claims and stray pairs stay taken.
+    const unsigned version = snap->highest.at(name) + 1;
+    const std::int64_t t = core::unix_millis(now);
+    const std::int64_t ahead =
+        std::max<std::int64_t>(1000 * timing.publish_ahead.count(), options_.min_pre_active.count());
+    auto created = create_version(name, version, alg, t + ahead,
+                                  1000 * (timing.max_validity.count() + timing.verify_grace.count()),
+                                  request, now);
     if (!created) return created.error();
     if (hook) hook("key.rotate", *created);
-    if (timing.publish_ahead.count() <= 0) {
-        if (auto st = activate_locked(*created, timing, now, hook); !st) return st.error();
-        return find_version(name, version);
-    }
     return created;
 }
 
@@ -366,7 +429,7 @@ core::Result<KeyVersion> KeyManager::retire(
     const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version,
     const Timing& timing, core::TimePoint now, const TransitionHook& hook) {
     std::lock_guard lock(mutex_);
-    if (auto st = refresh_locked(); !st) return st.error();
+    if (auto st = refresh_locked(now); !st) return st.error();
     auto v = find_version(grant.key(), version);
     if (!v) return v.error();
     if (v->record.state != KeyState::pre_active && v->record.state != KeyState::active) {
@@ -375,26 +438,20 @@ core::Result<KeyVersion> KeyManager::retire(
                               std::string(state_name(v->record.state)));
     }
     const std::int64_t t = core::unix_millis(now);
-    VersionRecord rec = v->record;
-    rec.state = KeyState::retired;
-    rec.retired_ms = t;
-    rec.activate_at_ms.reset();
-    rec.verify_until_ms = t + 1000 * (timing.max_validity.count() + timing.verify_grace.count());
-    {
-        std::unique_lock gate(sign_gate_);
-        if (auto st = write_record(v->label, rec); !st) return st.error();
-        if (auto st = refresh_locked(); !st) return st.error();
-        auto done = find_version(grant.key(), version);
-        if (done && hook) hook("key.retire", *done);
-        return done;
-    }
+    EventRecordData e{t, t + 1000 * (timing.max_validity.count() + timing.verify_grace.count())};
+    std::unique_lock gate(sign_gate_);
+    if (auto st = write_event(retired_prefix(v->label), e); !st) return st.error();
+    if (auto st = refresh_locked(now, true); !st) return st.error();
+    auto done = find_version(grant.key(), version);
+    if (done && hook) hook("key.retire", *done);
+    return done;
 }
 
 core::Result<KeyVersion> KeyManager::destroy(
     const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version, bool force,
     core::TimePoint now, const TransitionHook& hook) {
     std::lock_guard lock(mutex_);
-    if (auto st = refresh_locked(); !st) return st.error();
+    if (auto st = refresh_locked(now); !st) return st.error();
     auto v = find_version(grant.key(), version);
     if (!v) return v.error();
     const std::int64_t t = core::unix_millis(now);
@@ -417,40 +474,24 @@ core::Result<KeyVersion> KeyManager::destroy(
                     "; request with force to destroy anyway");
         }
     }
-    VersionRecord rec = v->record;
-    rec.state = KeyState::destroyed;
-    rec.destroyed_ms = t;
+    auto id = core::hex_decode(v->id_hex);
+    if (!id) return id.error();
     std::unique_lock gate(sign_gate_);
     // Record first: a crash after it leaves a destroyed record whose private object the next
     // destroy attempt (or an operator) removes; never a usable key marked usable.
-    if (auto st = write_record(v->label, rec); !st) return st.error();
-    if (auto st = token_->destroy_private_key(v->label); !st) return st.error();
-    loaded_refs_.erase(v->label);
-    public_keys_.erase(v->label);
-    if (auto st = refresh_locked(); !st) return st.error();
+    if (auto st = write_event(destroyed_prefix(v->label), EventRecordData{t, std::nullopt}); !st) {
+        return st.error();
+    }
+    if (auto st = token_->destroy_private_key(v->label, &*id);
+        !st && st.error().code != "hsm.key_not_found") {
+        return st.error();
+    }
+    loaded_refs_.erase(cache_key(v->label, v->id_hex));
+    public_keys_.erase(cache_key(v->label, v->id_hex));
+    if (auto st = refresh_locked(now, true); !st) return st.error();
     auto done = find_version(grant.key(), version);
     if (done && hook) hook("key.destroy", *done);
     return done;
-}
-
-core::Status KeyManager::activate_due(
-    core::TimePoint now, const std::function<std::optional<Timing>(std::string_view)>& timing_for,
-    const TransitionHook& hook) {
-    std::lock_guard lock(mutex_);
-    auto snap = snapshot();
-    const std::int64_t t = core::unix_millis(now);
-    for (const auto& [name, versions] : snap->keys) {
-        for (const auto& v : versions) {
-            if (v.record.state != KeyState::pre_active || !v.record.activate_at_ms ||
-                *v.record.activate_at_ms > t) {
-                continue;
-            }
-            auto timing = timing_for(name);
-            if (!timing) continue;
-            if (auto st = activate_locked(v, *timing, now, hook); !st) return st;
-        }
-    }
-    return {};
 }
 
 core::Result<KeyVersion> KeyManager::active(std::string_view name) const {

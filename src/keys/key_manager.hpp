@@ -1,19 +1,22 @@
 // Key lifecycle on the HSM token: versions, their states, and signing with the active one.
 //
-// The token is the one source of truth. Each key version is a key pair labelled
-// "licentra/<name>/v<N>" plus a CKO_DATA state record labelled "licentra/<name>/v<N>/state"
-// (canonical JSON, see VersionRecord). Several daemons share one token; each keeps a snapshot
-// that refresh() rebuilds from the token, and a periodic refresh lets every daemon see the
-// others' changes within the refresh interval.
+// The token is the one source of truth and the only state replicas share. Each key version is
+// a key pair labelled "licentra/<name>/v<N>" plus append-only records next to it (see
+// keys/key_records.hpp and docs/adr/0004-shared-state-on-the-token.md); a version's state is
+// a deterministic fold over those records, so every daemon computes the same state from the
+// same token. Each daemon keeps a snapshot that refresh() rebuilds; the daemon refreshes
+// periodically, so every daemon sees the others' changes within one refresh interval.
 //
 // States (DESIGN.md "Key lifecycle"):
-//   pre-active  published in the JWKS, not yet signing
+//   pre-active  published in the JWKS, not yet signing (at least min_pre_active, so every
+//               replica publishes a version before any replica signs with it)
 //   active      exactly one per key name signs
 //   retired     no longer signs; published until verify_until
 //   destroyed   private object destroyed; no longer published
 //
 // Thread-safety: every member is thread-safe. Readers work on an immutable snapshot
-// (lock-free); changes are serialized by an internal mutex.
+// (lock-free); changes are serialized by an internal mutex within a daemon and by claims
+// (keys/claim.hpp) across daemons.
 #pragma once
 
 #include <atomic>
@@ -36,6 +39,7 @@
 #include "crypto/algorithm.hpp"
 #include "crypto/public_key.hpp"
 #include "hsm/hsm.hpp"
+#include "keys/claim.hpp"
 
 namespace licentra::keys {
 
@@ -59,10 +63,17 @@ struct VersionRecord {
     [[nodiscard]] static core::Result<VersionRecord> from_json(core::ByteView json);
 };
 
+// The content of a retired or destroyed record (keys/key_records.hpp).
+struct EventRecordData {
+    std::int64_t at_ms = 0;
+    std::optional<std::int64_t> verify_until_ms;
+};
+
 // One key version as the daemon sees it.
 struct KeyVersion {
     std::string name;
-    std::string label;  // "licentra/<name>/v<N>"
+    std::string label;   // "licentra/<name>/v<N>"
+    std::string id_hex;  // CKA_ID of its key pair
     VersionRecord record;
     std::shared_ptr<const crypto::PublicKey> public_key;  // null once destroyed
     std::string kid;                                      // RFC 7638 thumbprint
@@ -96,20 +107,38 @@ struct Signed {
     crypto::Algorithm algorithm = crypto::Algorithm::EdDSA;
 };
 
+// How this daemon shares the token with other replicas.
+struct ClusterOptions {
+    std::string replica = "licentra-signd";  // names this daemon in the records it writes
+    ClaimTiming claims;
+    // A new version stays pre-active at least this long (two refresh intervals): every replica
+    // publishes it before any signs with it.
+    std::chrono::milliseconds min_pre_active{2000};
+    // The operational log (one line per call); may be empty.
+    std::function<void(std::string_view)> log;
+};
+
 class KeyManager {
   public:
-    KeyManager(std::shared_ptr<hsm::Token> token, KidFunction kid);
+    KeyManager(std::shared_ptr<hsm::Token> token, KidFunction kid, ClusterOptions options = {});
     KeyManager(const KeyManager&) = delete;
     KeyManager& operator=(const KeyManager&) = delete;
 
-    // Rebuilds the snapshot from the token: reads every state record, loads (attribute check
-    // and self-test) any newly active version, exports public keys of published versions, and
-    // activates pre-active versions whose activation time has passed (see tick()).
-    [[nodiscard]] core::Status refresh();
+    // Called when a refresh finds that a key's active version changed (a pre-active version's
+    // time came, on this or any replica): "key.activate" for the new one, then "key.retire"
+    // for the one it superseded. Runs while signing is held off (see TransitionHook).
+    void set_observer(TransitionHook observer);
 
-    // Creates v1 of a key that has no version on the token, active at once, and returns it;
-    // returns nullopt if the key already has a version. Errors: conflict if the key has
-    // versions but none is active; hsm errors.
+    // Rebuilds the snapshot from the token at `now`: reads every record and key pair, folds
+    // them, loads (attribute check and self-test) a newly active version and exports public
+    // keys of published versions.
+    [[nodiscard]] core::Status refresh();
+    [[nodiscard]] core::Status refresh(core::TimePoint now);
+
+    // Creates the first version of a key that has none, active at once, and returns it;
+    // returns nullopt if the key already has a version or another replica created it first
+    // (waits for that version up to a bound). Errors: conflict (another replica's creation did
+    // not finish in time); hsm errors.
     [[nodiscard]] core::Result<std::optional<KeyVersion>> bootstrap(
         const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg);
 
@@ -125,13 +154,16 @@ class KeyManager {
         const std::function<void(const Signed&)>& on_signed = {});
 
     // ---- lifecycle (each takes the grant the policy minted for executing it) ----
-    // Generates version N+1 inside the HSM (attribute check and self-test), published as
-    // pre-active until now + publish_ahead, then activated by activate_due(); with no
-    // publish-ahead it becomes active at once. Errors: conflict if a pre-active version is
-    // already waiting; not_found if the key has no version at all (bootstrap first).
+    // Claims the next version number against every replica, generates the version inside the
+    // HSM (attribute check and self-test) and records it, pre-active until
+    // now + max(publish_ahead, min_pre_active); it then becomes active by time alone, on
+    // every replica. request: the request id that ordered it ("" for scheduled rotations).
+    // Errors: conflict if a pre-active version is already waiting or another replica is
+    // creating the same version; not_found if the key has no version at all.
     [[nodiscard]] core::Result<KeyVersion> rotate(
         const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg,
-        const Timing& timing, core::TimePoint now, const TransitionHook& hook);
+        const Timing& timing, core::TimePoint now, const TransitionHook& hook,
+        const std::string& request = {});
     // Retires a pre-active or active version: it stops signing at once and stays published
     // until now + max_validity + verify_grace. Retiring the active version leaves the key
     // without a signing version until the next rotation. Errors: not_found, conflict (already
@@ -145,13 +177,6 @@ class KeyManager {
     [[nodiscard]] core::Result<KeyVersion> destroy(
         const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version, bool force,
         core::TimePoint now, const TransitionHook& hook);
-    // Activates every pre-active version whose time has come; the previously active version
-    // of that key is retired. timing_for gives each key's timing (nullopt: leave it alone).
-    [[nodiscard]] core::Status activate_due(
-        core::TimePoint now,
-        const std::function<std::optional<Timing>(std::string_view)>& timing_for,
-        const TransitionHook& hook);
-
     // The active version of a key, from the snapshot.
     [[nodiscard]] core::Result<KeyVersion> active(std::string_view name) const;
     // Every version of one key (sorted by version), or of every key (sorted by name, version).
@@ -165,27 +190,41 @@ class KeyManager {
         std::map<std::string, std::vector<KeyVersion>, std::less<>> keys;
         std::map<std::string, hsm::KeyRef, std::less<>> active_refs;  // by key name
         std::map<std::string, KeyVersion, std::less<>> active;        // by key name
+        std::map<std::string, unsigned, std::less<>> highest;         // version numbers taken
     };
 
-    [[nodiscard]] core::Status refresh_locked();
-    [[nodiscard]] core::Status write_record(const std::string& key_label, const VersionRecord& r);
+    // gate_held: the caller holds sign_gate_ exclusively already.
+    [[nodiscard]] core::Status refresh_locked(core::TimePoint now, bool gate_held = false);
     [[nodiscard]] core::Result<KeyVersion> find_version(std::string_view name,
                                                         unsigned version) const;
-    // Activates v (and retires the current active one) under the sign gate.
-    [[nodiscard]] core::Status activate_locked(const KeyVersion& v, const Timing& timing,
-                                               core::TimePoint now, const TransitionHook& hook);
+    // Claims version `version` of `name` and generates it; see rotate().
+    [[nodiscard]] core::Result<KeyVersion> create_version(const std::string& name,
+                                                          unsigned version, crypto::Algorithm alg,
+                                                          std::int64_t activate_at_ms,
+                                                          std::int64_t supersede_verify_ms,
+                                                          const std::string& request,
+                                                          core::TimePoint now);
+    // Writes one event record (retired/destroyed) under the version's label.
+    [[nodiscard]] core::Status write_event(const std::string& prefix, const EventRecordData& e);
+    [[nodiscard]] ClaimStorage claim_storage() const;
+    void log(const std::string& line) const;
     [[nodiscard]] std::shared_ptr<const Snapshot> snapshot() const noexcept {
         return snapshot_.load(std::memory_order_acquire);
     }
 
     std::shared_ptr<hsm::Token> token_;
     KidFunction kid_;
+    ClusterOptions options_;
+    TransitionHook observer_;
     std::mutex mutex_;  // serializes refresh and changes
     // Signers hold it shared from choosing the version until their on_signed returned;
     // state changes that stop a version from signing hold it exclusively.
     std::shared_mutex sign_gate_;
-    std::map<std::string, std::shared_ptr<const crypto::PublicKey>> public_keys_;  // by label
-    std::map<std::string, hsm::KeyRef> loaded_refs_;                               // by label
+    // By "<label>#<CKA_ID hex>".
+    std::map<std::string, std::shared_ptr<const crypto::PublicKey>> public_keys_;
+    std::map<std::string, hsm::KeyRef> loaded_refs_;
+    std::vector<std::string> warned_;  // fold warnings already logged
+    bool observed_ = false;            // a first snapshot exists: later changes are transitions
     std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
 };
 

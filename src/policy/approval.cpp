@@ -69,6 +69,10 @@ std::string_view request_state_name(RequestState s) noexcept {
             return "rejected";
         case RequestState::executed:
             return "executed";
+        case RequestState::expired:
+            return "expired";
+        case RequestState::failed:
+            return "failed";
         default:
             return "unknown";
     }
@@ -188,6 +192,29 @@ core::Status ApprovalRequest::mark_executed(
     }
     state_ = RequestState::executed;
     return core::ok_status();
+}
+
+void ApprovalRequest::add_recorded_approval(const ApprovalRecord& a) {
+    if (a.principal == requester_ || a.at >= expires_) return;
+    const bool repeat = std::any_of(approvals_.begin(), approvals_.end(),
+                                    [&](const ApprovalRecord& b) { return b.principal == a.principal; });
+    if (repeat) return;
+    approvals_.push_back(ApprovalRecord{a.principal, to_millis(a.at)});
+    std::sort(approvals_.begin(), approvals_.end(), [](const ApprovalRecord& x, const ApprovalRecord& y) {
+        return x.at != y.at ? x.at < y.at : x.principal < y.principal;
+    });
+}
+
+void ApprovalRequest::close_as(RequestState state, ApprovalRecord by) {
+    if (state == RequestState::pending) return;
+    state_ = state;
+    if (state == RequestState::rejected) rejection_ = std::move(by);
+}
+
+std::optional<std::string> ApprovalRequest::quorum_completed_by() const {
+    if (quorum_ == 0) return requester_;
+    if (approvals_.size() < quorum_) return std::nullopt;
+    return approvals_[quorum_ - 1].principal;
 }
 
 bool ApprovalRequest::executable(core::TimePoint now) const noexcept {

@@ -37,7 +37,9 @@ namespace licentra::policy {
 
 class Engine;
 
-enum class RequestState : std::uint8_t { pending, rejected, executed };
+// pending until a closing decision: executed, rejected, expired, or failed (the operation
+// was tried and failed, or its execution was interrupted).
+enum class RequestState : std::uint8_t { pending, rejected, executed, expired, failed };
 [[nodiscard]] std::string_view request_state_name(RequestState s) noexcept;
 
 struct ApprovalRecord {
@@ -76,6 +78,16 @@ class ApprovalRequest {
     // Marks the request executed after the operation ran; the grant must be for this key.
     [[nodiscard]] core::Status mark_executed(
         const core::Grant<core::action::KeyLifecycleExecute>& grant);
+
+    // ---- folding the records stored on the token (docs/adr/0004) ----
+    // Adds an approval that was checked by approve() when it was recorded. Ignored if it is
+    // the requester's, a repeat, or made at or after expiry (every replica folds alike).
+    void add_recorded_approval(const ApprovalRecord& a);
+    // Applies the closing decision that won: state (not pending) and who decided it.
+    void close_as(RequestState state, ApprovalRecord by);
+    // The approval that completed the quorum (the quorum-th, ordered by time then principal);
+    // the requester when quorum is 0. nullopt below quorum.
+    [[nodiscard]] std::optional<std::string> quorum_completed_by() const;
 
     // Pending, unexpired and holding at least quorum() approvals.
     [[nodiscard]] bool executable(core::TimePoint now) const noexcept;

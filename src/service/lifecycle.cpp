@@ -1,10 +1,15 @@
 // Key lifecycle use cases: rotation, retirement and destruction under dual control, scheduled
-// rotation, request expiry. Requests live on the HSM token (RequestStore); every request,
-// approval, rejection, expiry and execution is its own audit entry carrying the request digest.
+// rotation, request expiry. Requests are append-only records on the HSM token that every
+// replica folds alike (service/request_records.hpp); a closing decision (execute, reject,
+// expire) is taken by exactly one replica through a claim (keys/claim.hpp). Every request,
+// approval, rejection, expiry and execution is its own audit entry carrying the request digest,
+// in the log of the replica that did it.
 #include <algorithm>
+#include <thread>
 
 #include "core/bytes.hpp"
 #include "core/time.hpp"
+#include "crypto/random.hpp"
 #include "service/service.hpp"
 
 namespace licentra::service {
@@ -15,6 +20,10 @@ namespace act = core::action;
 
 namespace {
 
+// Decided requests stay on the token this long (the audit logs are their history).
+constexpr std::chrono::hours kDecidedRetention{1};
+constexpr std::chrono::milliseconds kOutcomePoll{50};
+
 keys::Timing timing_of(const policy::KeyRules& rules) {
     return {rules.rotation.publish_ahead, rules.max_validity, rules.rotation.verify_grace};
 }
@@ -23,10 +32,26 @@ std::string action_of(policy::Operation op, std::string_view step) {
     return "key." + std::string(policy::operation_name(op)) + "." + std::string(step);
 }
 
-bool valid_request_id(const std::string& id) {
-    return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
+std::string_view step_of(Decision d) {
+    switch (d) {
+        case Decision::execute:
+            return "execute";
+        case Decision::reject:
+            return "reject";
+        case Decision::expire:
+        default:
+            return "expire";
+    }
+}
+
+core::Error closed_error(const StoredRequest& s) {
+    if (s.closing_since_ms) {
+        return make_error(ErrorKind::conflict, "policy.request_closed",
+                          "request " + s.request.id() + " is being closed by another replica");
+    }
+    return make_error(ErrorKind::conflict, "policy.request_closed",
+                      "request " + s.request.id() + " is " +
+                          std::string(policy::request_state_name(s.request.state())));
 }
 
 }  // namespace
@@ -54,22 +79,53 @@ nlohmann::json request_json(const policy::ApprovalRequest& r, core::TimePoint no
     return j;
 }
 
-core::Result<policy::ApprovalRequest> Service::load_request(const std::string& id) {
-    if (!valid_request_id(id)) {
-        return make_error(ErrorKind::not_found, "service.no_such_request", "no such request");
+nlohmann::json request_json(const StoredRequest& s, core::TimePoint now) {
+    nlohmann::json j = request_json(s.request, now);
+    if (s.closing_since_ms) j["state"] = "closing";
+    if (s.outcome) {
+        j["closed_by"] = s.outcome->principal;
+        j["closed_at"] = core::format_rfc3339_ms(core::from_unix_millis(s.outcome->at_ms));
+        j["replica"] = s.outcome->by;
+        if (s.outcome->reason) j["reason"] = *s.outcome->reason;
+        if (s.outcome->result == policy::RequestState::executed && s.outcome->version) {
+            j["result"] = {{"version", *s.outcome->version},
+                           {"state", s.outcome->state.value_or("")},
+                           {"kid", s.outcome->kid.value_or("")}};
+        }
     }
-    auto text = deps_.requests->get(id);
-    if (!text) return text.error();
-    if (!*text)
+    j["executed"] = s.request.state() == policy::RequestState::executed;
+    return j;
+}
+
+core::Result<StoredRequest> Service::load_request(const std::string& id, core::TimePoint now) {
+    auto none = [] {
         return make_error(ErrorKind::not_found, "service.no_such_request", "no such request");
-    return policy::ApprovalRequest::from_json(**text);
+    };
+    if (!valid_request_id(id)) return none();
+    auto records = deps_.requests->list(id);
+    if (!records) return records.error();
+    auto folded = fold_request(id, *records, now);
+    if (!folded) return folded.error();
+    if (!*folded) return none();
+    return std::move(**folded);
 }
 
-core::Status Service::store_request(const policy::ApprovalRequest& r) {
-    return deps_.requests->put(r.id(), r.to_json());
+keys::ClaimStorage Service::claim_storage() const {
+    keys::ClaimStorage s;
+    RequestStore* store = deps_.requests;
+    s.list = [store](const std::string& prefix) -> core::Result<std::vector<std::string>> {
+        auto listed = store->list(prefix);
+        if (!listed) return listed.error();
+        std::vector<std::string> names;
+        for (auto& [name, text] : *listed) names.push_back(name);
+        return names;
+    };
+    s.create = [store](const std::string& name, core::ByteView value) {
+        return store->create(name, std::string(core::as_chars(value)));
+    };
+    s.remove = [store](const std::string& name) { return store->remove(name); };
+    return s;
 }
-
-core::Status Service::remove_request(const std::string& id) { return deps_.requests->remove(id); }
 
 void Service::audit_request(const policy::Engine& engine, const std::string& principal,
                             const std::string& action, const policy::ApprovalRequest& r,
@@ -89,12 +145,11 @@ void Service::audit_request(const policy::Engine& engine, const std::string& pri
     (void)deps_.audit->append(std::move(e));
 }
 
-keys::TransitionHook Service::transition_hook(const policy::Engine& engine,
-                                              const std::string& principal,
+keys::TransitionHook Service::transition_hook(const std::string& principal,
                                               const std::string& request_id,
                                               std::optional<std::string> digest) {
-    return [this, &engine, principal, request_id, digest](std::string_view event,
-                                                          const keys::KeyVersion& v) {
+    return [this, principal, request_id, digest](std::string_view event,
+                                                 const keys::KeyVersion& v) {
         audit::Entry e;
         e.principal = principal;
         e.action = std::string(event);
@@ -104,16 +159,17 @@ keys::TransitionHook Service::transition_hook(const policy::Engine& engine,
         if (!v.kid.empty()) e.kid = v.kid;
         if (!request_id.empty()) e.request_id = request_id;
         e.request_digest = digest;
-        e.policy_sha256 = engine.sha256_hex();
+        e.policy_sha256 = deps_.policy->current()->sha256_hex();
         // Runs while signing is held off: appended asynchronously so the entry is queued in
         // order, without waiting for the disk under the gate.
         deps_.audit->append_async(std::move(e), [](core::Result<audit::Appended>) {});
     };
 }
 
-core::Result<nlohmann::json> Service::execute(const policy::Engine& engine,
-                                              policy::ApprovalRequest& request,
-                                              const Caller& caller, core::TimePoint now) {
+core::Result<keys::KeyVersion> Service::run_operation(const policy::Engine& engine,
+                                                      const policy::ApprovalRequest& request,
+                                                      const std::string& principal,
+                                                      const Caller& caller, core::TimePoint now) {
     auto grant = engine.execution_grant(request, now);
     if (!grant) return grant.error();
     const policy::KeyRules* rules = engine.key_rules(request.key());
@@ -121,44 +177,119 @@ core::Result<nlohmann::json> Service::execute(const policy::Engine& engine,
         return make_error(ErrorKind::not_found, "policy.unknown_key", "unknown key");
     }
     const std::string digest = core::hex_encode(request.digest());
-    auto hook = transition_hook(engine, request.requester(), caller.request_id, digest);
-    core::Result<keys::KeyVersion> result = make_error(ErrorKind::internal, "service.unreached");
+    auto hook = transition_hook(principal, caller.request_id, digest);
     switch (request.operation()) {
         case policy::Operation::rotate:
-            result = deps_.keys->rotate(*grant, rules->algorithm, timing_of(*rules), now, hook);
-            break;
+            return deps_.keys->rotate(*grant, rules->algorithm, timing_of(*rules), now, hook,
+                                      request.id());
         case policy::Operation::retire:
-            result = deps_.keys->retire(*grant, *request.version(), timing_of(*rules), now, hook);
-            break;
+            return deps_.keys->retire(*grant, *request.version(), timing_of(*rules), now, hook);
         case policy::Operation::destroy: {
             const auto f = request.params().find("force");
             const bool force = f != request.params().end() && f->is_boolean() && f->get<bool>();
             if (force && !rules->allow_forced_destroy) {
-                result =
-                    make_error(ErrorKind::denied, "policy.force_not_allowed",
-                               "the policy does not allow forced destruction of " + request.key());
-                break;
+                return make_error(ErrorKind::denied, "policy.force_not_allowed",
+                                  "the policy does not allow forced destruction of " +
+                                      request.key());
             }
-            result = deps_.keys->destroy(*grant, *request.version(), force, now, hook);
-            break;
+            return deps_.keys->destroy(*grant, *request.version(), force, now, hook);
         }
         default:
+            return make_error(ErrorKind::internal, "service.unreached", "unknown operation");
+    }
+}
+
+core::Result<Service::Closed> Service::close(const policy::Engine& engine, const std::string& id,
+                                             Decision d, const std::string& principal,
+                                             const Caller& caller, bool wait) {
+    const auto now = core::Clock::now();
+    const nlohmann::json claim_value = {{"decision", std::string(decision_name(d))},
+                                        {"by", deps_.replica},
+                                        {"at_ms", core::unix_millis(now)}};
+    const std::string claim_text = claim_value.dump();
+    auto outcome = keys::claim(
+        claim_storage(), id + "/close/", principal, core::as_bytes(claim_text), deps_.claims,
+        [&]() -> core::Result<bool> {
+            auto s = load_request(id, now);
+            if (!s) return s.error();
+            const auto& r = s->request;
+            if (s->outcome || s->closing_since_ms || r.state() != policy::RequestState::pending) {
+                return false;
+            }
+            switch (d) {
+                case Decision::execute:
+                    return r.executable(now);
+                case Decision::expire:
+                    return r.expired(now);
+                case Decision::reject:
+                default:
+                    return true;
+            }
+        });
+    if (!outcome) return outcome.error();
+    if (*outcome != keys::ClaimOutcome::won) {
+        // Another replica decides: report what it decided.
+        const auto deadline = std::chrono::steady_clock::now() + deps_.outcome_wait;
+        for (;;) {
+            auto s = load_request(id, core::Clock::now());
+            if (!s) return s.error();
+            if (!wait || s->outcome || !s->closing_since_ms ||
+                std::chrono::steady_clock::now() >= deadline) {
+                return Closed{std::move(*s), false};
+            }
+            std::this_thread::sleep_for(kOutcomePoll);
+        }
+    }
+
+    // This replica alone closes the request.
+    auto s = load_request(id, now);
+    if (!s) return s.error();
+    const policy::ApprovalRequest& r = s->request;
+    OutcomeRecord o;
+    o.decision = d;
+    o.by = deps_.replica;
+    o.principal = principal;
+    o.at_ms = core::unix_millis(now);
+    audit::Outcome audited = audit::Outcome::allowed;
+    switch (d) {
+        case Decision::execute: {
+            // The execution is the act of the approval that completed the quorum.
+            o.principal = r.quorum_completed_by().value_or(principal);
+            auto done = run_operation(engine, r, o.principal, caller, now);
+            if (done) {
+                o.result = policy::RequestState::executed;
+                o.version = done->record.version;
+                o.state = std::string(keys::state_name(done->record.state));
+                o.kid = done->kid;
+            } else {
+                o.result = policy::RequestState::failed;
+                o.reason = done.error().code;
+                audited = audit::Outcome::failed;
+            }
+            break;
+        }
+        case Decision::reject:
+            o.result = policy::RequestState::rejected;
+            break;
+        case Decision::expire:
+        default:
+            o.result = policy::RequestState::expired;
+            o.principal = std::string(policy::kSystemPrincipal);
             break;
     }
-    if (!result) {
-        audit_request(engine, request.requester(), action_of(request.operation(), "execute"),
-                      request, caller, audit::Outcome::failed, result.error().code);
-        // The request was decided and tried; a retry needs a fresh request and fresh approvals.
-        (void)remove_request(request.id());
-        return result.error();
+    audit_request(engine, o.principal, action_of(r.operation(), step_of(d)), r, caller, audited,
+                  o.reason);
+    auto nonce = crypto::random_bytes(16);
+    if (!nonce) return nonce.error();
+    if (auto st = deps_.requests->create(id + "/outcome/" + core::hex_encode(*nonce), o.to_json());
+        !st) {
+        // The request stays "closing" and counts as failed once abandoned; the effect (if
+        // any) is on the token and in this replica's audit log.
+        return st.error();
     }
-    if (auto st = request.mark_executed(*grant); !st) return st.error();
-    audit_request(engine, request.requester(), action_of(request.operation(), "execute"), request,
-                  caller, audit::Outcome::allowed);
-    (void)remove_request(request.id());
-    return nlohmann::json{{"version", result->record.version},
-                          {"state", std::string(keys::state_name(result->record.state))},
-                          {"kid", result->kid}};
+    auto after = load_request(id, core::Clock::now());
+    if (!after) return after.error();
+    return Closed{std::move(*after), true};
 }
 
 Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Operation op,
@@ -206,19 +337,16 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
             return Out::fail(err);
         }
     }
-    std::lock_guard lock(requests_mutex_);
-    if (auto st = store_request(*opened); !st) return Out::fail(st.error());
-    audit_request(*engine, (*principal)->name, action, *opened, caller, audit::Outcome::allowed);
-    nlohmann::json view = request_json(*opened, now);
-    view["executed"] = false;
-    if (opened->executable(now)) {
-        auto done = execute(*engine, *opened, caller, now);
-        if (!done) return Out::fail(done.error());
-        view = request_json(*opened, now);
-        view["executed"] = true;
-        view["result"] = *done;
+    if (auto st = deps_.requests->create(opened->id(), opened->to_json()); !st) {
+        return Out::fail(st.error());
     }
-    return Out::success(std::move(view));
+    audit_request(*engine, (*principal)->name, action, *opened, caller, audit::Outcome::allowed);
+    if (!opened->executable(now)) {
+        return Out::success(request_json(StoredRequest{*opened, std::nullopt, std::nullopt}, now));
+    }
+    auto closed = close(*engine, opened->id(), Decision::execute, (*principal)->name, caller, true);
+    if (!closed) return Out::fail(closed.error());
+    return Out::success(request_json(closed->request, core::Clock::now()));
 }
 
 Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
@@ -226,10 +354,6 @@ Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.list");
     if (!principal) return Out::fail(principal.error());
-    auto all = deps_.requests->all();
-    if (!all) return Out::fail(all.error());
-    const auto now = core::Clock::now();
-    nlohmann::json out = nlohmann::json::array();
     bool any_right = false;
     for (const auto& rules : engine->keys()) {
         any_right |= engine->permits(**principal, policy::Action::request_approve, rules.name) ||
@@ -241,31 +365,38 @@ Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
         audit_refusal(*engine, (*principal)->name, "request.list", caller, std::nullopt, err);
         return Out::fail(err);
     }
-    for (const auto& text : *all) {
-        auto r = policy::ApprovalRequest::from_json(text);
-        if (!r) continue;
-        if (!engine->permits(**principal, policy::Action::request_approve, r->key()) &&
-            !engine->permits(**principal, policy::Action::request_reject, r->key())) {
+    auto all = deps_.requests->list("");
+    if (!all) return Out::fail(all.error());
+    const auto now = core::Clock::now();
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [id, records] : group_by_request(*all)) {
+        auto s = fold_request(id, records, now);
+        if (!s || !*s) continue;
+        const auto& r = (*s)->request;
+        if (r.state() != policy::RequestState::pending) continue;  // decided: in the audit log
+        if (!engine->permits(**principal, policy::Action::request_approve, r.key()) &&
+            !engine->permits(**principal, policy::Action::request_reject, r.key())) {
             continue;
         }
-        out.push_back(request_json(*r, now));
+        out.push_back(request_json(**s, now));
     }
     return Out::success({{"requests", std::move(out)}});
 }
 
 Outcome<nlohmann::json> Service::get_request(const Caller& caller, const std::string& id) {
     using Out = Outcome<nlohmann::json>;
-    auto r = load_request(id);
+    const auto now = core::Clock::now();
+    auto s = load_request(id, now);
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.read");
     if (!principal) return Out::fail(principal.error());
-    if (!r) return Out::fail(r.error());
-    if (!engine->permits(**principal, policy::Action::request_approve, r->key()) &&
-        !engine->permits(**principal, policy::Action::request_reject, r->key())) {
+    if (!s) return Out::fail(s.error());
+    if (!engine->permits(**principal, policy::Action::request_approve, s->request.key()) &&
+        !engine->permits(**principal, policy::Action::request_reject, s->request.key())) {
         return Out::fail(make_error(ErrorKind::denied, "policy.action_not_granted",
                                     "not an approver of this key"));
     }
-    return Out::success(request_json(*r, core::Clock::now()));
+    return Out::success(request_json(*s, now));
 }
 
 Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std::string& id,
@@ -274,10 +405,11 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.approve");
     if (!principal) return Out::fail(principal.error());
-    std::lock_guard lock(requests_mutex_);
-    auto r = load_request(id);
-    if (!r) return Out::fail(r.error());
-    const std::string action = action_of(r->operation(), "approve");
+    const auto now = core::Clock::now();
+    auto s = load_request(id, now);
+    if (!s) return Out::fail(s.error());
+    policy::ApprovalRequest& r = s->request;
+    const std::string action = action_of(r.operation(), "approve");
     std::optional<crypto::Sha256Digest> expected;
     if (expected_digest) {
         auto bytes = core::hex_decode(*expected_digest);
@@ -288,27 +420,32 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
         expected.emplace();
         std::copy(bytes->begin(), bytes->end(), expected->begin());
     }
-    const auto now = core::Clock::now();
-    auto st = r->approve(*engine, (*principal)->name, now, expected ? &*expected : nullptr);
+    core::Status st = s->closing_since_ms ? core::Status(closed_error(*s))
+                                          : r.approve(*engine, (*principal)->name, now,
+                                                      expected ? &*expected : nullptr);
     if (!st) {
         audit_request(
-            *engine, (*principal)->name, action, *r, caller,
+            *engine, (*principal)->name, action, r, caller,
             st.error().kind == ErrorKind::denied ? audit::Outcome::denied : audit::Outcome::failed,
             st.error().code);
         return Out::fail(st.error());
     }
-    if (auto s2 = store_request(*r); !s2) return Out::fail(s2.error());
-    audit_request(*engine, (*principal)->name, action, *r, caller, audit::Outcome::allowed);
-    nlohmann::json view = request_json(*r, now);
-    view["executed"] = false;
-    if (r->executable(now)) {
-        auto done = execute(*engine, *r, caller, now);
-        if (!done) return Out::fail(done.error());
-        view = request_json(*r, now);
-        view["executed"] = true;
-        view["result"] = *done;
+    const nlohmann::json record = {{"at_ms", core::unix_millis(now)}};
+    if (auto created = deps_.requests->create(id + "/approval/" + (*principal)->name,
+                                              record.dump());
+        !created) {
+        return Out::fail(created.error());
     }
-    return Out::success(std::move(view));
+    audit_request(*engine, (*principal)->name, action, r, caller, audit::Outcome::allowed);
+    // Approvals through other replicas count too: fold the token again.
+    auto fresh = load_request(id, core::Clock::now());
+    if (!fresh) return Out::fail(fresh.error());
+    if (!fresh->request.executable(core::Clock::now())) {
+        return Out::success(request_json(*fresh, core::Clock::now()));
+    }
+    auto closed = close(*engine, id, Decision::execute, (*principal)->name, caller, true);
+    if (!closed) return Out::fail(closed.error());
+    return Out::success(request_json(closed->request, core::Clock::now()));
 }
 
 Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std::string& id) {
@@ -316,93 +453,129 @@ Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std:
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.reject");
     if (!principal) return Out::fail(principal.error());
-    std::lock_guard lock(requests_mutex_);
-    auto r = load_request(id);
-    if (!r) return Out::fail(r.error());
-    const std::string action = action_of(r->operation(), "reject");
     const auto now = core::Clock::now();
-    if (auto st = r->reject(*engine, (*principal)->name, now); !st) {
+    auto s = load_request(id, now);
+    if (!s) return Out::fail(s.error());
+    const std::string action = action_of(s->request.operation(), "reject");
+    policy::ApprovalRequest probe = s->request;
+    core::Status st = s->closing_since_ms ? core::Status(closed_error(*s))
+                                          : probe.reject(*engine, (*principal)->name, now);
+    if (!st) {
         audit_request(
-            *engine, (*principal)->name, action, *r, caller,
+            *engine, (*principal)->name, action, s->request, caller,
             st.error().kind == ErrorKind::denied ? audit::Outcome::denied : audit::Outcome::failed,
             st.error().code);
         return Out::fail(st.error());
     }
-    audit_request(*engine, (*principal)->name, action, *r, caller, audit::Outcome::allowed);
-    (void)remove_request(r->id());
-    return Out::success(request_json(*r, now));
+    auto closed = close(*engine, id, Decision::reject, (*principal)->name, caller, true);
+    if (!closed) return Out::fail(closed.error());
+    if (!closed->decided_here) {
+        // Another replica closed it first (executed, rejected or expired): say so.
+        auto err = closed_error(closed->request);
+        audit_request(*engine, (*principal)->name, action, s->request, caller,
+                      audit::Outcome::failed, err.code);
+        return Out::fail(err);
+    }
+    return Out::success(request_json(closed->request, core::Clock::now()));
 }
 
 void Service::tick(core::TimePoint now) {
     const auto engine = deps_.policy->current();
     const std::string system(policy::kSystemPrincipal);
-    // 1. Pre-active versions whose publish-ahead period is over start signing.
-    (void)deps_.keys->activate_due(
-        now,
-        [&](std::string_view name) -> std::optional<keys::Timing> {
-            const policy::KeyRules* rules = engine->key_rules(name);
-            if (rules == nullptr) return std::nullopt;
-            return timing_of(*rules);
-        },
-        transition_hook(*engine, system, {}, std::nullopt));
-
-    std::lock_guard lock(requests_mutex_);
-    // 2. Requests past their lifetime expire (audited once, then removed from the token).
+    // Keys that have no version yet (their creation by another replica did not finish).
+    for (const auto& rules : engine->keys()) {
+        if (!deps_.keys->versions(rules.name).empty()) continue;
+        auto grant = engine->system_grant(rules.name, policy::Engine::SystemPurpose::bootstrap);
+        if (!grant) continue;
+        (void)deps_.keys->bootstrap(*grant, rules.algorithm);
+    }
     std::vector<std::string> pending_rotation_keys;
-    if (auto all = deps_.requests->all(); all) {
-        for (const auto& text : *all) {
-            auto r = policy::ApprovalRequest::from_json(text);
-            if (!r) continue;
-            if (r->state() == policy::RequestState::pending && r->expired(now)) {
-                audit_request(*engine, system, action_of(r->operation(), "expire"), *r, {},
-                              audit::Outcome::allowed);
-                (void)remove_request(r->id());
-            } else if (r->operation() == policy::Operation::rotate) {
-                pending_rotation_keys.push_back(r->key());
+    if (auto all = deps_.requests->list(""); all) {
+        for (const auto& [id, records] : group_by_request(*all)) {
+            auto folded = fold_request(id, records, now);
+            if (!folded || !*folded) continue;
+            const StoredRequest& s = **folded;
+            const auto& r = s.request;
+            if (r.state() != policy::RequestState::pending) {
+                // Decided long ago: the audit logs hold its history; free the token.
+                const std::int64_t decided = s.outcome ? s.outcome->at_ms : core::unix_millis(now);
+                if (core::from_unix_millis(decided) + kDecidedRetention < now) {
+                    for (const auto& [name, text] : records) (void)deps_.requests->remove(name);
+                }
+                continue;
+            }
+            if (s.closing_since_ms) {
+                if (r.operation() == policy::Operation::rotate) {
+                    pending_rotation_keys.push_back(r.key());
+                }
+                continue;
+            }
+            if (r.expired(now)) {
+                (void)close(*engine, id, Decision::expire, system, {}, false);
+            } else if (r.executable(now)) {
+                // Approved, but the replica that should have executed it did not (it stood
+                // back from a slow claim, or died): one replica executes it now.
+                (void)close(*engine, id, Decision::execute, system, {}, false);
+            } else if (r.operation() == policy::Operation::rotate) {
+                pending_rotation_keys.push_back(r.key());
             }
         }
     }
-    // 3. Scheduled rotations.
+    tick_scheduled_rotations(*engine, now, pending_rotation_keys);
+}
+
+void Service::tick_scheduled_rotations(const policy::Engine& engine, core::TimePoint now,
+                                       const std::vector<std::string>& pending_rotation_keys) {
+    const std::string system(policy::kSystemPrincipal);
     const std::int64_t t = core::unix_millis(now);
-    for (const auto& rules : engine->keys()) {
+    for (const auto& rules : engine.keys()) {
         if (!rules.rotation.period) continue;
         auto versions = deps_.keys->versions(rules.name);
         bool waiting = false;
-        std::optional<std::int64_t> active_since;
+        std::optional<keys::KeyVersion> active;
         for (const auto& v : versions) {
             waiting |= v.record.state == keys::KeyState::pre_active;
-            if (v.record.state == keys::KeyState::active) {
-                active_since = v.record.activated_ms.value_or(v.record.created_ms);
-            }
+            if (v.record.state == keys::KeyState::active) active = v;
         }
-        if (waiting || !active_since) continue;
+        if (waiting || !active) continue;
+        const std::int64_t active_since =
+            active->record.activated_ms.value_or(active->record.created_ms);
         // The next version is published publish_ahead before the period ends.
-        const std::int64_t due = *active_since + 1000 * (rules.rotation.period->count() -
-                                                         rules.rotation.publish_ahead.count());
+        const std::int64_t due = active_since + 1000 * (rules.rotation.period->count() -
+                                                        rules.rotation.publish_ahead.count());
         if (t < due) continue;
         if (rules.rotation.requires_approval) {
-            if (std::find(pending_rotation_keys.begin(), pending_rotation_keys.end(), rules.name) !=
-                pending_rotation_keys.end()) {
+            if (std::find(pending_rotation_keys.begin(), pending_rotation_keys.end(),
+                          rules.name) != pending_rotation_keys.end()) {
                 continue;
             }
-            auto r = policy::ApprovalRequest::open_scheduled(*engine, rules.name, now);
-            if (!r || !store_request(*r)) continue;
-            audit_request(*engine, system, "key.rotate.request", *r, {}, audit::Outcome::allowed);
+            // One scheduled request per active version, whichever replica opens it.
+            const std::string point = "scheduled/" + rules.name + "/v" +
+                                      std::to_string(active->record.version) + "/";
+            const nlohmann::json value = {{"by", deps_.replica}, {"at_ms", t}};
+            const std::string text = value.dump();
+            auto won = keys::claim(claim_storage(), point, {}, core::as_bytes(text), deps_.claims,
+                                   {});
+            if (!won || *won != keys::ClaimOutcome::won) continue;
+            auto r = policy::ApprovalRequest::open_scheduled(engine, rules.name, now);
+            if (!r || !deps_.requests->create(r->id(), r->to_json())) continue;
+            audit_request(engine, system, "key.rotate.request", *r, {}, audit::Outcome::allowed);
             continue;
         }
         auto grant =
-            engine->system_grant(rules.name, policy::Engine::SystemPurpose::scheduled_rotation);
+            engine.system_grant(rules.name, policy::Engine::SystemPurpose::scheduled_rotation);
         if (!grant) continue;
         auto rotated = deps_.keys->rotate(*grant, rules.algorithm, timing_of(rules), now,
-                                          transition_hook(*engine, system, {}, std::nullopt));
-        if (!rotated) {
+                                          transition_hook(system, {}, std::nullopt));
+        if (!rotated && rotated.error().code != "keys.rotation_in_progress" &&
+            rotated.error().code != "keys.rotation_pending") {
             audit::Entry e;
             e.principal = system;
             e.action = "key.rotate";
             e.result = audit::Outcome::failed;
             e.key = rules.name;
             e.reason = rotated.error().code;
-            e.policy_sha256 = engine->sha256_hex();
+            e.policy_sha256 = engine.sha256_hex();
             deps_.audit->append_async(std::move(e), [](core::Result<audit::Appended>) {});
         }
     }

@@ -53,7 +53,14 @@ std::string unknown_principal_name(const core::ClientIdentity& identity) {
     return "cert:" + core::hex_encode(identity.spki_sha256).substr(0, 16);
 }
 
-Service::Service(Dependencies deps) : deps_(deps) {}
+Service::Service(Dependencies deps) : deps_(std::move(deps)) {
+    // Versions that start signing by time alone are recorded in this replica's log when it
+    // starts signing with them.
+    if (deps_.keys != nullptr) {
+        deps_.keys->set_observer(
+            transition_hook(std::string(policy::kSystemPrincipal), {}, std::nullopt));
+    }
+}
 
 core::Result<const policy::Principal*> Service::identify(const policy::Engine& engine,
                                                          const Caller& caller,
@@ -359,11 +366,15 @@ Outcome<nlohmann::json> Service::consistency_proof(const Caller& caller, std::ui
 
 core::Status Service::bootstrap_keys() {
     const auto engine = deps_.policy->current();
+    core::Status failure;
     for (const auto& rules : engine->keys()) {
         auto grant = engine->system_grant(rules.name, policy::Engine::SystemPurpose::bootstrap);
         if (!grant) return grant.error();
         auto created = deps_.keys->bootstrap(*grant, rules.algorithm);
-        if (!created) return created.error();
+        if (!created) {
+            failure = created.error();  // the other keys are still created
+            continue;
+        }
         if (!created->has_value()) continue;
         audit::Entry e;
         e.principal = std::string(policy::kSystemPrincipal);
@@ -376,7 +387,7 @@ core::Status Service::bootstrap_keys() {
         auto appended = deps_.audit->append(std::move(e));
         if (!appended) return appended.error();
     }
-    return {};
+    return failure;
 }
 
 }  // namespace licentra::service

@@ -26,6 +26,7 @@
 #include "policy/engine.hpp"
 #include "policy/holder.hpp"
 #include "policy/rate_limiter.hpp"
+#include "service/request_records.hpp"
 
 namespace licentra::service {
 
@@ -67,14 +68,17 @@ struct IssuedToken {
     std::uint64_t audit_index = 0;
 };
 
-// Where approval requests live: CKO_DATA objects on the HSM token ("licentra/request/<id>").
+// Where approval requests live: append-only CKO_DATA objects on the HSM token under
+// "licentra/request/" (service/request_records.hpp). Names are relative to that root.
 class RequestStore {
   public:
     virtual ~RequestStore() = default;
-    [[nodiscard]] virtual core::Status put(const std::string& id, const std::string& json) = 0;
-    [[nodiscard]] virtual core::Result<std::optional<std::string>> get(const std::string& id) = 0;
-    [[nodiscard]] virtual core::Status remove(const std::string& id) = 0;
-    [[nodiscard]] virtual core::Result<std::vector<std::string>> all() = 0;  // JSON texts
+    // Creates one more record; never replaces an existing one.
+    [[nodiscard]] virtual core::Status create(const std::string& name, const std::string& json) = 0;
+    // Every record whose name starts with prefix ("" = all), as (name, JSON text).
+    [[nodiscard]] virtual core::Result<std::vector<std::pair<std::string, std::string>>> list(
+        const std::string& prefix) = 0;
+    [[nodiscard]] virtual core::Status remove(const std::string& name) = 0;
 };
 
 struct Dependencies {
@@ -84,6 +88,11 @@ struct Dependencies {
     audit::AuditLog* audit = nullptr;
     audit::Pseudonymizer* pseudonymizer = nullptr;  // required if any key records pseudonyms
     Executor* executor = nullptr;
+    // How this replica shares decisions with the others (docs/adr/0004).
+    std::string replica = "licentra-signd";
+    keys::ClaimTiming claims;
+    // How long a replica that lost a close claim waits for the winner's outcome.
+    std::chrono::milliseconds outcome_wait{std::chrono::seconds(30)};
 };
 
 class Service {
@@ -137,9 +146,11 @@ class Service {
     [[nodiscard]] Outcome<nlohmann::json> reject_request(const Caller& caller,
                                                          const std::string& id);
 
-    // Periodic work (the daemon calls it every second): activates pre-active versions whose
-    // publish-ahead time has passed, runs scheduled rotations that are due, and expires
-    // requests. Every change is audited as principal "system".
+    // Periodic work (the daemon calls it every refresh interval): expires requests, executes
+    // approved requests whose execution no replica finished, runs scheduled rotations that are
+    // due, creates missing keys and removes requests decided more than an hour ago. Every
+    // change is audited as principal "system". (Pre-active versions start signing by time
+    // alone: see KeyManager.)
     void tick(core::TimePoint now);
 
     // Creates v1 of every policy key that has none (audited as principal "system").
@@ -168,29 +179,44 @@ class Service {
                        const core::Error& error, std::vector<std::string> claims = {});
 
     // Lifecycle helpers (lifecycle.cpp).
-    [[nodiscard]] core::Result<policy::ApprovalRequest> load_request(const std::string& id);
-    [[nodiscard]] core::Status store_request(const policy::ApprovalRequest& r);
-    [[nodiscard]] core::Status remove_request(const std::string& id);
-    [[nodiscard]] core::Result<nlohmann::json> execute(const policy::Engine& engine,
-                                                       policy::ApprovalRequest& request,
-                                                       const Caller& caller, core::TimePoint now);
+    struct Closed {
+        StoredRequest request;      // the request after the close (or as the winner left it)
+        bool decided_here = false;  // this replica's claim won and it acted
+    };
+    [[nodiscard]] core::Result<StoredRequest> load_request(const std::string& id,
+                                                           core::TimePoint now);
+    // Closes request `id` with decision d on behalf of principal, against every replica: only
+    // the winning claim acts (executes, or records the rejection or expiry), audits it and
+    // writes the outcome. A loser waits for the outcome when wait is set.
+    [[nodiscard]] core::Result<Closed> close(const policy::Engine& engine, const std::string& id,
+                                             Decision d, const std::string& principal,
+                                             const Caller& caller, bool wait);
+    [[nodiscard]] core::Result<keys::KeyVersion> run_operation(const policy::Engine& engine,
+                                                               const policy::ApprovalRequest& r,
+                                                               const std::string& principal,
+                                                               const Caller& caller,
+                                                               core::TimePoint now);
+    [[nodiscard]] keys::ClaimStorage claim_storage() const;
     void audit_request(const policy::Engine& engine, const std::string& principal,
                        const std::string& action, const policy::ApprovalRequest& r,
                        const Caller& caller, audit::Outcome result,
                        std::optional<std::string> reason = std::nullopt);
-    [[nodiscard]] keys::TransitionHook transition_hook(const policy::Engine& engine,
-                                                       const std::string& principal,
+    [[nodiscard]] keys::TransitionHook transition_hook(const std::string& principal,
                                                        const std::string& request_id,
                                                        std::optional<std::string> digest);
+    void tick_scheduled_rotations(const policy::Engine& engine, core::TimePoint now,
+                                  const std::vector<std::string>& pending_rotation_keys);
 
     Dependencies deps_;
     policy::RateLimiter limiter_;
-    std::mutex requests_mutex_;  // serializes read-modify-write of stored requests
     Stats stats_;
 };
 
 // The JSON view of an approval request served by the API (docs/api.md).
 [[nodiscard]] nlohmann::json request_json(const policy::ApprovalRequest& r, core::TimePoint now);
+// The same for a stored request: state "closing" while a replica executes it; "result" and
+// "closed_by" once it is closed.
+[[nodiscard]] nlohmann::json request_json(const StoredRequest& s, core::TimePoint now);
 
 // A principal name for audit entries when the certificate maps to no principal:
 // "cert:<first 16 hex of the SPKI SHA-256>".

@@ -37,7 +37,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;
 constexpr int kExitInvalid = 2;
-constexpr auto kKeyRefreshInterval = std::chrono::seconds(1);
 constexpr auto kDrain = std::chrono::seconds(10);
 
 void log_line(std::string_view line) {
@@ -201,20 +200,29 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     }
 
     // ---- keys and use cases ----
-    keys::KeyManager key_manager(token, [](const crypto::PublicKey& k) {
-        auto kid = token::jwk_thumbprint(k);
-        return kid ? *kid : std::string();
-    });
+    keys::ClusterOptions cluster;
+    cluster.replica = cfg->audit.origin;
+    cluster.claims.write_bound = cfg->cluster.claim_write_bound;
+    cluster.claims.settle = 2 * cfg->cluster.claim_write_bound;
+    cluster.min_pre_active = 2 * cfg->cluster.refresh_interval;
+    cluster.log = [](std::string_view line) { log_line(line); };
+    keys::KeyManager key_manager(
+        token,
+        [](const crypto::PublicKey& k) {
+            auto kid = token::jwk_thumbprint(k);
+            return kid ? *kid : std::string();
+        },
+        cluster);
     const std::size_t hsm_threads =
         cfg->server.hsm_threads > 0 ? cfg->server.hsm_threads : cfg->hsm.session_pool;
     net::WorkPool work_pool(hsm_threads, 4096);
     WorkPoolExecutor executor(work_pool);
     wiring::HsmRequestStore request_store(token);
-    service::Service service(
-        {&request_store, &policy_holder, &key_manager, audit_log.get(), &pseudonymizer, &executor});
+    service::Service service({&request_store, &policy_holder, &key_manager, audit_log.get(),
+                              &pseudonymizer, &executor, cfg->audit.origin, cluster.claims});
     if (auto st = service.bootstrap_keys(); !st) {
+        // The key stays unavailable (409) until it exists; the periodic tick tries again.
         log_line("key bootstrap: " + st.error().to_string());
-        return kExitRuntime;
     }
     // Every active key passed its attribute check and self-test in refresh (load_key).
     if (auto st = key_manager.refresh(); !st) {
@@ -297,7 +305,8 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     bool stopping = false;
     std::thread refresher([&] {
         std::unique_lock lock(stop_mutex);
-        while (!stop_cv.wait_for(lock, kKeyRefreshInterval, [&] { return stopping; })) {
+        while (!stop_cv.wait_for(lock, cfg->cluster.refresh_interval,
+                                 [&] { return stopping; })) {
             lock.unlock();
             auto st = key_manager.refresh();
             if (!st) {
@@ -306,7 +315,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
                 hsm_error = st.error().code;
             } else {
                 if (!hsm_ok.exchange(true)) log_line("key refresh: recovered");
-                // Activations due, scheduled rotations, request expiry.
+                // Request expiry, unfinished executions, scheduled rotations.
                 service.tick(core::Clock::now());
             }
             lock.lock();

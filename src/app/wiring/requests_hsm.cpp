@@ -3,31 +3,28 @@
 namespace licentra::app::wiring {
 
 namespace {
-std::string label_of(const std::string& id) { return std::string(kRequestLabelPrefix) + id; }
+std::string label_of(const std::string& name) { return std::string(kRequestLabelPrefix) + name; }
 }  // namespace
 
-core::Status HsmRequestStore::put(const std::string& id, const std::string& json) {
-    return token_->write_data(label_of(id), core::as_bytes(json));
+core::Status HsmRequestStore::create(const std::string& name, const std::string& json) {
+    return token_->create_data(label_of(name), core::as_bytes(json));
 }
 
-core::Result<std::optional<std::string>> HsmRequestStore::get(const std::string& id) {
-    auto data = token_->read_data(label_of(id));
-    if (!data) return data.error();
-    if (!*data) return std::optional<std::string>{};
-    return std::optional<std::string>{std::string(core::as_chars(**data))};
-}
-
-core::Status HsmRequestStore::remove(const std::string& id) {
-    return token_->delete_data(label_of(id));
-}
-
-core::Result<std::vector<std::string>> HsmRequestStore::all() {
-    auto listed = token_->list_data(std::string(kRequestLabelPrefix));
+core::Result<std::vector<std::pair<std::string, std::string>>> HsmRequestStore::list(
+    const std::string& prefix) {
+    auto listed = token_->list_data(label_of(prefix));
     if (!listed) return listed.error();
-    std::vector<std::string> out;
+    std::vector<std::pair<std::string, std::string>> out;
     out.reserve(listed->size());
-    for (const auto& [label, value] : *listed) out.emplace_back(core::as_chars(value));
+    for (const auto& [label, value] : *listed) {
+        out.emplace_back(label.substr(kRequestLabelPrefix.size()),
+                         std::string(core::as_chars(value)));
+    }
     return out;
+}
+
+core::Status HsmRequestStore::remove(const std::string& name) {
+    return token_->delete_data(label_of(name));
 }
 
 }  // namespace licentra::app::wiring

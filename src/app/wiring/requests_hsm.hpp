@@ -1,5 +1,6 @@
-// Approval requests stored on the HSM token as CKO_DATA objects "licentra/request/<id>", so
-// they survive restarts and every daemon sharing the token sees the same requests.
+// Approval requests stored on the HSM token as append-only CKO_DATA objects under
+// "licentra/request/" (service/request_records.hpp), so they survive restarts and every
+// replica sharing the token sees the same requests.
 #pragma once
 
 #include <memory>
@@ -14,10 +15,10 @@ inline constexpr std::string_view kRequestLabelPrefix = "licentra/request/";
 class HsmRequestStore final : public service::RequestStore {
   public:
     explicit HsmRequestStore(std::shared_ptr<hsm::Token> token) : token_(std::move(token)) {}
-    [[nodiscard]] core::Status put(const std::string& id, const std::string& json) override;
-    [[nodiscard]] core::Result<std::optional<std::string>> get(const std::string& id) override;
-    [[nodiscard]] core::Status remove(const std::string& id) override;
-    [[nodiscard]] core::Result<std::vector<std::string>> all() override;
+    [[nodiscard]] core::Status create(const std::string& name, const std::string& json) override;
+    [[nodiscard]] core::Result<std::vector<std::pair<std::string, std::string>>> list(
+        const std::string& prefix) override;
+    [[nodiscard]] core::Status remove(const std::string& name) override;
 
   private:
     std::shared_ptr<hsm::Token> token_;

@@ -1,0 +1,72 @@
+#include "keys/claim.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "crypto/random.hpp"
+
+namespace licentra::keys {
+
+namespace {
+constexpr std::size_t kNonceHex = 32;
+
+bool is_hex(std::string_view s) {
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+}  // namespace
+
+std::string claim_nonce(const std::string& prefix, const std::string& label) {
+    if (label.size() < prefix.size() + kNonceHex || label.compare(0, prefix.size(), prefix) != 0) {
+        return {};
+    }
+    std::string nonce = label.substr(prefix.size(), kNonceHex);
+    const std::size_t rest = prefix.size() + kNonceHex;
+    if (!is_hex(nonce) || (label.size() > rest && label[rest] != '/')) return {};
+    return nonce;
+}
+
+std::string lowest_claim(const std::string& prefix, const std::vector<std::string>& labels) {
+    std::string lowest;
+    for (const auto& l : labels) {
+        std::string n = claim_nonce(prefix, l);
+        if (!n.empty() && (lowest.empty() || n < lowest)) lowest = std::move(n);
+    }
+    return lowest;
+}
+
+core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string& prefix,
+                                 const std::string& author, core::ByteView value,
+                                 const ClaimTiming& timing,
+                                 const std::function<core::Result<bool>()>& pre_check) {
+    auto random = crypto::random_bytes(kNonceHex / 2);
+    if (!random) return random.error();
+    const std::string nonce = core::hex_encode(*random);
+    const std::string label = prefix + nonce + (author.empty() ? "" : "/" + author);
+
+    const auto started = std::chrono::steady_clock::now();
+    auto existing = storage.list(prefix);
+    if (!existing) return existing.error();
+    if (!lowest_claim(prefix, *existing).empty()) return ClaimOutcome::lost;
+    if (pre_check) {
+        auto open = pre_check();
+        if (!open) return open.error();
+        if (!*open) return ClaimOutcome::lost;
+    }
+    if (auto st = storage.create(label, value); !st) return st.error();
+    if (std::chrono::steady_clock::now() - started > timing.write_bound) {
+        // Others may have decided without seeing this claim: it must not win. Withdraw it.
+        (void)storage.remove(label);
+        return ClaimOutcome::withdrawn;
+    }
+    if (storage.wait) {
+        storage.wait(timing.settle);
+    } else {
+        std::this_thread::sleep_for(timing.settle);
+    }
+    auto labels = storage.list(prefix);
+    if (!labels) return labels.error();
+    return lowest_claim(prefix, *labels) == nonce ? ClaimOutcome::won : ClaimOutcome::lost;
+}
+
+}  // namespace licentra::keys

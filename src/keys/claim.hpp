@@ -1,0 +1,64 @@
+// One winner among daemons that act at the same instant, on a token that offers no
+// compare-and-swap (docs/adr/0004-shared-state-on-the-token.md).
+//
+// A decision point (a request to close, a key version number to create) is a label prefix.
+// To act, a daemon checks that nobody has claimed it yet (pre_check), writes one claim object
+// "<prefix><nonce>" (or "<prefix><nonce>/<author>") with a fresh 128-bit random nonce, waits
+// `settle`, lists the claims and wins only if its nonce is the lowest. This is Fischer's timed
+// mutual exclusion: it is safe as long as the check-then-write step of every daemon finishes
+// within `write_bound` (each daemon measures its own step on a monotonic clock and withdraws
+// a late claim) and settle > write_bound. Losing or withdrawing is always safe; liveness is
+// restored by the caller retrying later.
+//
+// Thread-safety: claim() is reentrant; the storage callbacks must be thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/result.hpp"
+
+namespace licentra::keys {
+
+struct ClaimTiming {
+    // Longest check-then-write step that still counts; a slower one is withdrawn.
+    std::chrono::milliseconds write_bound{500};
+    // How long a claimer waits before reading the claims back; must exceed write_bound.
+    std::chrono::milliseconds settle{1000};
+};
+
+struct ClaimStorage {
+    // Labels (full) of the objects whose label starts with prefix.
+    std::function<core::Result<std::vector<std::string>>(const std::string& prefix)> list;
+    std::function<core::Status(const std::string& label, core::ByteView value)> create;
+    std::function<core::Status(const std::string& label)> remove;
+    // Waits on the monotonic clock (tests may inject a clock-driven wait).
+    std::function<void(std::chrono::milliseconds)> wait;
+};
+
+enum class ClaimOutcome {
+    won,        // this daemon alone acts
+    lost,       // another claim is lower, or the point was already claimed or decided
+    withdrawn,  // this daemon's step was slower than write_bound: it claimed nothing
+};
+
+// claim() refuses (lost) if any claim exists under prefix; pre_check (optional) adds the
+// caller's own "still open" test (e.g. nothing decided yet). Both run inside the timed step. author (optional) is appended to the claim label so that the
+// object names who made it. value: the claim object's content.
+[[nodiscard]] core::Result<ClaimOutcome> claim(const ClaimStorage& storage,
+                                               const std::string& prefix,
+                                               const std::string& author, core::ByteView value,
+                                               const ClaimTiming& timing,
+                                               const std::function<core::Result<bool>()>& pre_check);
+
+// The nonce part of a claim label under prefix ("" if the label is not a claim).
+[[nodiscard]] std::string claim_nonce(const std::string& prefix, const std::string& label);
+
+// The lowest claim nonce among labels under prefix ("" if none): the winner.
+[[nodiscard]] std::string lowest_claim(const std::string& prefix,
+                                       const std::vector<std::string>& labels);
+
+}  // namespace licentra::keys

@@ -1,0 +1,354 @@
+#include "keys/key_records.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace licentra::keys {
+
+using core::ErrorKind;
+using core::make_error;
+
+namespace {
+
+constexpr std::string_view kRoot = "licentra/";
+
+core::Error bad(const std::string& why) {
+    return make_error(ErrorKind::integrity, "keys.bad_record", "key record: " + why);
+}
+
+// Strict object reader: every member named, of the right type, nothing else.
+class Reader {
+  public:
+    explicit Reader(core::ByteView data)
+        : j_(nlohmann::json::parse(data.begin(), data.end(), nullptr, false)) {}
+    [[nodiscard]] bool object() const { return !j_.is_discarded() && j_.is_object(); }
+    bool integer(const char* name, std::int64_t& out) {
+        seen_.insert(name);
+        auto it = j_.find(name);
+        if (it == j_.end() || !it->is_number_integer()) return false;
+        out = it->get<std::int64_t>();
+        return true;
+    }
+    bool optional_integer(const char* name, std::optional<std::int64_t>& out) {
+        seen_.insert(name);
+        auto it = j_.find(name);
+        if (it == j_.end()) return true;
+        if (!it->is_number_integer()) return false;
+        out = it->get<std::int64_t>();
+        return true;
+    }
+    bool string(const char* name, std::string& out) {
+        seen_.insert(name);
+        auto it = j_.find(name);
+        if (it == j_.end() || !it->is_string()) return false;
+        out = it->get<std::string>();
+        return out.size() <= 256;
+    }
+    [[nodiscard]] bool nothing_else() const {
+        for (auto it = j_.begin(); it != j_.end(); ++it) {
+            if (seen_.count(it.key()) == 0) return false;
+        }
+        return true;
+    }
+
+  private:
+    nlohmann::json j_;
+    std::set<std::string> seen_;
+};
+
+struct Parsed {
+    std::string name;
+    unsigned version = 0;
+    std::string key_label;
+    std::string rest;  // after "<key label>/", e.g. "created/<id>"
+};
+
+// "licentra/<name>/v<N>[/<rest>]"
+std::optional<Parsed> parse_record_label(const std::string& label) {
+    if (label.compare(0, kRoot.size(), kRoot) != 0) return std::nullopt;
+    const std::size_t name_end = label.find('/', kRoot.size());
+    if (name_end == std::string::npos) return std::nullopt;
+    const std::size_t version_end = label.find('/', name_end + 1);
+    std::string key_label = label.substr(0, version_end);
+    auto parsed = hsm::parse_key_label(key_label);
+    if (!parsed) return std::nullopt;
+    Parsed p{parsed->first, parsed->second, std::move(key_label), {}};
+    if (version_end != std::string::npos) p.rest = label.substr(version_end + 1);
+    return p;
+}
+
+struct Accumulated {
+    std::string name;
+    std::string label;
+    std::map<std::string, CreatedRecord> created;  // by CKA_ID hex
+    std::optional<VersionRecord> legacy;
+    std::optional<EventRecord> retired;
+    std::optional<EventRecord> destroyed;
+};
+
+void keep_earliest(std::optional<EventRecord>& slot, EventRecord e) {
+    if (!slot || e.at_ms < slot->at_ms) slot = std::move(e);
+}
+
+std::string remove_hint(const std::string& label, const std::string& id_hex) {
+    return "remove it with: pkcs11-tool --login --delete-object --type privkey --label '" + label +
+           "' --id " + id_hex + " (and --type pubkey)";
+}
+
+}  // namespace
+
+std::string version_prefix(std::string_view key_label) { return std::string(key_label) + "/"; }
+std::string claim_prefix(std::string_view key_label) {
+    return std::string(key_label) + "/claim/";
+}
+std::string created_label(std::string_view key_label, std::string_view id_hex) {
+    return std::string(key_label) + "/created/" + std::string(id_hex);
+}
+std::string retired_prefix(std::string_view key_label) {
+    return std::string(key_label) + "/retired/";
+}
+std::string destroyed_prefix(std::string_view key_label) {
+    return std::string(key_label) + "/destroyed/";
+}
+
+std::string CreatedRecord::to_json() const {
+    nlohmann::json j = {{"algorithm", std::string(crypto::jws_name(algorithm))},
+                        {"created_ms", created_ms},
+                        {"activate_at_ms", activate_at_ms},
+                        {"supersede_verify_ms", supersede_verify_ms},
+                        {"by", by},
+                        {"request", request}};
+    return j.dump();
+}
+
+core::Result<CreatedRecord> CreatedRecord::from_json(core::ByteView json) {
+    Reader r(json);
+    if (!r.object()) return bad("created record is not a JSON object");
+    CreatedRecord c;
+    std::string alg;
+    if (!r.string("algorithm", alg)) return bad("created record: bad algorithm");
+    auto a = crypto::algorithm_from_jws_name(alg);
+    if (!a) return bad("created record: unknown algorithm");
+    c.algorithm = *a;
+    if (!r.integer("created_ms", c.created_ms) || !r.integer("activate_at_ms", c.activate_at_ms) ||
+        !r.integer("supersede_verify_ms", c.supersede_verify_ms) || c.supersede_verify_ms < 0) {
+        return bad("created record: bad time");
+    }
+    if (!r.string("by", c.by) || !r.string("request", c.request)) {
+        return bad("created record: bad author or request");
+    }
+    if (!r.nothing_else()) return bad("created record: unknown member");
+    return c;
+}
+
+std::string EventRecord::to_json() const {
+    nlohmann::json j = {{"at_ms", at_ms}, {"by", by}};
+    if (verify_until_ms) j["verify_until_ms"] = *verify_until_ms;
+    return j.dump();
+}
+
+core::Result<EventRecord> EventRecord::from_json(core::ByteView json, bool retired) {
+    Reader r(json);
+    if (!r.object()) return bad("event record is not a JSON object");
+    EventRecord e;
+    if (!r.integer("at_ms", e.at_ms) || !r.string("by", e.by)) {
+        return bad("event record: bad time or author");
+    }
+    if (!r.optional_integer("verify_until_ms", e.verify_until_ms) ||
+        (retired != e.verify_until_ms.has_value())) {
+        return bad("event record: bad verify_until_ms");
+    }
+    if (!r.nothing_else()) return bad("event record: unknown member");
+    return e;
+}
+
+Fold fold_key_records(const std::vector<std::pair<std::string, core::Bytes>>& data,
+                      const std::vector<hsm::KeyInfo>& pairs, std::int64_t now_ms) {
+    Fold out;
+    std::map<std::pair<std::string, unsigned>, Accumulated> acc;
+    auto note_version = [&](const std::string& name, unsigned version) {
+        auto& h = out.highest[name];
+        h = std::max(h, version);
+    };
+    for (const auto& [label, value] : data) {
+        auto p = parse_record_label(label);
+        if (!p) continue;  // requests, audit anchors, other objects
+        if (p->rest.empty()) continue;
+        note_version(p->name, p->version);
+        Accumulated& a = acc[{p->name, p->version}];
+        a.name = p->name;
+        a.label = p->key_label;
+        const core::ByteView bytes(value);
+        if (p->rest == "state") {
+            auto rec = VersionRecord::from_json(bytes);
+            if (!rec || rec->version != p->version) {
+                out.warnings.push_back(label + ": unreadable, ignored");
+                continue;
+            }
+            a.legacy = *rec;
+        } else if (p->rest.rfind("created/", 0) == 0) {
+            auto rec = CreatedRecord::from_json(bytes);
+            if (!rec) {
+                out.warnings.push_back(label + ": " + rec.error().message + ", ignored");
+                continue;
+            }
+            a.created.emplace(p->rest.substr(8), std::move(*rec));
+        } else if (p->rest.rfind("retired/", 0) == 0 || p->rest.rfind("destroyed/", 0) == 0) {
+            const bool retired = p->rest[0] == 'r';
+            auto rec = EventRecord::from_json(bytes, retired);
+            if (!rec) {
+                out.warnings.push_back(label + ": " + rec.error().message + ", ignored");
+                continue;
+            }
+            keep_earliest(retired ? a.retired : a.destroyed, std::move(*rec));
+        }
+    }
+    std::map<std::string, std::vector<const hsm::KeyInfo*>> pairs_by_label;
+    for (const auto& k : pairs) {
+        note_version(k.name, k.version);
+        if (k.has_public) pairs_by_label[k.label].push_back(&k);
+    }
+
+    // Each version's base: which key pair, algorithm, times.
+    struct Base {
+        FoldedVersion v;
+        std::optional<std::int64_t> activate_at;
+        std::int64_t supersede_verify_ms = 0;
+        std::optional<EventRecord> retired;
+        std::optional<EventRecord> destroyed;
+    };
+    std::map<std::string, std::vector<Base>> bases;
+    for (auto& [slot, a] : acc) {
+        const auto& candidates = pairs_by_label[a.label];
+        auto has_pair = [&](const std::string& id) {
+            return std::any_of(candidates.begin(), candidates.end(),
+                               [&](const hsm::KeyInfo* k) { return k->id_hex == id; });
+        };
+        Base b;
+        b.v.name = a.name;
+        b.v.label = a.label;
+        b.v.record.version = slot.second;
+        b.retired = a.retired;
+        b.destroyed = a.destroyed;
+        if (!a.created.empty()) {
+            // Lowest CKA_ID among created records whose key pair exists (map order: by id).
+            const CreatedRecord* won = nullptr;
+            for (const auto& [id, c] : a.created) {
+                if (won == nullptr && has_pair(id)) {
+                    won = &c;
+                    b.v.id_hex = id;
+                }
+            }
+            if (won == nullptr) {
+                out.warnings.push_back("version " + std::to_string(slot.second) + " of " + a.name +
+                                       " has created records but no key pair; it is ignored");
+                continue;
+            }
+            b.v.record.algorithm = won->algorithm;
+            b.v.record.created_ms = won->created_ms;
+            b.activate_at = won->activate_at_ms;
+            b.supersede_verify_ms = won->supersede_verify_ms;
+        } else if (a.legacy) {
+            const VersionRecord& l = *a.legacy;
+            b.v.record.algorithm = l.algorithm;
+            b.v.record.created_ms = l.created_ms;
+            if (l.activated_ms) {
+                b.activate_at = *l.activated_ms;
+            } else if (l.state == KeyState::pre_active) {
+                b.activate_at = l.activate_at_ms.value_or(l.created_ms);
+            }
+            if (l.state == KeyState::active && !b.activate_at) b.activate_at = l.created_ms;
+            if (l.retired_ms) {
+                keep_earliest(b.retired, EventRecord{*l.retired_ms, l.verify_until_ms, "legacy"});
+            }
+            if (l.state == KeyState::destroyed) {
+                keep_earliest(b.destroyed,
+                              EventRecord{l.destroyed_ms.value_or(0), std::nullopt, "legacy"});
+            }
+            if (candidates.empty()) {
+                out.warnings.push_back("version " + std::to_string(slot.second) + " of " + a.name +
+                                       " has a state record but no key pair; it is ignored");
+                continue;
+            }
+            // An older release could leave two pairs for one label: the lowest CKA_ID among
+            // those that still have a private key (any, once destroyed) is the version.
+            const hsm::KeyInfo* won = nullptr;
+            for (const hsm::KeyInfo* k : candidates) {
+                const bool usable = k->has_private || b.destroyed;
+                if (usable && (won == nullptr || k->id_hex < won->id_hex)) won = k;
+            }
+            if (won == nullptr) won = candidates.front();
+            b.v.id_hex = won->id_hex;
+        } else {
+            continue;  // only claims: a creation that did not finish (or is under way)
+        }
+        for (const hsm::KeyInfo* k : candidates) {
+            if (k->id_hex != b.v.id_hex) {
+                out.warnings.push_back(a.label + " has a second key pair (CKA_ID " + k->id_hex +
+                                       ") that is not the version; " +
+                                       remove_hint(a.label, k->id_hex));
+            }
+        }
+        bases[a.name].push_back(std::move(b));
+    }
+
+    for (auto& [name, list] : bases) {
+        std::sort(list.begin(), list.end(), [](const Base& x, const Base& y) {
+            return x.v.record.version < y.v.record.version;
+        });
+        // Which versions became active, and when.
+        std::vector<std::optional<std::int64_t>> became(list.size());
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            const Base& b = list[i];
+            if (!b.activate_at || *b.activate_at > now_ms) continue;
+            const std::int64_t t = *b.activate_at;
+            if ((b.retired && b.retired->at_ms <= t) || (b.destroyed && b.destroyed->at_ms <= t)) {
+                continue;
+            }
+            became[i] = t;
+        }
+        auto& versions = out.keys[name];
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            Base& b = list[i];
+            VersionRecord& r = b.v.record;
+            // Superseded by the first later version that became active after this one did.
+            std::optional<std::int64_t> superseded;
+            std::int64_t successor_verify = 0;
+            for (std::size_t k = i + 1; k < list.size(); ++k) {
+                if (became[k] && (!superseded || *became[k] < *superseded)) {
+                    superseded = became[k];
+                    successor_verify = list[k].supersede_verify_ms;
+                }
+            }
+            if (became[i]) r.activated_ms = became[i];
+            if (superseded && (!became[i] || *superseded < *became[i])) {
+                // A later version started signing first: this one never does.
+                r.activated_ms.reset();
+            }
+            std::optional<EventRecord> retired = b.retired;
+            if (superseded && (!retired || *superseded < retired->at_ms)) {
+                retired = EventRecord{*superseded, *superseded + successor_verify, "superseded"};
+            }
+            if (b.destroyed) {
+                r.state = KeyState::destroyed;
+                r.destroyed_ms = b.destroyed->at_ms;
+            } else if (retired && retired->at_ms <= now_ms) {
+                r.state = KeyState::retired;
+            } else if (r.activated_ms) {
+                r.state = KeyState::active;
+            } else {
+                r.state = KeyState::pre_active;
+                r.activate_at_ms = b.activate_at;
+            }
+            if (retired && retired->at_ms <= now_ms) {
+                r.retired_ms = retired->at_ms;
+                r.verify_until_ms = retired->verify_until_ms;
+            }
+            versions.push_back(std::move(b.v));
+        }
+    }
+    return out;
+}
+
+}  // namespace licentra::keys
