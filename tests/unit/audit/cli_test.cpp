@@ -414,5 +414,34 @@ TEST_F(AuditCliReplicas, OriginsAreMatchedToDirectoriesInOrder) {
         << out;
 }
 
+TEST_F(AuditCliReplicas, ASingleLogIsCrossCheckedWithinItselfAndKeepsItsReportShape) {
+    const std::string digest(64, 'd');
+    const auto a = write_log("node-1", {lifecycle("key.rotate.execute", std::nullopt, digest),
+                                        lifecycle("key.rotate.execute", std::nullopt, digest)});
+    std::string out;
+    ASSERT_EQ(run({"verify", "--dir", a, "--key", key_file_.string()}, &out), 3) << out;
+    const auto l = lines(out);
+    ASSERT_EQ(l.size(), 3u) << out;
+    EXPECT_EQ(l[0].rfind("verified: 4 entries, 2 checkpoints; newest checkpoint "
+                         "licentra.example/audit/node-1 size 4 root ",
+                         0),
+              0u)
+        << out;
+    EXPECT_EQ(l[1], "contradiction: audit.cross_double_execution: request " + digest +
+                        " executed at licentra.example/audit/node-1 entry 2 (key.rotate.execute) "
+                        "and again at licentra.example/audit/node-1 entry 3 (key.rotate.execute)");
+    EXPECT_EQ(l[2],
+              "tampered: 1 logs, 1 verified, 0 tampered, 0 unreadable, 1 contradictions across 1 "
+              "cross-checked logs");
+    ASSERT_EQ(run({"verify", "--dir", a, "--key", key_file_.string(), "--json"}, &out), 3) << out;
+    const json j = json::parse(out);
+    EXPECT_EQ(j["status"], "tampered");
+    EXPECT_EQ(j["entries"], 4);
+    EXPECT_EQ(j["newest_checkpoint"]["origin"], "licentra.example/audit/node-1");
+    ASSERT_EQ(j["contradictions"].size(), 1u);
+    EXPECT_EQ(j["contradictions"][0]["second"],
+              json({{"dir", a}, {"origin", "licentra.example/audit/node-1"}, {"index", 3}}));
+}
+
 }  // namespace
 }  // namespace licentra::audit
