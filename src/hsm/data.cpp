@@ -52,9 +52,13 @@ core::Result<std::vector<Stored>> find_data(Attempt& a, const std::string* label
     if (!objs) return std::move(objs).error();
     std::vector<Stored> out;
     for (CK_OBJECT_HANDLE h : *objs) {
+        // Another session (this daemon's or another replica's) may destroy an object between
+        // C_FindObjects and reading it: it is simply no longer there.
         auto lab = detail::get_bytes(a, h, CKA_LABEL);
+        if (!lab && lab.error().code == "hsm.object_gone") continue;
         if (!lab) return std::move(lab).error();
         auto val = detail::get_bytes(a, h, CKA_VALUE);
+        if (!val && val.error().code == "hsm.object_gone") continue;
         if (!val) return std::move(val).error();
         std::string l = *lab ? std::string(core::as_chars(**lab)) : std::string();
         auto s = decode(h, l, val->value_or(Bytes{}));

@@ -563,6 +563,7 @@ core::Result<std::vector<KeyInfo>> Token::list_keys(const std::string& prefix) {
             if (!objs) return std::move(objs).error();
             for (CK_OBJECT_HANDLE o : *objs) {
                 auto lab = detail::get_bytes(a, o, CKA_LABEL);
+                if (!lab && lab.error().code == "hsm.object_gone") continue;  // destroyed meanwhile
                 if (!lab) return std::move(lab).error();
                 if (!*lab) continue;
                 std::string label(core::as_chars(**lab));

@@ -235,7 +235,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
             if (!s) return s.error();
             if (!wait || s->outcome || !s->closing_since_ms ||
                 std::chrono::steady_clock::now() >= deadline) {
-                return Closed{std::move(*s), false};
+                return Closed{std::move(*s), false, std::nullopt};
             }
             std::this_thread::sleep_for(kOutcomePoll);
         }
@@ -251,6 +251,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
     o.principal = principal;
     o.at_ms = core::unix_millis(now);
     audit::Outcome audited = audit::Outcome::allowed;
+    std::optional<core::Error> failure;
     switch (d) {
         case Decision::execute: {
             // The execution is the act of the approval that completed the quorum.
@@ -265,6 +266,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 o.result = policy::RequestState::failed;
                 o.reason = done.error().code;
                 audited = audit::Outcome::failed;
+                failure = done.error();
             }
             break;
         }
@@ -289,8 +291,27 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
     }
     auto after = load_request(id, core::Clock::now());
     if (!after) return after.error();
-    return Closed{std::move(*after), true};
+    return Closed{std::move(*after), true, std::move(failure)};
 }
+
+namespace {
+
+// The answer to the officer whose action closed (or tried to close) a request: the view, or
+// the error that made the operation fail (on this replica or, by its code, on another).
+Outcome<nlohmann::json> answer(const Service::Closed& closed) {
+    using Out = Outcome<nlohmann::json>;
+    const StoredRequest& s = closed.request;
+    if (s.request.state() == policy::RequestState::failed) {
+        if (closed.failure) return Out::fail(*closed.failure);
+        return Out::fail(make_error(
+            ErrorKind::conflict, s.outcome && s.outcome->reason ? *s.outcome->reason
+                                                                : "service.execution_failed",
+            "the operation failed on replica " + (s.outcome ? s.outcome->by : std::string("?"))));
+    }
+    return Out::success(request_json(s, core::Clock::now()));
+}
+
+}  // namespace
 
 Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Operation op,
                                               const std::string& key,
@@ -346,7 +367,7 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
     }
     auto closed = close(*engine, opened->id(), Decision::execute, (*principal)->name, caller, true);
     if (!closed) return Out::fail(closed.error());
-    return Out::success(request_json(closed->request, core::Clock::now()));
+    return answer(*closed);
 }
 
 Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
@@ -445,7 +466,7 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
     }
     auto closed = close(*engine, id, Decision::execute, (*principal)->name, caller, true);
     if (!closed) return Out::fail(closed.error());
-    return Out::success(request_json(closed->request, core::Clock::now()));
+    return answer(*closed);
 }
 
 Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std::string& id) {

@@ -97,6 +97,14 @@ struct Dependencies {
 
 class Service {
   public:
+    // What closing a request led to (lifecycle.cpp).
+    struct Closed {
+        StoredRequest request;      // the request after the close (or as the winner left it)
+        bool decided_here = false;  // this replica's claim won and it acted
+        // Why the operation failed, when the request closed as failed.
+        std::optional<core::Error> failure;
+    };
+
     explicit Service(Dependencies deps);
 
     // POST /v1/tokens. authorize (token.sign on key) -> rate limit -> validate claims (every
@@ -179,10 +187,6 @@ class Service {
                        const core::Error& error, std::vector<std::string> claims = {});
 
     // Lifecycle helpers (lifecycle.cpp).
-    struct Closed {
-        StoredRequest request;      // the request after the close (or as the winner left it)
-        bool decided_here = false;  // this replica's claim won and it acted
-    };
     [[nodiscard]] core::Result<StoredRequest> load_request(const std::string& id,
                                                            core::TimePoint now);
     // Closes request `id` with decision d on behalf of principal, against every replica: only

@@ -256,12 +256,15 @@ TEST(KeyLifecycle, SigningContinuesDuringFiveRotationsWithoutARetiredVersionSign
             }
         });
     }
-    for (int i = 0; i < 5; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (unsigned i = 0; i < 5; ++i) {
         auto r = daemon.request("officer-a", "POST", "/v1/keys/fast/rotations");
         ASSERT_EQ(r.status, 201u) << r.body;
+        EXPECT_EQ(parse(r)["result"]["state"], "pre-active");
+        // A version signs only after every replica has published it; the next rotation
+        // waits for that (a second one would be refused while this one is pre-active).
+        ASSERT_TRUE(eventually([&] { return state_of(daemon, "fast", i + 2) == "active"; },
+                               std::chrono::seconds(10)));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     stop = true;
     for (auto& t : signers) t.join();
     EXPECT_EQ(failed.load(), 0u);
