@@ -268,6 +268,15 @@ TEST_F(RequestRecords, MalformedApprovalRecordIsAnIntegrityError) {
     }
 }
 
+// The name is "<id>/approval/<principal>" and principal names are 1-64 of [a-z0-9._-]: a name
+// without one is as malformed as a bad body, and must not count towards the quorum.
+TEST_F(RequestRecords, ApprovalRecordWithoutAValidPrincipalNameIsAnIntegrityError) {
+    for (const std::string& name : {id_ + "/approval/", id_ + "/approval/off-b/extra"}) {
+        SCOPED_TRACE(name);
+        expect_malformed({base(), approval("off-c", kT0 + 10), {name, at_json(kT0 + 20)}});
+    }
+}
+
 TEST_F(RequestRecords, MalformedCloseClaimIsAnIntegrityError) {
     const std::string name = id_ + "/close/" + std::string(32, 'a') + "/off-b";
     for (const std::string& text :
