@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/audit_entries.hpp"
 #include "support/daemon.hpp"
 
 namespace licentra::test {
@@ -59,26 +60,6 @@ bool eventually(Pred pred, std::chrono::seconds limit) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return pred();
-}
-
-std::vector<json> audit_entries(const std::filesystem::path& dir) {
-    std::vector<std::filesystem::path> segments;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) {
-        if (e.path().filename().string().rfind("log-", 0) == 0) segments.push_back(e.path());
-    }
-    std::sort(segments.begin(), segments.end());
-    std::vector<json> out;
-    for (const auto& s : segments) {
-        std::string text = read_file(s);
-        std::size_t pos = 0;
-        while (pos < text.size()) {
-            auto nl = text.find('\n', pos);
-            if (nl == std::string::npos) break;
-            out.push_back(json::parse(text.substr(pos, nl - pos)));
-            pos = nl + 1;
-        }
-    }
-    return out;
 }
 
 TEST(KeyLifecycle, WholeStoryRotationUnderDualControlThenDestruction) {

@@ -20,10 +20,10 @@
 
 namespace licentra::test {
 
-// The example policy's principals plus "stranger": a certificate from the same CA that the
-// policy does not name.
-inline const std::vector<std::string> kPrincipals = {"license-server", "officer-a", "officer-b",
-                                                     "officer-c",      "auditor",   "stranger"};
+// The example policy's principals, "officer-d" (a fourth officer for the replica tests'
+// policy) and "stranger": a certificate from the same CA that no policy names.
+inline const std::vector<std::string> kPrincipals = {
+    "license-server", "officer-a", "officer-b", "officer-c", "officer-d", "auditor", "stranger"};
 
 // A token, a PKI and a policy shared by one or more daemons.
 class Deployment {
