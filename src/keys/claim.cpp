@@ -39,6 +39,11 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
                                  const std::string& author, core::ByteView value,
                                  const ClaimTiming& timing,
                                  const std::function<core::Result<bool>()>& pre_check) {
+    if (timing.settle <= timing.write_bound) {
+        // The safety argument needs every competing claim visible after the settle.
+        return core::make_error(core::ErrorKind::usage, "keys.claim_timing",
+                                "claim settle must exceed the write bound");
+    }
     auto random = crypto::random_bytes(kNonceHex / 2);
     if (!random) return random.error();
     const std::string nonce = core::hex_encode(*random);

@@ -46,15 +46,6 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-// Names of roles, principals and keys: 1-64 of [a-z0-9._-], starting with a letter or digit.
-bool valid_name(std::string_view n) {
-    if (n.empty() || n.size() > 64) return false;
-    if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= '0' && n[0] <= '9'))) return false;
-    return std::all_of(n.begin(), n.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    });
-}
-
 // Claim names: 1-64 of [A-Za-z0-9_.:-].
 bool valid_claim_name(std::string_view n) {
     if (n.empty() || n.size() > 64) return false;

@@ -1,5 +1,7 @@
 #include "policy/model.hpp"
 
+#include <algorithm>
+
 namespace licentra::policy {
 
 namespace {
@@ -97,6 +99,14 @@ const std::vector<std::string>& builtin_forbidden_claims() {
         "street_address", "username",    "zoneinfo",
     };
     return kList;
+}
+
+bool valid_name(std::string_view n) noexcept {
+    if (n.empty() || n.size() > 64) return false;
+    if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= '0' && n[0] <= '9'))) return false;
+    return std::all_of(n.begin(), n.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    });
 }
 
 }  // namespace licentra::policy

@@ -183,6 +183,9 @@ inline constexpr std::array<std::pair<std::string_view, std::string_view>, 3>
     kDefaultExclusiveRoles = {
         {{"signer", "officer"}, {"officer", "auditor"}, {"signer", "auditor"}}};
 
+// Names of roles, principals and keys: 1-64 of [a-z0-9._-], starting with a letter or digit.
+[[nodiscard]] bool valid_name(std::string_view n) noexcept;
+
 // The reserved principal name used for grants the daemon mints for itself.
 inline constexpr std::string_view kSystemPrincipal = "system";
 

@@ -150,8 +150,9 @@ core::Result<std::optional<StoredRequest>> fold_request(const std::string& id,
             const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
             auto at = j.is_object() && j.size() == 1 ? at_ms_of(j) : std::nullopt;
             if (!at) return malformed(name, "bad approval record");
-            approvals.push_back(
-                {name.substr(approval_prefix.size()), core::from_unix_millis(*at)});
+            std::string principal = name.substr(approval_prefix.size());
+            if (!policy::valid_name(principal)) return malformed(name, "bad principal name");
+            approvals.push_back({std::move(principal), core::from_unix_millis(*at)});
         } else if (name.rfind(close_prefix, 0) == 0) {
             const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
             auto at = j.is_object() ? at_ms_of(j) : std::nullopt;
