@@ -37,8 +37,10 @@ core::Result<Stored> decode(CK_OBJECT_HANDLE h, std::string label, const Bytes& 
     return Stored{h, std::move(label), seq, Bytes(v.begin() + kHeader, v.end())};
 }
 
-// All Licentra data objects, or those with one label.
-core::Result<std::vector<Stored>> find_data(Attempt& a, const std::string* label) {
+// All Licentra data objects, or those with one label, or (prefix) those whose label starts
+// with it: the value is read only for objects that match.
+core::Result<std::vector<Stored>> find_data(Attempt& a, const std::string* label,
+                                            const std::string* prefix = nullptr) {
     CK_OBJECT_CLASS cls = CKO_DATA;
     std::vector<CK_ATTRIBUTE> tmpl = {
         {CKA_CLASS, &cls, sizeof cls},
@@ -57,10 +59,11 @@ core::Result<std::vector<Stored>> find_data(Attempt& a, const std::string* label
         auto lab = detail::get_bytes(a, h, CKA_LABEL);
         if (!lab && lab.error().code == "hsm.object_gone") continue;
         if (!lab) return std::move(lab).error();
+        std::string l = *lab ? std::string(core::as_chars(**lab)) : std::string();
+        if (prefix != nullptr && l.rfind(*prefix, 0) != 0) continue;
         auto val = detail::get_bytes(a, h, CKA_VALUE);
         if (!val && val.error().code == "hsm.object_gone") continue;
         if (!val) return std::move(val).error();
-        std::string l = *lab ? std::string(core::as_chars(**lab)) : std::string();
         auto s = decode(h, l, val->value_or(Bytes{}));
         if (!s) return std::move(s).error();
         out.push_back(std::move(s).value());
@@ -173,7 +176,7 @@ core::Result<std::vector<std::pair<std::string, Bytes>>> Token::list_data(
     const std::string& prefix) {
     using Out = std::vector<std::pair<std::string, Bytes>>;
     return state_->run<Out>([&](Attempt& a) -> core::Result<Out> {
-        auto objs = find_data(a, nullptr);
+        auto objs = find_data(a, nullptr, &prefix);
         if (!objs) return std::move(objs).error();
         std::map<std::string, const Stored*> best;
         for (const auto& o : *objs) {

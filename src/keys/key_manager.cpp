@@ -272,18 +272,27 @@ core::Result<KeyVersion> KeyManager::create_version(const std::string& name, uns
                                         {"by", options_.replica}};
     const std::string claim_text = claim_value.dump();
     auto storage = claim_storage();
-    auto outcome = claim(storage, claim_prefix(*label), {}, core::as_bytes(claim_text),
-                         options_.claims, [&]() -> core::Result<bool> {
-                             // Open while no key pair and no record of this version exist.
-                             auto pairs = token_->list_keys(*label);
-                             if (!pairs) return pairs.error();
-                             for (const auto& k : *pairs) {
-                                 if (k.label == *label) return false;
-                             }
-                             auto recs = token_->list_data(version_prefix(*label));
-                             if (!recs) return recs.error();
-                             return recs->empty();
-                         });
+    core::Result<ClaimOutcome> outcome = ClaimOutcome::withdrawn;
+    // A withdrawn claim (a slow step) leaves the number free: try again a few times.
+    for (int attempt = 0; attempt < 3 && outcome && *outcome == ClaimOutcome::withdrawn;
+         ++attempt) {
+        outcome = claim(storage, claim_prefix(*label), {}, core::as_bytes(claim_text),
+                        options_.claims, [&]() -> core::Result<bool> {
+                            // Open while no key pair and no record of this version exist.
+                            auto pairs = token_->list_keys(*label);
+                            if (!pairs) return pairs.error();
+                            for (const auto& k : *pairs) {
+                                if (k.label == *label) return false;
+                            }
+                            auto recs = token_->list_data(version_prefix(*label));
+                            if (!recs) return recs.error();
+                            return recs->empty();
+                        });
+        if (outcome && *outcome == ClaimOutcome::withdrawn) {
+            log("keys: claim on version " + std::to_string(version) + " of " + name +
+                " took longer than cluster.claim_write_bound; withdrawn");
+        }
+    }
     if (!outcome) return outcome.error();
     if (*outcome != ClaimOutcome::won) {
         log("keys: version " + std::to_string(version) + " of " + name +

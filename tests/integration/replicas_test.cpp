@@ -36,7 +36,7 @@ const unsigned kRounds = [] {
 }();
 // Short intervals so that 50 rounds fit in CI: versions stay pre-active 2 x 250 ms.
 constexpr std::string_view kCluster =
-    "cluster:\n  refresh_interval: 250ms\n  claim_write_bound: 200ms\n";
+    "cluster:\n  refresh_interval: 250ms\n  claim_write_bound: 300ms\n";
 
 std::string replicas_policy() {
     return read_file(std::filesystem::path(LICENTRA_SOURCE_DIR) / "tests" / "integration" /
