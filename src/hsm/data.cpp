@@ -113,8 +113,11 @@ core::Status check_data(const std::string& label, ByteView value) {
 
 core::Status Token::create_data(const std::string& label, ByteView value) {
     if (auto st = check_data(label, value); !st) return st;
+    std::lock_guard write(state_->write_mu);
     return detail::to_status(
         state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
+            // Read the token's current contents right before writing (see write_mu).
+            if (auto seen = find_data(a, &label); !seen) return std::move(seen).error();
             if (auto st = create_object(a, label, 1, value); !st) return st.error();
             return std::monostate{};
         }));
@@ -122,6 +125,7 @@ core::Status Token::create_data(const std::string& label, ByteView value) {
 
 core::Status Token::write_data(const std::string& label, ByteView value) {
     if (auto st = check_data(label, value); !st) return st;
+    std::lock_guard write(state_->write_mu);
     return detail::to_status(
         state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
             auto old = find_data(a, &label);
@@ -158,6 +162,7 @@ core::Result<std::optional<Bytes>> Token::read_data(const std::string& label) {
 
 core::Status Token::delete_data(const std::string& label) {
     if (auto st = check_data_label(label); !st) return st;
+    std::lock_guard write(state_->write_mu);
     return detail::to_status(
         state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
             auto objs = find_data(a, &label);

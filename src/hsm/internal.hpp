@@ -181,6 +181,11 @@ class TokenState {
     std::atomic<std::uint64_t> fault_generation{0};
     bool closing = false;
 
+    // Serializes this process's object writes, each preceded by a search: a module may keep a
+    // per-process view of the token that a write of its own can mark as current without
+    // reading the other processes' writes first (SoftHSM's file store does: docs/hsm.md).
+    std::mutex write_mu;
+
     // Caches (handles only, never data).
     std::mutex cache_mu;
     std::map<std::string, std::shared_ptr<KeyHandles>> hmac_keys;

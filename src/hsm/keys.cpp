@@ -454,6 +454,7 @@ core::Result<KeyRef> Token::generate_key(const std::string& name, unsigned versi
     auto label = key_label(name, version);
     if (!label) return std::move(label).error();
     auto& t = *state_;
+    std::lock_guard write(t.write_mu);  // the label search below precedes the write
     return t.run<KeyRef>([&](Attempt& a) -> core::Result<KeyRef> {
         // Refuse an existing label of any class: one label names one key version forever.
         CK_ATTRIBUTE by_label[] = {attr_str(CKA_LABEL, *label)};
@@ -603,6 +604,7 @@ core::Result<std::vector<KeyInfo>> Token::list_keys(const std::string& prefix) {
 core::Status Token::destroy_private_key(const std::string& label, const Bytes* id) {
     auto parsed = parse_key_label(label);
     if (!parsed) return std::move(parsed).error();
+    std::lock_guard write(state_->write_mu);
     return detail::to_status(
         state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
             auto privs = detail::find_by_label(a, CKO_PRIVATE_KEY, label);

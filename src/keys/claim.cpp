@@ -16,6 +16,13 @@ bool is_hex(std::string_view s) {
 }
 }  // namespace
 
+std::chrono::milliseconds retry_delay(const ClaimTiming& timing) {
+    auto r = crypto::random_bytes(2);
+    if (!r || timing.settle.count() <= 0) return timing.settle;
+    const unsigned v = (static_cast<unsigned>((*r)[0]) << 8) | (*r)[1];
+    return std::chrono::milliseconds(static_cast<long>(v) % timing.settle.count());
+}
+
 std::string claim_nonce(const std::string& prefix, const std::string& label) {
     if (label.size() < prefix.size() + kNonceHex || label.compare(0, prefix.size(), prefix) != 0) {
         return {};
@@ -71,7 +78,17 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
     }
     auto labels = storage.list(prefix);
     if (!labels) return labels.error();
-    return lowest_claim(prefix, *labels) == nonce ? ClaimOutcome::won : ClaimOutcome::lost;
+    bool others = false;
+    for (const auto& l : *labels) {
+        const std::string n = claim_nonce(prefix, l);
+        others |= !n.empty() && n != nonce;
+    }
+    if (!others) return ClaimOutcome::won;
+    // Contended: stand back and clear the way for a retry. A winner never sees another claim,
+    // and of two overlapping claimers at least one sees the other's claim, even on a module
+    // whose per-process view can miss a write that raced its own (docs/adr/0004).
+    (void)storage.remove(label);
+    return ClaimOutcome::lost;
 }
 
 }  // namespace licentra::keys

@@ -4,11 +4,13 @@
 // A decision point (a request to close, a key version number to create) is a label prefix.
 // To act, a daemon checks that nobody has claimed it yet (pre_check), writes one claim object
 // "<prefix><nonce>" (or "<prefix><nonce>/<author>") with a fresh 128-bit random nonce, waits
-// `settle`, lists the claims and wins only if its nonce is the lowest. This is Fischer's timed
-// mutual exclusion: it is safe as long as the check-then-write step of every daemon finishes
-// within `write_bound` (each daemon measures its own step on a monotonic clock and withdraws
-// a late claim) and settle > write_bound. Losing or withdrawing is always safe; liveness is
-// restored by the caller retrying later.
+// `settle`, lists the claims and wins only if its own claim is the only one; a contended
+// claimer removes its claim and stands back. This is Fischer's timed mutual exclusion: it is
+// safe as long as the check-then-write step of every daemon finishes within `write_bound`
+// (each daemon measures its own step on a monotonic clock and withdraws a late claim) and
+// settle > write_bound. "Only one" rather than "lowest" keeps it safe when one of two racing
+// daemons cannot see the other's claim (docs/adr/0004). Losing or withdrawing is always safe;
+// liveness is restored by the caller retrying after a random delay.
 //
 // Thread-safety: claim() is reentrant; the storage callbacks must be thread-safe.
 #pragma once
@@ -41,7 +43,7 @@ struct ClaimStorage {
 
 enum class ClaimOutcome {
     won,        // this daemon alone acts
-    lost,       // another claim is lower, or the point was already claimed or decided
+    lost,       // another claim exists (contended), or the point was already claimed or decided
     withdrawn,  // this daemon's step was slower than write_bound: it claimed nothing
 };
 
@@ -54,10 +56,13 @@ enum class ClaimOutcome {
                                                const ClaimTiming& timing,
                                                const std::function<core::Result<bool>()>& pre_check);
 
+// A random delay in [0, settle): replicas that contended retry at different times.
+[[nodiscard]] std::chrono::milliseconds retry_delay(const ClaimTiming& timing);
+
 // The nonce part of a claim label under prefix ("" if the label is not a claim).
 [[nodiscard]] std::string claim_nonce(const std::string& prefix, const std::string& label);
 
-// The lowest claim nonce among labels under prefix ("" if none): the winner.
+// The lowest claim nonce among labels under prefix ("" if none).
 [[nodiscard]] std::string lowest_claim(const std::string& prefix,
                                        const std::vector<std::string>& labels);
 

@@ -273,9 +273,10 @@ core::Result<KeyVersion> KeyManager::create_version(const std::string& name, uns
     const std::string claim_text = claim_value.dump();
     auto storage = claim_storage();
     core::Result<ClaimOutcome> outcome = ClaimOutcome::withdrawn;
-    // A withdrawn claim (a slow step) leaves the number free: try again a few times.
-    for (int attempt = 0; attempt < 3 && outcome && *outcome == ClaimOutcome::withdrawn;
-         ++attempt) {
+    // A withdrawn (slow) or contended claim leaves the number free: try again a few times
+    // after a random delay; once another replica has created the version, pre_check says so.
+    for (int attempt = 0; attempt < 3 && outcome && *outcome != ClaimOutcome::won; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(retry_delay(options_.claims));
         outcome = claim(storage, claim_prefix(*label), {}, core::as_bytes(claim_text),
                         options_.claims, [&]() -> core::Result<bool> {
                             // Open while no key pair and no record of this version exist.

@@ -207,38 +207,55 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                                         {"by", deps_.replica},
                                         {"at_ms", core::unix_millis(now)}};
     const std::string claim_text = claim_value.dump();
-    auto outcome = keys::claim(
-        claim_storage(), id + "/close/", principal, core::as_bytes(claim_text), deps_.claims,
-        [&]() -> core::Result<bool> {
-            auto s = load_request(id, now);
-            if (!s) return s.error();
-            const auto& r = s->request;
-            if (s->outcome || s->closing_since_ms || r.state() != policy::RequestState::pending) {
-                return false;
-            }
-            switch (d) {
-                case Decision::execute:
-                    return r.executable(now);
-                case Decision::expire:
-                    return r.expired(now);
-                case Decision::reject:
-                default:
-                    return true;
-            }
-        });
-    if (!outcome) return outcome.error();
-    if (*outcome != keys::ClaimOutcome::won) {
-        // Another replica decides: report what it decided.
+    auto still_open = [&]() -> core::Result<bool> {
+        auto s = load_request(id, now);
+        if (!s) return s.error();
+        const auto& r = s->request;
+        if (s->outcome || s->closing_since_ms || r.state() != policy::RequestState::pending) {
+            return false;
+        }
+        switch (d) {
+            case Decision::execute:
+                return r.executable(now);
+            case Decision::expire:
+                return r.expired(now);
+            case Decision::reject:
+            default:
+                return true;
+        }
+    };
+    bool won = false;
+    for (int attempt = 0; attempt < 3 && !won; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(keys::retry_delay(deps_.claims));
+        auto outcome = keys::claim(claim_storage(), id + "/close/", principal,
+                                   core::as_bytes(claim_text), deps_.claims, still_open);
+        if (!outcome) return outcome.error();
+        won = *outcome == keys::ClaimOutcome::won;
+        if (won) break;
+        // Another replica decides, or every claimer stood back: wait for an outcome while a
+        // claim is there; try again once none is left.
         const auto deadline = std::chrono::steady_clock::now() + deps_.outcome_wait;
         for (;;) {
             auto s = load_request(id, core::Clock::now());
             if (!s) return s.error();
-            if (!wait || s->outcome || !s->closing_since_ms ||
-                std::chrono::steady_clock::now() >= deadline) {
+            const bool open = !s->outcome && s->request.state() == policy::RequestState::pending;
+            if (!open || std::chrono::steady_clock::now() >= deadline ||
+                (!wait && s->closing_since_ms)) {
                 return Closed{std::move(*s), false, std::nullopt};
+            }
+            if (!s->closing_since_ms) {
+                // Nobody holds it: retry if it can still be closed this way.
+                auto again = still_open();
+                if (!again || !*again) return Closed{std::move(*s), false, std::nullopt};
+                break;
             }
             std::this_thread::sleep_for(kOutcomePoll);
         }
+    }
+    if (!won) {
+        auto s = load_request(id, core::Clock::now());
+        if (!s) return s.error();
+        return Closed{std::move(*s), false, std::nullopt};
     }
 
     // This replica alone closes the request.
