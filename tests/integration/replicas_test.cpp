@@ -253,7 +253,7 @@ TEST_P(Replicas, TheSameApprovalAtOnceExecutesOnceAndEveryReplicaPublishesTheRes
                 // The same officer's approval already recorded through another replica.
                 ASSERT_TRUE(is_closed_refusal(
                     r, {"policy.duplicate_approval", "policy.request_closed"}))
-                    << r.status << ' ' << r.body;
+                    << r.status << ' ' << r.body << c[0].log() << c[1].log();
             }
         }
         ASSERT_GE(executed, 1u) << "round " << round;
