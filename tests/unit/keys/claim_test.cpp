@@ -2,13 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -234,47 +238,59 @@ TEST(Claim, CreateErrorIsReturnedWithoutWaiting) {
     EXPECT_TRUE(store.waits().empty());
 }
 
-// A competing replica's claim appears during the settle wait (it checked before this claimer
-// wrote, so neither saw the other): the lowest nonce wins, seen alike from both sides.
-TEST(Claim, CompetingLowerClaimWrittenDuringSettleWins) {
-    MemoryStore store;
+// store's storage, appending the label of every claim it creates to *created.
+ClaimStorage recording(MemoryStore& store, std::vector<std::string>* created) {
     ClaimStorage s = store.storage();
-    const std::string rival = kPrefix + kLowNonce + "/replica-b";
+    s.create = [&store, created](const std::string& label, core::ByteView value) -> core::Status {
+        created->push_back(label);
+        store.put(label, std::string(core::as_chars(value)));
+        return core::ok_status();
+    };
+    return s;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+// A rival replica's claim appears during the settle wait (it checked before this claimer wrote,
+// so neither saw the other at its check). The claimer sees a claim that is not its own: it
+// stands back and removes its claim, whatever the two nonces. The rival's claim is the rival's
+// own business.
+void expect_rival_written_during_settle_makes_the_claimer_lose(const std::string& rival_nonce) {
+    MemoryStore store;
+    std::vector<std::string> created;
+    ClaimStorage s = recording(store, &created);
+    const std::string rival = kPrefix + rival_nonce + "/replica-b";
     s.wait = [&](std::chrono::milliseconds) { store.put(rival, "{}"); };
     auto r = claim_in(s, "replica-a");
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(*r, ClaimOutcome::lost);
-    // Both claims stay; the rival, reading the same labels, finds its own nonce lowest.
-    const auto labels = store.labels();
-    ASSERT_EQ(labels.size(), 2u);
-    EXPECT_EQ(lowest_claim(kPrefix, labels), kLowNonce);
-    EXPECT_TRUE(store.removed().empty());
+    ASSERT_EQ(created.size(), 1u);
+    EXPECT_TRUE(created[0].ends_with("/replica-a"));
+    EXPECT_EQ(store.removed(), created);
+    EXPECT_EQ(store.labels(), std::vector<std::string>{rival});
 }
 
-TEST(Claim, CompetingHigherClaimWrittenDuringSettleLoses) {
-    MemoryStore store;
-    ClaimStorage s = store.storage();
-    const std::string rival = kPrefix + kHighNonce + "/replica-b";
-    s.wait = [&](std::chrono::milliseconds) { store.put(rival, "{}"); };
-    auto r = claim_in(s, "replica-a");
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    EXPECT_EQ(*r, ClaimOutcome::won);
-    const auto labels = store.labels();
-    ASSERT_EQ(labels.size(), 2u);
-    // The rival computes the same winner: not itself.
-    const std::string winner = lowest_claim(kPrefix, labels);
-    EXPECT_NE(winner, kHighNonce);
-    EXPECT_EQ(labels[0], kPrefix + winner + "/replica-a");
+TEST(Claim, RivalClaimWithALowerNonceWrittenDuringSettleMakesTheClaimerLoseAndRemoveItsClaim) {
+    expect_rival_written_during_settle_makes_the_claimer_lose(kLowNonce);
+}
+
+TEST(Claim, RivalClaimWithAHigherNonceWrittenDuringSettleMakesTheClaimerLoseAndRemoveItsClaim) {
+    expect_rival_written_during_settle_makes_the_claimer_lose(kHighNonce);
 }
 
 // Two claimers that both pass their check before either writes, the second one's whole claim
-// running inside the first one's settle wait: the second sees the first's claim after its own
-// settle. Exactly one wins, and it is the one with the lower nonce.
-TEST(Claim, InterleavedClaimersAgreeOnTheLowestNonce) {
+// running inside the first one's settle wait. The second sees both claims after its settle: it
+// stands back and removes its claim. The first then sees only its own claim and wins.
+TEST(Claim, InterleavedClaimerThatSeesOnlyItsOwnClaimWins) {
     for (int round = 0; round < 50; ++round) {
         MemoryStore store;
-        ClaimStorage first = store.storage();
-        ClaimStorage second = store.storage();
+        std::vector<std::string> first_created;
+        std::vector<std::string> second_created;
+        ClaimStorage first = recording(store, &first_created);
+        ClaimStorage second = recording(store, &second_created);
         // Both check against the empty store: the second claimer's first list is answered
         // as the store was before the first claimer wrote.
         const ClaimStorage plain = store.storage();
@@ -292,63 +308,324 @@ TEST(Claim, InterleavedClaimersAgreeOnTheLowestNonce) {
         ASSERT_TRUE(second_result.has_value());
         ASSERT_TRUE(second_result->ok()) << second_result->error().to_string();
 
-        const auto labels = store.labels();
-        ASSERT_EQ(labels.size(), 2u);
-        const std::string winner = lowest_claim(kPrefix, labels);
-        const bool first_lower = labels[0].ends_with("/replica-a");
-        EXPECT_EQ(*first_result, first_lower ? ClaimOutcome::won : ClaimOutcome::lost);
-        EXPECT_EQ(**second_result, first_lower ? ClaimOutcome::lost : ClaimOutcome::won);
-        EXPECT_EQ(labels[0], kPrefix + winner + (first_lower ? "/replica-a" : "/replica-b"));
+        EXPECT_EQ(*first_result, ClaimOutcome::won) << "round " << round;
+        EXPECT_EQ(**second_result, ClaimOutcome::lost) << "round " << round;
+        ASSERT_EQ(first_created.size(), 1u);
+        ASSERT_EQ(second_created.size(), 1u);
+        EXPECT_EQ(store.labels(), first_created) << "round " << round;
+        EXPECT_EQ(store.removed(), second_created) << "round " << round;
+        // Only the second claimer waited on the store's clock (the first one's wait ran it).
+        EXPECT_EQ(store.waits(), std::vector<std::chrono::milliseconds>{kRelaxed.settle});
     }
 }
 
-// N replicas on real threads. The pre-check barrier holds every claimer between its check and
-// its write until all have checked (nobody sees another's claim early); the settle barrier
-// holds every claimer until all have written. Every claim is visible to every claimer.
-void race(std::ptrdiff_t claimers, int rounds) {
-    for (int round = 0; round < rounds; ++round) {
+// Two claimers on real threads that check before either writes, write before either reads the
+// claims back, and read them back before either removes anything: each sees the other's claim,
+// both stand back, and no claim is left behind.
+TEST(Claim, InterleavedClaimersThatSeeEachOtherBothLoseAndLeaveNoClaim) {
+    for (int round = 0; round < 50; ++round) {
         MemoryStore store;
-        std::barrier checked(claimers);
-        std::barrier written(claimers);
-        ClaimStorage s = store.storage();
-        s.wait = [&](std::chrono::milliseconds) { written.arrive_and_wait(); };
-        auto pre_check = [&]() -> core::Result<bool> {
-            checked.arrive_and_wait();
-            return true;
-        };
-        std::vector<std::optional<core::Result<ClaimOutcome>>> results(
-            static_cast<std::size_t>(claimers));
-        std::vector<std::string> seen_winner(static_cast<std::size_t>(claimers));
+        std::barrier checked(2);
+        std::barrier written(2);
+        std::barrier listed(2);
+        std::array<std::vector<std::string>, 2> created;
+        std::array<std::optional<core::Result<ClaimOutcome>>, 2> results;
         {
             std::vector<std::jthread> threads;
             for (std::size_t i = 0; i < results.size(); ++i) {
                 threads.emplace_back([&, i] {
-                    results[i].emplace(claim_in(s, "r" + std::to_string(i), kRelaxed, pre_check));
-                    seen_winner[i] = lowest_claim(kPrefix, store.labels());
+                    ClaimStorage s = recording(store, &created[i]);
+                    const ClaimStorage plain = store.storage();
+                    int lists = 0;
+                    s.list = [&](const std::string& prefix) {
+                        auto labels = plain.list(prefix);
+                        // The second list is the one after the settle.
+                        if (++lists == 2) listed.arrive_and_wait();
+                        return labels;
+                    };
+                    s.wait = [&](std::chrono::milliseconds) { written.arrive_and_wait(); };
+                    results[i].emplace(
+                        claim_in(s, "r" + std::to_string(i), kRelaxed, [&]() -> core::Result<bool> {
+                            checked.arrive_and_wait();
+                            return true;
+                        }));
                 });
             }
         }
-        const auto labels = store.labels();
-        ASSERT_EQ(labels.size(), static_cast<std::size_t>(claimers)) << "round " << round;
-        const std::string winner = lowest_claim(kPrefix, labels);
-        int won = 0;
+        std::vector<std::string> all;
         for (std::size_t i = 0; i < results.size(); ++i) {
             ASSERT_TRUE(results[i].has_value());
             ASSERT_TRUE(results[i]->ok()) << results[i]->error().to_string();
-            EXPECT_EQ(seen_winner[i], winner) << "round " << round;
-            const bool mine =
-                store.objects().count(kPrefix + winner + "/r" + std::to_string(i)) == 1;
-            EXPECT_EQ(**results[i], mine ? ClaimOutcome::won : ClaimOutcome::lost)
-                << "round " << round << " claimer " << i;
-            if (**results[i] == ClaimOutcome::won) ++won;
+            EXPECT_EQ(**results[i], ClaimOutcome::lost) << "round " << round << " claimer " << i;
+            ASSERT_EQ(created[i].size(), 1u);
+            all.push_back(created[i][0]);
         }
-        EXPECT_EQ(won, 1) << "round " << round;
+        EXPECT_TRUE(store.labels().empty()) << "round " << round;
+        EXPECT_EQ(sorted(store.removed()), sorted(all)) << "round " << round;
     }
 }
 
-TEST(Claim, TwoConcurrentClaimersProduceExactlyOneWinnerPerRound) { race(2, 200); }
+// A module whose per-process view missed a write that raced the process's own write
+// (docs/adr/0004): replica-a's listings never show replica-b's claim. The two race as above
+// (check, write and read back in step, nobody removing before both have read back). replica-a
+// sees only its own claim and wins; replica-b sees both and stands back, so there is still only
+// one winner. (Under "lowest nonce wins", replica-b would also win whenever its nonce was lower.)
+TEST(Claim, ClaimerBlindToARacingClaimStillLeavesAtMostOneWinner) {
+    for (int round = 0; round < 50; ++round) {
+        MemoryStore store;
+        std::barrier checked(2);
+        std::barrier written(2);
+        std::barrier listed(2);
+        const std::array<std::string, 2> authors = {"replica-a", "replica-b"};
+        std::array<std::vector<std::string>, 2> created;
+        std::array<std::optional<core::Result<ClaimOutcome>>, 2> results;
+        int hidden_after_settle = 0;  // replica-a's thread only
+        {
+            std::vector<std::jthread> threads;
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                threads.emplace_back([&, i] {
+                    ClaimStorage s = recording(store, &created[i]);
+                    const ClaimStorage plain = store.storage();
+                    int lists = 0;
+                    s.list =
+                        [&](const std::string& prefix) -> core::Result<std::vector<std::string>> {
+                        auto labels = plain.list(prefix);
+                        if (!labels) return labels;
+                        ++lists;
+                        if (i == 0) {
+                            const auto n = std::erase_if(*labels, [](const std::string& l) {
+                                return l.ends_with("/replica-b");
+                            });
+                            if (lists == 2) hidden_after_settle += static_cast<int>(n);
+                        }
+                        if (lists == 2) listed.arrive_and_wait();
+                        return labels;
+                    };
+                    s.wait = [&](std::chrono::milliseconds) { written.arrive_and_wait(); };
+                    results[i].emplace(
+                        claim_in(s, authors[i], kRelaxed, [&]() -> core::Result<bool> {
+                            checked.arrive_and_wait();
+                            return true;
+                        }));
+                });
+            }
+        }
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            ASSERT_TRUE(results[i].has_value());
+            ASSERT_TRUE(results[i]->ok()) << results[i]->error().to_string();
+            ASSERT_EQ(created[i].size(), 1u);
+        }
+        // replica-a really missed replica-b's claim when it read back.
+        EXPECT_EQ(hidden_after_settle, 1) << "round " << round;
+        EXPECT_EQ(**results[0], ClaimOutcome::won) << "round " << round;
+        EXPECT_EQ(**results[1], ClaimOutcome::lost) << "round " << round;
+        EXPECT_EQ(store.labels(), created[0]) << "round " << round;
+        EXPECT_EQ(store.removed(), created[1]) << "round " << round;
+    }
+}
 
-TEST(Claim, ThreeConcurrentClaimersProduceExactlyOneWinnerPerRound) { race(3, 200); }
+// N replicas on real threads. The pre-check barrier holds every claimer between its check and
+// its write until all have checked (nobody sees another's claim at its check); the settle
+// barrier holds every claimer until all have written, so every claimer reads back after every
+// claim exists. An early reader sees the others' claims and stands back; a later one may find
+// them already removed and win. So at most one wins, and no loser leaves its claim behind.
+void race_once(std::ptrdiff_t claimers, int rounds) {
+    const auto n = static_cast<std::size_t>(claimers);
+    for (int round = 0; round < rounds; ++round) {
+        MemoryStore store;
+        std::barrier checked(claimers);
+        std::barrier written(claimers);
+        std::vector<std::vector<std::string>> created(n);
+        std::vector<std::optional<core::Result<ClaimOutcome>>> results(n);
+        {
+            std::vector<std::jthread> threads;
+            for (std::size_t i = 0; i < n; ++i) {
+                threads.emplace_back([&, i] {
+                    ClaimStorage s = recording(store, &created[i]);
+                    s.wait = [&](std::chrono::milliseconds) { written.arrive_and_wait(); };
+                    results[i].emplace(
+                        claim_in(s, "r" + std::to_string(i), kRelaxed, [&]() -> core::Result<bool> {
+                            checked.arrive_and_wait();
+                            return true;
+                        }));
+                });
+            }
+        }
+        std::vector<std::string> winners;
+        std::vector<std::string> losers;
+        for (std::size_t i = 0; i < n; ++i) {
+            ASSERT_TRUE(results[i].has_value());
+            ASSERT_TRUE(results[i]->ok()) << results[i]->error().to_string();
+            ASSERT_EQ(created[i].size(), 1u) << "round " << round << " claimer " << i;
+            if (**results[i] == ClaimOutcome::won) {
+                winners.push_back(created[i][0]);
+            } else {
+                EXPECT_EQ(**results[i], ClaimOutcome::lost)
+                    << "round " << round << " claimer " << i;
+                losers.push_back(created[i][0]);
+            }
+        }
+        EXPECT_LE(winners.size(), 1u) << "round " << round;
+        // Only a winner's claim is left; every loser removed its own.
+        EXPECT_EQ(store.labels(), winners) << "round " << round;
+        EXPECT_EQ(sorted(store.removed()), sorted(losers)) << "round " << round;
+    }
+}
+
+TEST(Claim, TwoConcurrentClaimersProduceAtMostOneWinnerPerRound) { race_once(2, 200); }
+
+TEST(Claim, ThreeConcurrentClaimersProduceAtMostOneWinnerPerRound) { race_once(3, 200); }
+
+// Simulated monotonic time for claimers on real threads. wait(d) blocks until every other
+// thread is waiting too (or has finished) and no other waiter is due earlier, then moves the
+// clock to its deadline; ties go to the lower thread index. The steps between waits take no
+// simulated time.
+class SimulatedClock {
+  public:
+    explicit SimulatedClock(std::size_t threads) : running_(threads) {}
+
+    void wait(std::size_t thread, std::chrono::milliseconds d) {
+        std::unique_lock lock(mutex_);
+        const std::pair<std::chrono::milliseconds, std::size_t> due{now_ + d, thread};
+        waiting_.insert(due);
+        --running_;
+        changed_.notify_all();
+        changed_.wait(lock, [&] { return running_ == 0 && *waiting_.begin() == due; });
+        waiting_.erase(waiting_.begin());
+        now_ = due.first;
+        ++running_;
+    }
+
+    void finish() {
+        std::lock_guard lock(mutex_);
+        --running_;
+        changed_.notify_all();
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::chrono::milliseconds now_{0};
+    std::size_t running_;
+    std::set<std::pair<std::chrono::milliseconds, std::size_t>> waiting_;
+};
+
+// The race above, then what callers do with a lost claim: retry after retry_delay, at most
+// kRetries times and only while nobody has won. retry_delay is replaced by a deterministic
+// stagger taken through the injected wait (claimer i retries i/N of the settle later), and the
+// retries' settle waits run on the same simulated clock. In even rounds the claimers also read
+// back in step (nobody removes before all have read back), so all of them lose the first
+// attempt; in odd rounds one may already win it. Every round ends with exactly one winner whose
+// claim is the only one left.
+void race_with_retries(std::ptrdiff_t claimers, int rounds) {
+    constexpr int kRetries = 5;
+    const auto n = static_cast<std::size_t>(claimers);
+    for (int round = 0; round < rounds; ++round) {
+        MemoryStore store;
+        std::barrier checked(claimers);
+        std::barrier written(claimers);
+        std::barrier listed(claimers);
+        const bool in_step = round % 2 == 0;
+        SimulatedClock clock(n);
+        std::atomic<bool> someone_won{false};
+        std::vector<std::vector<std::string>> created(n);
+        std::vector<std::optional<core::Result<ClaimOutcome>>> first(n);
+        std::vector<std::optional<core::Result<ClaimOutcome>>> last(n);
+        {
+            std::vector<std::jthread> threads;
+            for (std::size_t i = 0; i < n; ++i) {
+                threads.emplace_back([&, i] {
+                    const std::string author = "r" + std::to_string(i);
+                    ClaimStorage contended = recording(store, &created[i]);
+                    contended.wait = [&](std::chrono::milliseconds) { written.arrive_and_wait(); };
+                    const ClaimStorage plain = store.storage();
+                    int lists = 0;
+                    contended.list = [&](const std::string& prefix) {
+                        auto labels = plain.list(prefix);
+                        if (++lists == 2 && in_step) listed.arrive_and_wait();
+                        return labels;
+                    };
+                    auto r = claim_in(contended, author, kRelaxed, [&]() -> core::Result<bool> {
+                        checked.arrive_and_wait();
+                        return true;
+                    });
+                    first[i].emplace(r);
+                    ClaimStorage retrying = recording(store, &created[i]);
+                    retrying.wait = [&](std::chrono::milliseconds d) { clock.wait(i, d); };
+                    const std::chrono::milliseconds stagger{kRelaxed.settle.count() *
+                                                            static_cast<long>(i) / claimers};
+                    for (int retry = 0; retry < kRetries && r.ok() && *r != ClaimOutcome::won;
+                         ++retry) {
+                        retrying.wait(stagger);
+                        if (someone_won) break;
+                        r = claim_in(retrying, author);
+                    }
+                    if (r.ok() && *r == ClaimOutcome::won) someone_won = true;
+                    last[i].emplace(std::move(r));
+                    clock.finish();
+                });
+            }
+        }
+        bool won_at_first = false;
+        std::size_t winner = n;
+        int won = 0;
+        std::vector<std::string> all;
+        for (std::size_t i = 0; i < n; ++i) {
+            ASSERT_TRUE(first[i].has_value());
+            ASSERT_TRUE(first[i]->ok()) << first[i]->error().to_string();
+            ASSERT_TRUE(last[i].has_value());
+            ASSERT_TRUE(last[i]->ok()) << last[i]->error().to_string();
+            won_at_first |= **first[i] == ClaimOutcome::won;
+            if (**last[i] == ClaimOutcome::won) {
+                ++won;
+                winner = i;
+            } else {
+                EXPECT_EQ(**last[i], ClaimOutcome::lost) << "round " << round << " claimer " << i;
+            }
+            all.insert(all.end(), created[i].begin(), created[i].end());
+        }
+        ASSERT_EQ(won, 1) << "round " << round;
+        if (in_step) {
+            EXPECT_FALSE(won_at_first) << "round " << round;
+        }
+        if (!won_at_first) {
+            // Everybody stood back at first; the claimer with no stagger retried alone and won,
+            // and the others, retrying inside its settle, saw its claim and wrote nothing.
+            EXPECT_EQ(winner, 0u) << "round " << round;
+            EXPECT_EQ(all.size(), n + 1) << "round " << round;
+        } else {
+            EXPECT_EQ(all.size(), n) << "round " << round;
+        }
+        // The winner's last claim is the only one left; every other claim was removed.
+        const std::string winning = created[winner].back();
+        EXPECT_EQ(store.labels(), std::vector<std::string>{winning}) << "round " << round;
+        std::erase(all, winning);
+        EXPECT_EQ(sorted(store.removed()), sorted(all)) << "round " << round;
+    }
+}
+
+TEST(Claim, TwoConcurrentClaimersRetryingAfterAStaggeredDelayProduceExactlyOneWinnerPerRound) {
+    race_with_retries(2, 200);
+}
+
+TEST(Claim, ThreeConcurrentClaimersRetryingAfterAStaggeredDelayProduceExactlyOneWinnerPerRound) {
+    race_with_retries(3, 200);
+}
+
+TEST(Claim, RetryDelayStaysAtOrAboveZeroAndBelowTheSettle) {
+    const ClaimTiming timing{100ms, 250ms};
+    std::set<std::chrono::milliseconds> seen;
+    for (int i = 0; i < 1000; ++i) {
+        const auto d = retry_delay(timing);
+        EXPECT_GE(d, 0ms);
+        EXPECT_LT(d, timing.settle);
+        seen.insert(d);
+    }
+    // Random, so that replicas that contended retry at different times.
+    EXPECT_GT(seen.size(), 1u);
+    // A settle of 1 ms leaves only zero.
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(retry_delay(ClaimTiming{0ms, 1ms}), 0ms);
+}
 
 // The check-then-write step took longer than write_bound: others may have decided without
 // seeing this claim, so it is removed and the claimer neither waits nor wins.
