@@ -45,7 +45,8 @@ std::string lowest_claim(const std::string& prefix, const std::vector<std::strin
 core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string& prefix,
                                  const std::string& author, core::ByteView value,
                                  const ClaimTiming& timing,
-                                 const std::function<core::Result<bool>()>& pre_check) {
+                                 const std::function<core::Result<bool>()>& pre_check,
+                                 std::string* claimed) {
     if (timing.settle <= timing.write_bound) {
         // The safety argument needs every competing claim visible after the settle.
         return core::make_error(core::ErrorKind::usage, "keys.claim_timing",
@@ -83,7 +84,10 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
         const std::string n = claim_nonce(prefix, l);
         others |= !n.empty() && n != nonce;
     }
-    if (!others) return ClaimOutcome::won;
+    if (!others) {
+        if (claimed != nullptr) *claimed = label;
+        return ClaimOutcome::won;
+    }
     // Contended: stand back and clear the way for a retry. A winner never sees another claim,
     // and of two overlapping claimers at least one sees the other's claim, even on a module
     // whose per-process view can miss a write that raced its own (docs/adr/0004).

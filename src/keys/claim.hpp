@@ -48,13 +48,16 @@ enum class ClaimOutcome {
 };
 
 // claim() refuses (lost) if any claim exists under prefix; pre_check (optional) adds the
-// caller's own "still open" test (e.g. nothing decided yet). Both run inside the timed step. author (optional) is appended to the claim label so that the
-// object names who made it. value: the claim object's content.
+// caller's own "still open" test (e.g. nothing decided yet). Both run inside the timed step.
+// author (optional) is appended to the claim label so that the object names who made it.
+// value: the claim object's content. claimed (optional) receives the label of the claim a
+// winner left on the token.
 [[nodiscard]] core::Result<ClaimOutcome> claim(const ClaimStorage& storage,
                                                const std::string& prefix,
                                                const std::string& author, core::ByteView value,
                                                const ClaimTiming& timing,
-                                               const std::function<core::Result<bool>()>& pre_check);
+                                               const std::function<core::Result<bool>()>& pre_check,
+                                               std::string* claimed = nullptr);
 
 // A random delay in [0, settle): replicas that contended retry at different times.
 [[nodiscard]] std::chrono::milliseconds retry_delay(const ClaimTiming& timing);

@@ -32,18 +32,6 @@ std::string action_of(policy::Operation op, std::string_view step) {
     return "key." + std::string(policy::operation_name(op)) + "." + std::string(step);
 }
 
-std::string_view step_of(Decision d) {
-    switch (d) {
-        case Decision::execute:
-            return "execute";
-        case Decision::reject:
-            return "reject";
-        case Decision::expire:
-        default:
-            return "expire";
-    }
-}
-
 core::Error closed_error(const StoredRequest& s) {
     if (s.closing_since_ms) {
         return make_error(ErrorKind::conflict, "policy.request_closed",
@@ -227,10 +215,21 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
     bool won = false;
     for (int attempt = 0; attempt < 3 && !won; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(keys::retry_delay(deps_.claims));
+        std::string my_claim;
         auto outcome = keys::claim(claim_storage(), id + "/close/", principal,
-                                   core::as_bytes(claim_text), deps_.claims, still_open);
+                                   core::as_bytes(claim_text), deps_.claims, still_open, &my_claim);
         if (!outcome) return outcome.error();
         won = *outcome == keys::ClaimOutcome::won;
+        if (won) {
+            // A second round among the winners of the first: a module whose per-process view
+            // can miss a write that raced one of its own could let two replicas win one round;
+            // both would have to miss each other twice (docs/adr/0004).
+            auto confirmed = keys::claim(claim_storage(), id + "/decide/", principal,
+                                         core::as_bytes(claim_text), deps_.claims, {});
+            if (!confirmed) return confirmed.error();
+            won = *confirmed == keys::ClaimOutcome::won;
+            if (!won) (void)deps_.requests->remove(my_claim);
+        }
         if (won) break;
         // Another replica decides, or every claimer stood back: wait for an outcome while a
         // claim is there; try again once none is left.
@@ -296,7 +295,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
             o.principal = std::string(policy::kSystemPrincipal);
             break;
     }
-    audit_request(engine, o.principal, action_of(r.operation(), step_of(d)), r, caller, audited,
+    audit_request(engine, o.principal, action_of(r.operation(), decision_name(d)), r, caller, audited,
                   o.reason);
     auto nonce = crypto::random_bytes(16);
     if (!nonce) return nonce.error();
@@ -550,9 +549,11 @@ void Service::tick(core::TimePoint now) {
             }
             if (r.expired(now)) {
                 (void)close(*engine, id, Decision::expire, system, {}, false);
-            } else if (r.executable(now)) {
+            } else if (r.executable(now) &&
+                       r.approvals().back().at + 4 * deps_.claims.settle < now) {
                 // Approved, but the replica that should have executed it did not (it stood
-                // back from a slow claim, or died): one replica executes it now.
+                // back from a slow or contended claim, or died): one replica executes it now.
+                // A fresh approval is left to the approver's replica, which is still trying.
                 (void)close(*engine, id, Decision::execute, system, {}, false);
             } else if (r.operation() == policy::Operation::rotate) {
                 pending_rotation_keys.push_back(r.key());

@@ -135,6 +135,7 @@ core::Result<std::optional<StoredRequest>> fold_request(const std::string& id,
                                                        core::TimePoint now) {
     const std::string approval_prefix = id + "/approval/";
     const std::string close_prefix = id + "/close/";
+    const std::string decide_prefix = id + "/decide/";
     const std::string outcome_prefix = id + "/outcome/";
     std::optional<policy::ApprovalRequest> base;
     std::vector<policy::ApprovalRecord> approvals;
@@ -153,7 +154,7 @@ core::Result<std::optional<StoredRequest>> fold_request(const std::string& id,
             std::string principal = name.substr(approval_prefix.size());
             if (!policy::valid_name(principal)) return malformed(name, "bad principal name");
             approvals.push_back({std::move(principal), core::from_unix_millis(*at)});
-        } else if (name.rfind(close_prefix, 0) == 0) {
+        } else if (name.rfind(close_prefix, 0) == 0 || name.rfind(decide_prefix, 0) == 0) {
             const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
             auto at = j.is_object() ? at_ms_of(j) : std::nullopt;
             if (!at) return malformed(name, "bad close claim");

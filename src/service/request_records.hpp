@@ -4,6 +4,7 @@
 //   <id>                              the request as opened (policy canonical JSON)
 //   <id>/approval/<principal>         one approval: {"at_ms"}
 //   <id>/close/<nonce>/<principal>    a claim to close it: {"decision","by","at_ms"}
+//   <id>/decide/<nonce>/<principal>   the second claim round among first-round winners
 //   <id>/outcome/<nonce>              how the winning claim closed it: {"decision","result",
 //                                     "principal","by","at_ms"[,"reason","version","kid"]}
 // Several daemons write these at the same instant; none is ever rewritten. Exactly one claim

@@ -1,6 +1,7 @@
 #include "service/service.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "audit/record.hpp"
 #include "core/bytes.hpp"
@@ -145,23 +146,37 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         if (it != claims.end()) to_pseudonymize.emplace_back(claim, *it);
     }
 
+    // One answer per request: the job's, or the deadline's (hsm.call_timeout) when the HSM work
+    // overran. A signature that arrives after the deadline answered is discarded before it
+    // becomes a token or an audit entry: no token leaves without its durable entry.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto on_overrun = [this, answered, engine, name, caller, key, names, done]() {
+        if (answered->exchange(true)) return;
+        auto err = make_error(ErrorKind::hsm_unavailable, "hsm.timeout",
+                              "the HSM did not complete the signature within hsm.call_timeout");
+        audit_refusal(*engine, name, std::string(act::TokenSign::name), caller, key, err, names);
+        done(Outcome<IssuedToken>::fail(std::move(err)));
+    };
     auto job = [this, engine, grant = std::move(*grant), caller = std::move(caller),
                 key = std::move(key), full = std::move(*full), names = std::move(names),
-                to_pseudonymize = std::move(to_pseudonymize), done]() mutable {
+                to_pseudonymize = std::move(to_pseudonymize), answered, done]() mutable {
+        auto reply = [&answered, &done](Outcome<IssuedToken> out) {
+            if (!answered->exchange(true)) done(std::move(out));
+        };
         const std::string sign_action(act::TokenSign::name);
         const std::string& who = grant.principal();
         // Pseudonyms first (HSM HMAC): they do not depend on the signature.
         std::optional<std::map<std::string, std::string>> pseudonyms;
         if (!to_pseudonymize.empty()) {
             if (deps_.pseudonymizer == nullptr) {
-                return done(Outcome<IssuedToken>::fail(
+                return reply(Outcome<IssuedToken>::fail(
                     make_error(ErrorKind::internal, "service.no_pseudonymizer",
                                "the policy records pseudonyms but no HMAC key is wired")));
             }
             pseudonyms.emplace();
             for (const auto& [claim, value] : to_pseudonymize) {
                 auto p = audit::claim_pseudonym(*deps_.pseudonymizer, claim, value);
-                if (!p) return done(Outcome<IssuedToken>::fail(p.error()));
+                if (!p) return reply(Outcome<IssuedToken>::fail(p.error()));
                 (*pseudonyms)[claim] = std::move(*p);
             }
         }
@@ -172,9 +187,11 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         // the signing version: the log orders every token before the change that ended its
         // version's signing.
         auto on_signed = [&](const keys::Signed& s) {
+            if (answered->exchange(true)) return;  // past the deadline: discarded
             auto tok = token::assemble_token(input, s.signature);
             if (!tok) {
                 token_error = tok.error();
+                answered->store(false);  // answered below
                 return;
             }
             audit::Entry e;
@@ -219,18 +236,25 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
             on_signed);
         if (input_error) {
             audit_refusal(*engine, who, sign_action, caller, key, *input_error, names);
-            return done(Outcome<IssuedToken>::fail(*input_error));
+            return reply(Outcome<IssuedToken>::fail(*input_error));
         }
         if (!signed_) {
-            audit_refusal(*engine, who, sign_action, caller, key, signed_.error(), names);
-            return done(Outcome<IssuedToken>::fail(signed_.error()));
+            if (answered->load()) return;  // the deadline answered and audited it
+            core::Error err = signed_.error();
+            if (err.code == "hsm.key_not_found") {
+                // The snapshot says this version is active: its private key missing from the
+                // token is a token fault (objects unreadable, lost object list), not a 404.
+                err.kind = ErrorKind::hsm_unavailable;
+            }
+            audit_refusal(*engine, who, sign_action, caller, key, err, names);
+            return reply(Outcome<IssuedToken>::fail(std::move(err)));
         }
         if (token_error) {
             audit_refusal(*engine, who, sign_action, caller, key, *token_error, names);
-            return done(Outcome<IssuedToken>::fail(*token_error));
+            return reply(Outcome<IssuedToken>::fail(*token_error));
         }
     };
-    if (!deps_.executor->post(std::move(job))) {
+    if (!deps_.executor->post_bounded(std::move(job), std::move(on_overrun))) {
         stats_.failed.fetch_add(1, std::memory_order_relaxed);
         done(Outcome<IssuedToken>::fail(
             make_error(ErrorKind::limit, "service.overloaded", "signing queue is full")));

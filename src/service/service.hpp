@@ -36,6 +36,14 @@ class Executor {
   public:
     virtual ~Executor() = default;
     [[nodiscard]] virtual bool post(std::function<void()> job) = 0;
+    // As post(), for HSM work with a deadline (hsm.call_timeout): when job has not finished in
+    // time, on_overrun runs once on another thread and the thread stuck in job is replaced
+    // (net::WorkPool). The default has no deadline.
+    [[nodiscard]] virtual bool post_bounded(std::function<void()> job,
+                                            std::function<void()> on_overrun) {
+        (void)on_overrun;
+        return post(std::move(job));
+    }
 };
 
 // Who is asking, as proven at the TLS handshake, and the request's id.
