@@ -1,8 +1,10 @@
 #include "audit/checkpoint.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "crypto/digest.hpp"
+#include "crypto/ecdsa.hpp"
 
 namespace licentra::audit {
 
@@ -14,7 +16,18 @@ using core::make_error;
 // U+2014 EM DASH followed by a space: the signature line prefix of the signed-note format.
 constexpr std::string_view kSigPrefix = "\xE2\x80\x94 ";
 constexpr std::size_t kMaxSignatures = 100;
+// signed-note "Signature types": 0x01 Ed25519; 0x02 ECDSA as implemented by
+// github.com/transparency-dev/witness ("the key ID for these signatures is the truncated SHA-256
+// hash of the DER encoded public key in SPKI format"; the signature is ASN.1 DER over SHA-256
+// of the note text). Only NIST P-256 is accepted ("SHOULD be NIST P-256").
 constexpr std::uint8_t kAlgEd25519 = 0x01;
+constexpr std::uint8_t kAlgEcdsa = 0x02;
+constexpr std::size_t kP256FieldBytes = 32;
+
+std::uint32_t first_four(const crypto::Sha256Digest& d) {
+    return (std::uint32_t{d[0]} << 24) | (std::uint32_t{d[1]} << 16) | (std::uint32_t{d[2]} << 8) |
+           std::uint32_t{d[3]};
+}
 
 core::Error note_malformed(std::string message) {
     return make_error(ErrorKind::integrity, "audit.note_malformed", std::move(message));
@@ -166,9 +179,11 @@ std::uint32_t ed25519_key_hash(std::string_view key_name, core::ByteView public_
         .update(std::uint8_t{'\n'})
         .update(kAlgEd25519)
         .update(public_key);
-    const auto d = h.finish();
-    return (std::uint32_t{d[0]} << 24) | (std::uint32_t{d[1]} << 16) | (std::uint32_t{d[2]} << 8) |
-           std::uint32_t{d[3]};
+    return first_four(h.finish());
+}
+
+std::uint32_t ecdsa_key_hash(core::ByteView spki_der) {
+    return first_four(crypto::sha256(spki_der));
 }
 
 // ---- NoteVerifier ----------------------------------------------------------------------------
@@ -188,39 +203,67 @@ core::Result<NoteVerifier> NoteVerifier::parse(std::string_view vkey) {
     auto hash_bytes = core::hex_decode(hash_hex);
     if (hash_hex.size() != 8 || !hash_bytes) return bad("key hash must be 8 hex digits");
     auto key = core::base64_decode(key_b64);
-    if (!key || key->size() != 33 || (*key)[0] != kAlgEd25519) {
-        return bad("key must be base64 of 0x01 || 32-byte Ed25519 public key");
-    }
-    const core::ByteView raw(key->data() + 1, 32);
-    auto pk = crypto::PublicKey::from_ed25519(raw);
-    if (!pk) return bad("invalid Ed25519 public key");
+    if (!key || key->empty()) return bad("key must be base64 of a signature type byte and a key");
     NoteVerifier v;
     v.name_ = std::string(name);
     v.hash_ = (std::uint32_t{(*hash_bytes)[0]} << 24) | (std::uint32_t{(*hash_bytes)[1]} << 16) |
               (std::uint32_t{(*hash_bytes)[2]} << 8) | std::uint32_t{(*hash_bytes)[3]};
-    if (v.hash_ != ed25519_key_hash(name, raw)) return bad("key hash does not match the key");
+    const core::ByteView raw(key->data() + 1, key->size() - 1);
+    std::uint32_t expected = 0;
+    if ((*key)[0] == kAlgEd25519) {
+        if (raw.size() != 32) return bad("key must be base64 of 0x01 || 32-byte Ed25519 key");
+        auto pk = crypto::PublicKey::from_ed25519(raw);
+        if (!pk) return bad("invalid Ed25519 public key");
+        v.key_ = std::make_shared<const crypto::PublicKey>(std::move(pk).value());
+        expected = ed25519_key_hash(name, raw);
+    } else if ((*key)[0] == kAlgEcdsa) {
+        auto pk = crypto::PublicKey::from_spki_der(crypto::Algorithm::ES256, raw);
+        if (!pk) return bad("key must be base64 of 0x02 || DER SPKI of a P-256 ECDSA key");
+        // One encoding per key: the key hash is over these exact bytes.
+        const core::Bytes canonical = pk->spki_der();
+        if (!std::equal(canonical.begin(), canonical.end(), raw.begin(), raw.end())) {
+            return bad("ECDSA key is not the canonical DER SPKI encoding");
+        }
+        v.key_ = std::make_shared<const crypto::PublicKey>(std::move(pk).value());
+        expected = ecdsa_key_hash(raw);
+    } else {
+        return bad("unknown signature type (0x01 Ed25519 and 0x02 ECDSA P-256 are supported)");
+    }
+    if (v.hash_ != expected) return bad("key hash does not match the key");
+    v.type_ = (*key)[0];
     v.raw_key_.assign(raw.begin(), raw.end());
-    v.key_ = std::make_shared<const crypto::PublicKey>(std::move(pk).value());
     return v;
 }
 
 core::Result<NoteVerifier> NoteVerifier::from_public_key(std::string key_name,
                                                          const crypto::PublicKey& key) {
-    if (key.algorithm() != crypto::Algorithm::EdDSA) {
+    if (key.algorithm() != crypto::Algorithm::EdDSA &&
+        key.algorithm() != crypto::Algorithm::ES256) {
         return make_error(ErrorKind::usage, "audit.signer_invalid",
-                          "checkpoint keys must be Ed25519");
+                          "checkpoint keys must be Ed25519 or ECDSA P-256");
     }
     if (!is_valid_key_name(key_name)) {
         return make_error(ErrorKind::usage, "audit.signer_invalid", "invalid checkpoint key name");
     }
-    const core::Bytes raw = key.ed25519_raw();
-    auto pk = crypto::PublicKey::from_ed25519(raw);
-    if (!pk) return std::move(pk).error();
     NoteVerifier v;
-    v.hash_ = ed25519_key_hash(key_name, raw);
+    if (key.algorithm() == crypto::Algorithm::EdDSA) {
+        const core::Bytes raw = key.ed25519_raw();
+        auto pk = crypto::PublicKey::from_ed25519(raw);
+        if (!pk) return std::move(pk).error();
+        v.type_ = kAlgEd25519;
+        v.hash_ = ed25519_key_hash(key_name, raw);
+        v.raw_key_ = raw;
+        v.key_ = std::make_shared<const crypto::PublicKey>(std::move(pk).value());
+    } else {
+        const core::Bytes der = key.spki_der();
+        auto pk = crypto::PublicKey::from_spki_der(crypto::Algorithm::ES256, der);
+        if (!pk) return std::move(pk).error();
+        v.type_ = kAlgEcdsa;
+        v.hash_ = ecdsa_key_hash(der);
+        v.raw_key_ = der;
+        v.key_ = std::make_shared<const crypto::PublicKey>(std::move(pk).value());
+    }
     v.name_ = std::move(key_name);
-    v.raw_key_ = raw;
-    v.key_ = std::make_shared<const crypto::PublicKey>(std::move(pk).value());
     return v;
 }
 
@@ -228,7 +271,7 @@ std::string NoteVerifier::to_string() const {
     const std::uint8_t h[4] = {
         static_cast<std::uint8_t>(hash_ >> 24), static_cast<std::uint8_t>(hash_ >> 16),
         static_cast<std::uint8_t>(hash_ >> 8), static_cast<std::uint8_t>(hash_)};
-    core::Bytes k{kAlgEd25519};
+    core::Bytes k{type_};
     k.insert(k.end(), raw_key_.begin(), raw_key_.end());
     return name_ + "+" + core::hex_encode(h) + "+" + core::base64_encode(k);
 }
@@ -239,7 +282,15 @@ core::Result<Checkpoint> NoteVerifier::open_checkpoint(std::string_view note) co
     bool verified = false;
     for (const NoteSignature& sig : parsed->signatures) {
         if (sig.key_name != name_ || sig.key_hash != hash_) continue;  // someone else's key
-        if (!key_->verify(core::as_bytes(parsed->text), sig.signature)) {
+        bool valid = false;
+        if (type_ == kAlgEcdsa) {
+            // ASN.1 DER Ecdsa-Sig-Value, strictly parsed; PublicKey::verify takes raw r||s.
+            auto raw = crypto::ecdsa_der_to_raw(sig.signature, kP256FieldBytes);
+            valid = raw && key_->verify(core::as_bytes(parsed->text), *raw);
+        } else {
+            valid = static_cast<bool>(key_->verify(core::as_bytes(parsed->text), sig.signature));
+        }
+        if (!valid) {
             return make_error(ErrorKind::integrity, "audit.checkpoint_signature_invalid",
                               "checkpoint signature by " + name_ + " does not verify");
         }
@@ -256,9 +307,10 @@ core::Result<Checkpoint> NoteVerifier::open_checkpoint(std::string_view note) co
 
 core::Result<CheckpointSigner> CheckpointSigner::create(std::string key_name,
                                                         crypto::Signer& signer) {
-    if (signer.algorithm() != crypto::Algorithm::EdDSA) {
+    if (signer.algorithm() != crypto::Algorithm::EdDSA &&
+        signer.algorithm() != crypto::Algorithm::ES256) {
         return make_error(ErrorKind::usage, "audit.signer_invalid",
-                          "checkpoint keys must be Ed25519");
+                          "checkpoint keys must be Ed25519 or ECDSA P-256");
     }
     auto v = NoteVerifier::from_public_key(std::move(key_name), signer.public_key());
     if (!v) return std::move(v).error();
@@ -274,12 +326,19 @@ core::Result<std::string> CheckpointSigner::sign(const Checkpoint& c) const {
     if (!sig) return std::move(sig).error();
     if (sig->size() != 64) {
         return make_error(ErrorKind::internal, "audit.signature_size",
-                          "Ed25519 signature is not 64 bytes");
+                          "checkpoint signature is not 64 bytes (Ed25519, or ECDSA P-256 r||s)");
+    }
+    core::Bytes signature = std::move(sig).value();
+    if (verifier_.signature_type() == kAlgEcdsa) {
+        // The Signer returns raw r||s (JWS form); signed-note ECDSA carries DER.
+        auto der = crypto::ecdsa_raw_to_der(signature, kP256FieldBytes);
+        if (!der) return std::move(der).error();
+        signature = std::move(der).value();
     }
     const std::uint32_t h = verifier_.key_hash();
     core::Bytes raw{static_cast<std::uint8_t>(h >> 24), static_cast<std::uint8_t>(h >> 16),
                     static_cast<std::uint8_t>(h >> 8), static_cast<std::uint8_t>(h)};
-    raw.insert(raw.end(), sig->begin(), sig->end());
+    raw.insert(raw.end(), signature.begin(), signature.end());
     return body + "\n" + std::string(kSigPrefix) + verifier_.key_name() + " " +
            core::base64_encode(raw) + "\n";
 }

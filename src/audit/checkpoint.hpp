@@ -1,13 +1,17 @@
 // Checkpoints in the C2SP tlog-checkpoint format (https://c2sp.org/tlog-checkpoint), signed as
-// C2SP signed notes (https://c2sp.org/signed-note) with Ed25519, so any signed-note verifier
-// (e.g. golang.org/x/mod/sumdb/note) can check them with our verifier key.
+// C2SP signed notes (https://c2sp.org/signed-note) with Ed25519 (signature type 0x01) or ECDSA
+// P-256 (type 0x02), so any signed-note verifier can check them with our verifier key.
 //
 //   <origin>\n<tree size, decimal>\n<base64 root hash>\n
 //   \n
-//   — <key name> <base64(4-byte key hash || 64-byte Ed25519 signature)>\n
+//   — <key name> <base64(4-byte key hash || signature)>\n
 //
-// key hash = first 4 bytes of SHA-256(<key name> || "\n" || 0x01 || <32-byte public key>),
-// verifier key = "<key name>+<8 hex key hash>+<base64(0x01 || public key)>".
+// Ed25519: signature = 64 bytes (RFC 8032), key hash = first 4 bytes of
+//   SHA-256(<key name> || "\n" || 0x01 || <32-byte public key>),
+//   verifier key = "<key name>+<8 hex key hash>+<base64(0x01 || public key)>".
+// ECDSA P-256 (as github.com/transparency-dev/witness): signature = ASN.1 DER over SHA-256 of the
+//   note text, key hash = first 4 bytes of SHA-256(<DER SubjectPublicKeyInfo>),
+//   verifier key = "<key name>+<8 hex key hash>+<base64(0x02 || DER SubjectPublicKeyInfo)>".
 #pragma once
 
 #include <cstdint>
@@ -61,18 +65,25 @@ struct SignedNote {
 // SHA-256(name || "\n" || 0x01 || public_key)[0:4], big-endian.
 [[nodiscard]] std::uint32_t ed25519_key_hash(std::string_view key_name, core::ByteView public_key);
 
-// An Ed25519 note verifier. Copyable; thread-safe for verify().
+// SHA-256(DER SubjectPublicKeyInfo)[0:4], big-endian: the key hash of an ECDSA (0x02) key.
+[[nodiscard]] std::uint32_t ecdsa_key_hash(core::ByteView spki_der);
+
+// A note verifier for one Ed25519 or ECDSA P-256 key. Copyable; thread-safe for verify().
 class NoteVerifier {
   public:
-    // Parses "<name>+<hex hash>+<base64(0x01||key)>", checking the hash. Error usage
+    // Parses "<name>+<hex hash>+<base64(0x01||Ed25519 key)>" or
+    // "<name>+<hex hash>+<base64(0x02||DER SPKI of a P-256 key)>", checking the hash. Error usage
     // "audit.verifier_key_invalid".
     static core::Result<NoteVerifier> parse(std::string_view vkey);
-    // From an Ed25519 public key. Error usage if the key is not Ed25519 or the name is invalid.
+    // From an Ed25519 or P-256 (crypto::Algorithm::ES256) public key. Error usage
+    // "audit.signer_invalid" for another key type or an invalid name.
     static core::Result<NoteVerifier> from_public_key(std::string key_name,
                                                       const crypto::PublicKey& key);
 
     [[nodiscard]] const std::string& key_name() const noexcept { return name_; }
     [[nodiscard]] std::uint32_t key_hash() const noexcept { return hash_; }
+    // The signed-note signature type: 0x01 Ed25519, 0x02 ECDSA.
+    [[nodiscard]] std::uint8_t signature_type() const noexcept { return type_; }
     // The verifier key string (no trailing newline).
     [[nodiscard]] std::string to_string() const;
 
@@ -87,7 +98,8 @@ class NoteVerifier {
     NoteVerifier() = default;
     std::string name_;
     std::uint32_t hash_ = 0;
-    core::Bytes raw_key_;  // 32 bytes
+    std::uint8_t type_ = 0x01;
+    core::Bytes raw_key_;  // Ed25519: 32 bytes; ECDSA: DER SubjectPublicKeyInfo
     std::shared_ptr<const crypto::PublicKey> key_;
 };
 
@@ -95,7 +107,8 @@ class NoteVerifier {
 // must outlive this object. sign() is as thread-safe as the Signer.
 class CheckpointSigner {
   public:
-    // Error usage "audit.signer_invalid" unless signer is Ed25519 and key_name is valid.
+    // Error usage "audit.signer_invalid" unless signer is Ed25519 or ES256 (ECDSA P-256, raw
+    // r||s signatures, converted to DER here) and key_name is valid.
     static core::Result<CheckpointSigner> create(std::string key_name, crypto::Signer& signer);
 
     // The complete signed note for c. Errors: the Signer's, or usage for an invalid origin.

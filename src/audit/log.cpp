@@ -31,9 +31,18 @@ class PosixFileOps final : public FileOps {
     int fdatasync(int fd) override { return ::fdatasync(fd); }
 };
 
-core::Error io_error(std::string code, const std::string& what, int err) {
-    return make_error(ErrorKind::unavailable, std::move(code), what + ": " + std::strerror(err));
+// "ENOSPC (No space left on device)": the symbolic name is what operators search for.
+std::string errno_text(int err) {
+    const char* name = ::strerrorname_np(err);
+    std::string out = name != nullptr ? name : "errno " + std::to_string(err);
+    return out + " (" + std::strerror(err) + ")";
 }
+
+core::Error io_error(std::string code, const std::string& what, int err) {
+    return make_error(ErrorKind::unavailable, std::move(code), what + ": " + errno_text(err));
+}
+
+std::string millis_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
 core::Error integrity(std::string code, std::string message) {
     return make_error(ErrorKind::integrity, std::move(code), std::move(message));
@@ -86,10 +95,11 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
                           "origin must be 1-255 printable ASCII characters without spaces");
     }
     if (options.checkpoint_every == 0 || options.checkpoint_interval.count() <= 0 ||
-        options.max_batch == 0 || options.max_pending == 0 || options.segment_max_bytes == 0) {
+        options.max_batch == 0 || options.max_pending == 0 || options.segment_max_bytes == 0 ||
+        options.sync_timeout.count() <= 0 || options.report_interval.count() < 0) {
         return make_error(ErrorKind::usage, "audit.options_invalid",
-                          "checkpoint_every, checkpoint_interval, max_batch, max_pending and "
-                          "segment_max_bytes must be positive");
+                          "checkpoint_every, checkpoint_interval, max_batch, max_pending, "
+                          "segment_max_bytes and sync_timeout must be positive");
     }
     auto cp_signer = CheckpointSigner::create(options.key_name, *deps.signer);
     if (!cp_signer) return std::move(cp_signer).error();
@@ -234,6 +244,7 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
     log->next_seq_ = log->tree_.size();
     log->completer_ = std::thread([raw = log.get()] { raw->run_completer(); });
     log->writer_ = std::thread([raw = log.get()] { raw->run_writer(); });
+    log->watchdog_ = std::thread([raw = log.get()] { raw->run_watchdog(); });
     return log;
 }
 
@@ -255,6 +266,7 @@ std::optional<core::Error> AuditLog::submit(Pending& p, const Entry& entry) {
     {
         std::lock_guard lk(mu_);
         if (state_.load() == LogState::failed) return failed_error();
+        if (slow_.load()) return sync_timeout_error();
         if (stopping_ || state_.load() == LogState::closed) {
             return make_error(ErrorKind::unavailable, "audit.log_closed", "audit log is closed");
         }
@@ -294,16 +306,26 @@ void AuditLog::wait_hashed(Pending& p) noexcept {
     while (p.hashed.load(std::memory_order_acquire) == 0) p.hashed.wait(0);
 }
 
-void AuditLog::finish(Pending* p, core::Result<Appended> result) noexcept {
-    wait_hashed(*p);
-    if (p->async) {
-        complete(p->done, std::move(result));
-        delete p;
+std::optional<AuditLog::Answer> AuditLog::claim(Pending& p) noexcept {
+    wait_hashed(p);  // `done` is set before hashed
+    if (p.answered.exchange(true, std::memory_order_acq_rel)) return std::nullopt;
+    return Answer{std::move(p.done), p.waiter};
+}
+
+void AuditLog::deliver(Answer answer, core::Result<Appended> result) noexcept {
+    if (answer.waiter == nullptr) {
+        complete(answer.done, std::move(result));
         return;
     }
-    p->result.emplace(std::move(result));
-    p->completed.store(1, std::memory_order_release);
-    p->completed.notify_one();  // the appender may return at once; only the address is used
+    SyncWait* w = answer.waiter;
+    w->result.emplace(std::move(result));
+    w->completed.store(1, std::memory_order_release);
+    w->completed.notify_one();  // the appender may return at once; only the address is used
+}
+
+void AuditLog::finish(Pending* p, core::Result<Appended> result) noexcept {
+    if (auto answer = claim(*p)) deliver(std::move(*answer), std::move(result));
+    delete p;
 }
 
 void AuditLog::fail_all(std::vector<Pending*>& items, const core::Error& error) noexcept {
@@ -312,16 +334,17 @@ void AuditLog::fail_all(std::vector<Pending*>& items, const core::Error& error) 
 }
 
 core::Result<Appended> AuditLog::append(Entry entry) {
-    Pending p;
-    if (auto rejected = submit(p, entry)) return std::move(*rejected);
-    finish_hash(p);
-    while (p.completed.load(std::memory_order_acquire) == 0) p.completed.wait(0);
-    return std::move(*p.result);
+    SyncWait wait;
+    auto p = std::make_unique<Pending>();
+    p->waiter = &wait;
+    if (auto rejected = submit(*p, entry)) return std::move(*rejected);
+    finish_hash(*p.release());  // queued: the log owns it now
+    while (wait.completed.load(std::memory_order_acquire) == 0) wait.completed.wait(0);
+    return std::move(*wait.result);
 }
 
 void AuditLog::append_async(Entry entry, AppendCallback done) {
     auto p = std::make_unique<Pending>();
-    p->async = true;
     if (auto rejected = submit(*p, entry)) {
         complete(done, std::move(*rejected));
         return;
@@ -334,8 +357,16 @@ void AuditLog::run_writer() {
     std::unique_lock lk(mu_);
     while (true) {
         cv_.wait(lk, [&] {
-            return !queue_.empty() || stopping_ || checkpoint_requested_ > checkpoint_forwarded_;
+            return !queue_.empty() || stopping_ || checkpoint_requested_ > checkpoint_forwarded_ ||
+                   slow_.load();
         });
+        if (queue_.empty() && !stopping_ && checkpoint_requested_ == checkpoint_forwarded_) {
+            // Slow and idle (appends are refused): find out whether the disk keeps time again.
+            lk.unlock();
+            probe_sync();
+            lk.lock();
+            continue;
+        }
         Batch batch;
         if (queue_.size() <= options_.max_batch) {
             batch.items.swap(queue_);
@@ -425,10 +456,12 @@ void AuditLog::write_batch(Batch& batch) {
         buffer.push_back('\n');
     }
 
+    begin_sync(&batch.items);
     core::Status st = write_all(seg_fd_, buffer);
     if (st && ops_->fdatasync(seg_fd_) != 0) {
         st = io_error("audit.sync_failed", "audit fdatasync failed", errno);
     }
+    const bool late = end_sync();
     if (!st) {
         // Fail closed: whatever reached the file is not acknowledged, and nothing more will be
         // written; a reopen cuts a partial line back.
@@ -439,6 +472,7 @@ void AuditLog::write_batch(Batch& batch) {
     segment_bytes_ += buffer.size();
     batch.segment = static_cast<std::size_t>(segment_number_);
     batch.segment_bytes = segment_bytes_;
+    if (!late && slow_.load()) clear_slow();
 }
 
 // Completion thread: durable batches into the tree, then their waiters, then checkpoints.
@@ -513,6 +547,9 @@ core::Status AuditLog::sign_checkpoint() {
     }
     auto note = cp_signer_.sign(c);
     if (!note) {
+        report(Report::checkpoint_failed,
+               "audit checkpoint: signing failed: " + note.error().to_string() +
+                   "; entries stay durable, retrying at the next trigger");
         std::lock_guard lk(status_mu_);
         checkpoint_error_ = note.error();
         return core::ok_status();
@@ -533,6 +570,16 @@ core::Status AuditLog::sign_checkpoint() {
     std::optional<core::Error> anchor_error;
     if (deps_.anchor != nullptr) {
         if (auto ast = deps_.anchor->store(*note); !ast) anchor_error = ast.error();
+    }
+    if (anchor_error) {
+        report(Report::checkpoint_failed,
+               "audit checkpoint: storing the anchor on the HSM failed: " +
+                   anchor_error->to_string() + "; retrying at the next trigger");
+    } else {
+        report_recovery(Report::checkpoint_failed,
+                        "audit checkpoint: signed and anchored again "
+                        "(tree size " +
+                            std::to_string(c.size) + ")");
     }
     std::lock_guard lk(status_mu_);
     checkpoint_error_ = std::move(anchor_error);
@@ -590,6 +637,12 @@ core::Status AuditLog::close() {
     cv_.notify_all();
     writer_.join();     // drains the queue, then hands over the stop signal
     completer_.join();  // completes every waiter, signs the final checkpoint
+    {
+        std::lock_guard wl(watch_mu_);
+        watch_stop_ = true;
+    }
+    watch_cv_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
     close_fd(seg_fd_);
     close_fd(cp_fd_);
     if (state_.load() == LogState::failed) return failed_error();
@@ -600,20 +653,158 @@ core::Status AuditLog::close() {
 // ---- state -----------------------------------------------------------------------------------
 
 void AuditLog::enter_failed(core::Error error) {
+    bool first = false;
     {
         std::lock_guard lk(status_mu_);
         if (!failure_) {
             failure_ = make_error(ErrorKind::unavailable, "audit.log_failed",
                                   "audit log failed closed: " + error.code + ": " + error.message);
+            first = true;
         }
     }
     std::vector<Pending*> drained;
     {
         std::lock_guard lk(mu_);
         state_.store(LogState::failed);
+        slow_.store(false);  // failed supersedes slow
         drained.swap(queue_);
     }
+    cv_.notify_all();
+    if (first) {
+        report(Report::write_failed, "audit log failed closed: " + error.code + ": " +
+                                         error.message +
+                                         "; signing is refused until the daemon is restarted");
+    }
     fail_all(drained, failed_error());
+}
+
+core::Error AuditLog::sync_timeout_error() const {
+    return make_error(ErrorKind::unavailable, "audit.sync_timeout",
+                      "the audit log is slow: a write + fdatasync took longer than " +
+                          millis_text(options_.sync_timeout));
+}
+
+// ---- sync deadline ---------------------------------------------------------------------------
+
+void AuditLog::begin_sync(std::vector<Pending*>* items) {
+    {
+        std::lock_guard wl(watch_mu_);
+        sync_started_ = SteadyClock::now();
+        inflight_ = items;
+        sync_flagged_ = false;
+    }
+    watch_cv_.notify_all();
+}
+
+bool AuditLog::end_sync() {
+    std::lock_guard wl(watch_mu_);
+    const bool late = sync_flagged_ || SteadyClock::now() - *sync_started_ >= options_.sync_timeout;
+    sync_started_.reset();
+    inflight_ = nullptr;  // from here on the watchdog no longer touches the batch
+    sync_flagged_ = false;
+    return late;
+}
+
+void AuditLog::run_watchdog() {
+    std::unique_lock wl(watch_mu_);
+    while (!watch_stop_) {
+        if (!sync_started_ || sync_flagged_) {
+            watch_cv_.wait(wl);
+            continue;
+        }
+        const auto deadline = *sync_started_ + options_.sync_timeout;
+        if (SteadyClock::now() < deadline) {
+            watch_cv_.wait_until(wl, deadline);
+            continue;
+        }
+        // Past the deadline: every waiter hears "audit.sync_timeout" now. Their entries stay in
+        // the batch and the queue and are written in order when the disk answers.
+        sync_flagged_ = true;
+        std::vector<Answer> answers;
+        if (inflight_ != nullptr) {
+            for (Pending* p : *inflight_) {
+                if (auto a = claim(*p)) answers.push_back(std::move(*a));
+            }
+        }
+        bool entered = false;
+        {
+            std::lock_guard lk(mu_);
+            if (state_.load() == LogState::open) entered = !slow_.exchange(true);
+            for (Pending* p : queue_) {
+                if (auto a = claim(*p)) answers.push_back(std::move(*a));
+            }
+        }
+        wl.unlock();
+        const core::Error error = sync_timeout_error();
+        for (Answer& a : answers) deliver(std::move(a), error);
+        if (entered) {
+            report(Report::sync_late,
+                   "audit log: sync past deadline: write + fdatasync has taken more than " +
+                       millis_text(options_.sync_timeout) + " (audit.sync_timeout); " +
+                       std::to_string(answers.size()) +
+                       " waiting appends failed, appends are refused until a sync completes in "
+                       "time");
+        }
+        wl.lock();
+    }
+}
+
+void AuditLog::clear_slow() {
+    bool was_slow = false;
+    {
+        std::lock_guard lk(mu_);
+        was_slow = slow_.exchange(false);
+    }
+    if (was_slow) {
+        report_recovery(Report::sync_late,
+                        "audit log: sync completed within the deadline again; appends resume");
+    }
+}
+
+void AuditLog::probe_sync() {
+    begin_sync(nullptr);
+    const int rc = ops_->fdatasync(seg_fd_);
+    const int err = errno;
+    const bool late = end_sync();
+    if (rc != 0) {
+        enter_failed(io_error("audit.sync_failed", "audit fdatasync failed", err));
+        return;
+    }
+    if (!late) clear_slow();
+}
+
+// ---- operational log -------------------------------------------------------------------------
+
+void AuditLog::report(Report kind, const std::string& line) {
+    if (!deps_.log) return;
+    std::string out = line;
+    {
+        std::lock_guard rl(report_mu_);
+        ReportState& r = reports_[static_cast<std::size_t>(kind)];
+        const auto now = SteadyClock::now();
+        if (r.last && now - *r.last < options_.report_interval) {
+            ++r.suppressed;
+            return;
+        }
+        if (r.suppressed > 0) {
+            out += " (" + std::to_string(r.suppressed) + " similar lines suppressed)";
+        }
+        r.last = now;
+        r.suppressed = 0;
+        r.reported = true;
+    }
+    deps_.log(out);
+}
+
+void AuditLog::report_recovery(Report kind, const std::string& line) {
+    if (!deps_.log) return;
+    {
+        std::lock_guard rl(report_mu_);
+        ReportState& r = reports_[static_cast<std::size_t>(kind)];
+        if (!r.reported) return;
+        r.reported = false;
+    }
+    deps_.log(line);
 }
 
 core::Error AuditLog::failed_error() const {

@@ -9,6 +9,15 @@
 // error puts the log in the failed state for good: later appends fail with
 // ErrorKind::unavailable, nothing is retried, nothing is reordered.
 //
+// A watchdog thread bounds each write + fdatasync by LogOptions::sync_timeout: past it, every
+// waiting append fails with "audit.sync_timeout" (their entries are still written, in order,
+// once the disk answers: an entry without its token is harmless, a token without its entry is
+// not) and the log is slow (not healthy, appends refused) until a later sync completes in time.
+//
+// Failures, deadline misses and checkpoint-signing errors are reported as single lines through
+// LogDependencies::log, at most one line per kind per LogOptions::report_interval; a recovery
+// writes one line.
+//
 // Leaf hashes (and the hashes of complete subtrees) are kept in memory, about 64 bytes per
 // entry, so roots and proofs never reread the files; the root itself comes from a CompactRange
 // updated per append. At open the whole log is read once, parsed strictly and rehashed.
@@ -26,6 +35,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -50,12 +60,19 @@ struct LogOptions {
                                                             // unsigned one, whichever is first
     std::size_t max_batch = 4096;                           // entries per write + fdatasync
     std::size_t max_pending = 65536;  // queued appends beyond this fail with ErrorKind::limit
+    // Longest write + fdatasync of a batch before its appends fail with "audit.sync_timeout".
+    std::chrono::milliseconds sync_timeout{5'000};
+    // At most one operational log line per kind of failure in this period.
+    std::chrono::milliseconds report_interval{10'000};
 };
 
 struct LogDependencies {
     crypto::Signer* signer = nullptr;    // required: Ed25519 checkpoint key
     CheckpointAnchor* anchor = nullptr;  // optional (tests); the daemon always sets it
     FileOps* file_ops = nullptr;         // optional; default posix_file_ops()
+    // Optional operational log (one line per call, no newline). Called from the log's threads
+    // without any of its locks held; must be thread-safe and must not call into the log.
+    std::function<void(std::string_view)> log = nullptr;
 };
 
 // What open() found and repaired.
@@ -113,7 +130,13 @@ class AuditLog {
     [[nodiscard]] core::Status checkpoint_now();
 
     [[nodiscard]] LogState state() const noexcept;
-    [[nodiscard]] bool healthy() const noexcept { return state() == LogState::open; }
+    // Open, and not slow.
+    [[nodiscard]] bool healthy() const noexcept {
+        return state() == LogState::open && !slow_.load();
+    }
+    // A write + fdatasync missed sync_timeout and no later sync has completed within it yet;
+    // appends fail with unavailable "audit.sync_timeout" meanwhile. Clears by itself.
+    [[nodiscard]] bool slow() const noexcept { return slow_.load(); }
     // The error that put the log into the failed state.
     [[nodiscard]] std::optional<core::Error> failure() const;
     // The last checkpoint signing or anchoring error (the log keeps running; it retries at the
@@ -140,11 +163,17 @@ class AuditLog {
                                                                       std::uint64_t end) const;
 
   private:
+    // Where a synchronous append() sleeps; on its own stack, set exactly once.
+    struct SyncWait {
+        std::optional<core::Result<Appended>> result;
+        std::atomic<std::uint32_t> completed{0};
+    };
     // One queued append. The appending thread serializes the entry (EntryTemplate) before it
     // takes the queue lock, gets seq and time under it, and computes the leaf hash after
-    // releasing it (hashed = 1); the writer only concatenates bytes. append() keeps its Pending
-    // on its own stack and sleeps on `completed`; append_async() allocates one, freed after
-    // its callback ran.
+    // releasing it (hashed = 1); the writer only concatenates bytes. Every Pending is allocated
+    // by its appender and, once queued, owned by the log, which frees it after the entry was
+    // published or failed. It is answered exactly once (`answered`): by the completion thread,
+    // by a failure, or earlier by the watchdog when its sync misses the deadline.
     struct Pending {
         EntryTemplate line;                        // canonical bytes around seq and time
         std::array<char, kMaxSeqTimeBytes> mid{};  // "seq":N,"time":"..."
@@ -152,10 +181,14 @@ class AuditLog {
         std::uint64_t seq = 0;
         Hash leaf{};
         std::atomic<std::uint32_t> hashed{0};  // leaf is set
-        bool async = false;
-        AppendCallback done;                           // async only
-        std::optional<core::Result<Appended>> result;  // sync only, set before `completed`
-        std::atomic<std::uint32_t> completed{0};
+        std::atomic<bool> answered{false};
+        AppendCallback done;         // append_async
+        SyncWait* waiter = nullptr;  // append
+    };
+    // A claimed answer, delivered outside every lock.
+    struct Answer {
+        AppendCallback done;
+        SyncWait* waiter = nullptr;
     };
     // What the writer made durable (or an empty hand-over carrying a checkpoint request or the
     // stop signal), passed in order to the completion thread.
@@ -175,7 +208,10 @@ class AuditLog {
     std::optional<core::Error> submit(Pending& p, const Entry& entry);
     static void finish_hash(Pending& p) noexcept;
     static void wait_hashed(Pending& p) noexcept;
-    // Runs a callback or wakes a synchronous appender; frees an async Pending.
+    // Claims p's answer unless someone already did.
+    static std::optional<Answer> claim(Pending& p) noexcept;
+    static void deliver(Answer answer, core::Result<Appended> result) noexcept;
+    // Answers p (unless already answered) and frees it.
     static void finish(Pending* p, core::Result<Appended> result) noexcept;
     void fail_all(std::vector<Pending*>& items, const core::Error& error) noexcept;
 
@@ -191,6 +227,22 @@ class AuditLog {
     void maybe_checkpoint(bool force);
     void enter_failed(core::Error error);
     core::Error failed_error() const;
+    core::Error sync_timeout_error() const;
+
+    // Deadline of the writer's syncs: begin_sync/end_sync bracket each write + fdatasync (items
+    // may be null for a sync without entries); end_sync returns whether it missed the deadline.
+    void begin_sync(std::vector<Pending*>* items);
+    bool end_sync();
+    void run_watchdog();
+    // The log becomes healthy again after a sync within the deadline.
+    void clear_slow();
+    // A sync when the log is slow and nothing is queued, to learn whether the disk is back.
+    void probe_sync();
+
+    // Operational log lines, rate-limited per kind.
+    enum class Report { write_failed, sync_late, checkpoint_failed, count };
+    void report(Report kind, const std::string& line);
+    void report_recovery(Report kind, const std::string& line);
 
     LogOptions options_;
     LogDependencies deps_;
@@ -238,6 +290,25 @@ class AuditLog {
 
     // Completion-thread checkpoint schedule.
     std::optional<std::chrono::steady_clock::time_point> checkpoint_due_;
+
+    // Watchdog, guarded by watch_mu_ (taken before mu_ where both are held).
+    std::mutex watch_mu_;
+    std::condition_variable watch_cv_;
+    std::optional<std::chrono::steady_clock::time_point> sync_started_;
+    std::vector<Pending*>* inflight_ = nullptr;  // entries of the sync in progress
+    bool sync_flagged_ = false;                  // the sync in progress missed its deadline
+    bool watch_stop_ = false;
+    std::thread watchdog_;
+    std::atomic<bool> slow_{false};  // written under mu_
+
+    // Rate limiting of operational log lines.
+    struct ReportState {
+        std::optional<std::chrono::steady_clock::time_point> last;
+        std::uint64_t suppressed = 0;
+        bool reported = false;  // a failure line was written and no recovery line since
+    };
+    std::mutex report_mu_;
+    std::array<ReportState, static_cast<std::size_t>(Report::count)> reports_{};
 
     std::atomic<LogState> state_{LogState::open};
     mutable std::mutex status_mu_;
