@@ -4,6 +4,7 @@
 //
 // Exit codes: 0 clean shutdown (or a valid configuration with --check-config); 1 a runtime
 // failure (HSM, audit log, listeners); 2 an invalid command line, configuration or policy.
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -11,6 +12,9 @@
 #include "app/daemon/daemon.hpp"
 
 int main(int argc, char** argv) {
+    // A file-size limit (RLIMIT_FSIZE) must fail the write with EFBIG, which the audit log
+    // handles like a full disk (fail closed, 503), rather than kill the daemon with SIGXFSZ.
+    std::signal(SIGXFSZ, SIG_IGN);
     std::vector<std::string> args(argv + 1, argv + argc);
     std::string config;
     bool check_only = false;

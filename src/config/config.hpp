@@ -46,12 +46,19 @@ struct PolicyConfig {
     std::filesystem::path path;
 };
 
+// Signature algorithm of the checkpoint key (C2SP signed-note types 0x01 and 0x02).
+enum class AuditKeyAlgorithm { ed25519, es256 };
+
 struct AuditConfig {
     std::filesystem::path dir;
     std::string origin;  // C2SP tlog-checkpoint origin line; unique per daemon
     std::uint64_t checkpoint_every_entries = 1000;
     std::chrono::milliseconds checkpoint_interval{std::chrono::seconds(60)};
     std::uint64_t segment_bytes = 64ull * 1024 * 1024;
+    // Longest write + fdatasync of an audit batch; past it the appends fail (503) and the log
+    // is not ready until a sync completes in time.
+    std::chrono::milliseconds sync_timeout{std::chrono::seconds(5)};
+    AuditKeyAlgorithm key_algorithm = AuditKeyAlgorithm::ed25519;  // of a generated audit key
 };
 
 struct ServerConfig {

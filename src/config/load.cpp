@@ -198,10 +198,24 @@ class Parser {
 
     void audit(const YAML::Node& node) {
         Children c;
-        mapping(node, "audit", {"dir", "origin", "checkpoint", "segment_bytes"}, c);
+        mapping(node, "audit",
+                {"dir", "origin", "checkpoint", "segment_bytes", "sync_timeout", "key_algorithm"},
+                c);
         path_field(c, node, "audit.dir", "dir", true, cfg_.audit.dir);
         string_field(c, node, "audit.origin", "origin", true, cfg_.audit.origin);
         uint_field(c, "audit.segment_bytes", "segment_bytes", cfg_.audit.segment_bytes);
+        duration_field(c, "audit.sync_timeout", "sync_timeout", cfg_.audit.sync_timeout);
+        std::string algorithm;
+        if (string_field(c, node, "audit.key_algorithm", "key_algorithm", false, algorithm) &&
+            !algorithm.empty()) {
+            if (algorithm == "Ed25519") {
+                cfg_.audit.key_algorithm = AuditKeyAlgorithm::ed25519;
+            } else if (algorithm == "ES256") {
+                cfg_.audit.key_algorithm = AuditKeyAlgorithm::es256;
+            } else {
+                error(c.at("key_algorithm"), "audit.key_algorithm", "must be Ed25519 or ES256");
+            }
+        }
         if (auto it = c.find("checkpoint"); it != c.end()) {
             if (!it->second.IsMap()) {
                 error(it->second, "audit.checkpoint", "expected a mapping" + got(it->second));

@@ -49,6 +49,7 @@ class Checker {
         duration("cluster.refresh_interval", c_.cluster.refresh_interval, 100ms, 10s);
         duration("cluster.claim_write_bound", c_.cluster.claim_write_bound, 20ms, 10s);
         range("audit.segment_bytes", c_.audit.segment_bytes, 1 << 20, 4ull << 30);
+        duration("audit.sync_timeout", c_.audit.sync_timeout, 100ms, 60s);
 
         range("server.worker_threads", c_.server.worker_threads, 1, 256);
         range("server.hsm_threads", c_.server.hsm_threads, 1, 256);

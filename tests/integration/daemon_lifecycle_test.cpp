@@ -44,6 +44,12 @@ TEST(DaemonLifecycle, AuditLogThatCannotWriteStopsSigningButNotReads) {
     EXPECT_NE(ready.body.find("audit"), std::string::npos);
     EXPECT_EQ(daemon.request("auditor", "GET", "/.well-known/jwks.json").status, 200u);
     EXPECT_EQ(daemon.request("auditor", "GET", "/v1/keys").status, 200u);
+    // The operational log has one line naming the failed operation and its errno.
+    const std::string log = daemon.log();
+    const auto line = log.find("audit log failed closed");
+    ASSERT_NE(line, std::string::npos) << log;
+    EXPECT_EQ(log.find("audit log failed closed", line + 1), std::string::npos) << log;
+    EXPECT_NE(log.find("EFBIG", line), std::string::npos) << log;
     daemon.signal(SIGKILL);
     daemon.wait();
     // What is on disk still verifies offline.

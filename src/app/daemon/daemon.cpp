@@ -77,8 +77,10 @@ void notify_ready() {
     ::close(fd);
 }
 
-// The newest licentra/audit/v<N>, or v1 generated now (an Ed25519 key, as C2SP notes need).
-core::Result<hsm::KeyRef> audit_key(hsm::Token& token, bool* generated) {
+// The newest licentra/audit/v<N>, or v1 generated now with `algorithm` (Ed25519 or ECDSA P-256,
+// the C2SP signed-note types 0x01 and 0x02). An existing key keeps its algorithm.
+core::Result<hsm::KeyRef> audit_key(hsm::Token& token, crypto::Algorithm algorithm,
+                                    bool* generated) {
     *generated = false;
     auto listed = token.list_keys("licentra/audit/");
     if (!listed) return listed.error();
@@ -88,7 +90,7 @@ core::Result<hsm::KeyRef> audit_key(hsm::Token& token, bool* generated) {
     }
     if (newest > 0) return token.load_key("audit", newest);
     *generated = true;
-    return token.generate_key("audit", 1, crypto::Algorithm::EdDSA);
+    return token.generate_key("audit", 1, algorithm);
 }
 
 std::string metric(std::string_view name, std::string_view help, std::string_view type,
@@ -149,7 +151,11 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
 
     // ---- audit log ----
     bool audit_key_generated = false;
-    auto audit_ref = audit_key(*token, &audit_key_generated);
+    auto audit_ref = audit_key(*token,
+                               cfg->audit.key_algorithm == config::AuditKeyAlgorithm::es256
+                                   ? crypto::Algorithm::ES256
+                                   : crypto::Algorithm::EdDSA,
+                               &audit_key_generated);
     if (!audit_ref) {
         log_line("audit key: " + audit_ref.error().to_string());
         return kExitRuntime;
@@ -168,7 +174,8 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     log_options.segment_max_bytes = cfg->audit.segment_bytes;
     log_options.checkpoint_every = cfg->audit.checkpoint_every_entries;
     log_options.checkpoint_interval = cfg->audit.checkpoint_interval;
-    auto log = audit::AuditLog::open(log_options, {&audit_signer, &anchor, nullptr});
+    log_options.sync_timeout = cfg->audit.sync_timeout;
+    auto log = audit::AuditLog::open(log_options, {&audit_signer, &anchor, nullptr, log_line});
     if (!log) {
         log_line("audit log: " + log.error().to_string());
         return kExitRuntime;
@@ -240,6 +247,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     probe.live = [] { return true; };
     probe.not_ready_reason = [&]() -> std::string {
         if (!ready.load()) return "starting";
+        if (audit_log->slow()) return "audit log: sync past deadline";
         if (!audit_log->healthy()) return "audit log cannot record";
         if (!hsm_ok.load()) {
             std::lock_guard lock(hsm_error_mutex);
@@ -287,8 +295,11 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     server_options.io_threads =
         static_cast<unsigned>(cfg->server.worker_threads > 0 ? cfg->server.worker_threads : 2);
     server_options.log = log_line;
-    auto server = net::Server::create(server_options, make_api_handler(service, executor),
-                                      make_ops_handler(probe));
+    AuditProbe audit_probe;
+    audit_probe.slow = [&audit_log] { return audit_log->slow(); };
+    audit_probe.retry_after = std::chrono::ceil<std::chrono::seconds>(cfg->audit.sync_timeout);
+    auto server = net::Server::create(
+        server_options, make_api_handler(service, executor, audit_probe), make_ops_handler(probe));
     if (!server) {
         log_line("listeners: " + server.error().to_string());
         return kExitRuntime;

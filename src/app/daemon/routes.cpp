@@ -61,6 +61,31 @@ Response bad_request(const std::string& detail, const std::string& request_id) {
 
 service::Caller caller_of(const Request& req) { return {req.identity, req.request_id}; }
 
+// RFC 9110 §10.2.3: a 503 says when to come back. A refusal of the audit log while it is slow
+// (a sync past its deadline) gets its own problem type and code.
+Response with_retry_after(Response r, const AuditProbe& audit) {
+    if (r.status != 503) return r;
+    for (const auto& h : r.headers) {
+        if (h.name == "Retry-After") return r;
+    }
+    std::chrono::seconds after{1};
+    auto body = nlohmann::json::parse(r.body, nullptr, false);
+    if (body.is_object() && audit.slow && audit.slow()) {
+        const auto code = body.value("code", std::string());
+        if (code == "service.audit_unavailable" || code == "audit.sync_timeout") {
+            body["type"] = std::string(net::kProblemTypeBase) + "audit-slow";
+            body["title"] = "Audit log slow";
+            body["code"] = "audit.sync_timeout";
+            body["detail"] =
+                "the audit log did not make entries durable within its deadline; no token issued";
+            r.body = body.dump();
+            after = std::max(audit.retry_after, std::chrono::seconds(1));
+        }
+    }
+    r.headers.push_back({"Retry-After", std::to_string(after.count())});
+    return r;
+}
+
 // Key names in paths: the characters the policy allows in key names, nothing to decode.
 bool valid_key_segment(std::string_view s) {
     if (s.empty() || s.size() > 64) return false;
@@ -74,10 +99,15 @@ bool valid_key_segment(std::string_view s) {
 
 class ApiHandler final : public net::Handler {
   public:
-    ApiHandler(service::Service& service, service::Executor& blocking)
-        : service_(service), blocking_(blocking) {}
+    ApiHandler(service::Service& service, service::Executor& blocking, AuditProbe audit)
+        : service_(service),
+          blocking_(blocking),
+          audit_(std::make_shared<const AuditProbe>(std::move(audit))) {}
 
-    void handle(Request req, std::function<void(Response)> done) override {
+    void handle(Request req, std::function<void(Response)> answer) override {
+        auto done = [audit = audit_, answer = std::move(answer)](Response r) {
+            answer(with_retry_after(std::move(r), *audit));
+        };
         const std::string& path = req.path;
         const bool get = req.method == "GET";
         if (path == "/v1/tokens") {
@@ -331,6 +361,7 @@ class ApiHandler final : public net::Handler {
 
     service::Service& service_;
     service::Executor& blocking_;
+    std::shared_ptr<const AuditProbe> audit_;
 };
 
 class OpsHandler final : public net::Handler {
@@ -368,8 +399,8 @@ class OpsHandler final : public net::Handler {
 }  // namespace
 
 std::shared_ptr<net::Handler> make_api_handler(service::Service& service,
-                                               service::Executor& blocking) {
-    return std::make_shared<ApiHandler>(service, blocking);
+                                               service::Executor& blocking, AuditProbe audit) {
+    return std::make_shared<ApiHandler>(service, blocking, std::move(audit));
 }
 
 std::shared_ptr<net::Handler> make_ops_handler(OpsProbe probe) {

@@ -1,6 +1,7 @@
 // The API and operations routes of licentra-signd: HTTP requests -> service use cases.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -9,11 +10,18 @@
 
 namespace licentra::app {
 
+// What the API reports about a slow audit log (optional).
+struct AuditProbe {
+    std::function<bool()> slow;           // audit::AuditLog::slow
+    std::chrono::seconds retry_after{5};  // Retry-After while it is slow
+};
+
 // Routes of the mTLS API listener (docs/api.md). Every route goes through the policy inside the
-// service; unknown paths are 404, wrong methods 405.
+// service; unknown paths are 404, wrong methods 405. Every 503 carries Retry-After; one caused
+// by a slow audit log has the problem type "audit-slow" and code "audit.sync_timeout".
 // Blocking work (HSM key generation, token objects, audit file reads) runs on `blocking`.
 std::shared_ptr<net::Handler> make_api_handler(service::Service& service,
-                                               service::Executor& blocking);
+                                               service::Executor& blocking, AuditProbe audit = {});
 
 // What the operations listener reports.
 struct OpsProbe {

@@ -3,7 +3,8 @@
 //     "licentra/audit-checkpoint/<origin>" (one per daemon, since each has its own origin);
 //   - HsmPseudonymizer: HMAC-SHA256 with the generic secret key "licentra/pseudonym/v1",
 //     computed inside the token (CKM_SHA256_HMAC);
-//   - make_audit_signer: the Ed25519 checkpoint key "licentra/audit/v<N>" as a crypto::Signer.
+//   - make_audit_signer: the checkpoint key "licentra/audit/v<N>" (Ed25519 or ES256) as a
+//     crypto::Signer.
 // All are thread-safe as hsm::Token is.
 #pragma once
 
@@ -50,7 +51,8 @@ class HsmPseudonymizer final : public audit::Pseudonymizer {
     std::unordered_map<std::string, crypto::Sha256Digest> cache_;  // key: raw SHA-256 of input
 };
 
-// Loads licentra/audit/v<version> and checks that it is Ed25519, as signed notes require.
+// Loads licentra/audit/v<version> and checks that it is Ed25519 or ES256 (ECDSA P-256), the
+// signed-note signature types 0x01 and 0x02 the checkpoints use.
 [[nodiscard]] core::Result<std::unique_ptr<hsm::HsmSigner>> make_audit_signer(
     std::shared_ptr<hsm::Token> token, unsigned version);
 

@@ -121,5 +121,50 @@ TEST(AuditHsm, CheckpointsAnchorsAndPseudonymsLiveInTheToken) {
     EXPECT_EQ(refused.error().code, "audit.rolled_back");
 }
 
+// A PKCS#11 module without EdDSA can serve: an ES256 audit key signs checkpoints as C2SP
+// signed-note ECDSA (type 0x02), converted from the token's raw r||s to DER.
+TEST(AuditHsm, Es256AuditKeyGeneratedOnTheTokenSignsVerifiableCheckpoints) {
+    HsmFixture hsm;
+    ASSERT_TRUE(hsm.token);
+    ASSERT_TRUE(hsm.token->generate_key("audit", 1, crypto::Algorithm::ES256).ok());
+    auto signer = app::wiring::make_audit_signer(hsm.token, 1);
+    ASSERT_TRUE(signer.ok()) << signer.error().to_string();
+    EXPECT_EQ((*signer)->algorithm(), crypto::Algorithm::ES256);
+    const std::string origin = "licentra.example/audit/node-es256";
+    app::wiring::HsmCheckpointAnchor anchor(hsm.token, origin);
+
+    test::TempDir tmp;
+    LogOptions o = testing::test_options(tmp.path() / "log");
+    o.origin = origin;
+    o.checkpoint_every = 3;
+    std::string vkey;
+    {
+        auto log = AuditLog::open(o, {signer->get(), &anchor});
+        ASSERT_TRUE(log.ok()) << log.error().to_string();
+        EXPECT_EQ((*log)->verifier().signature_type(), 0x02);
+        vkey = (*log)->verifier().to_string();
+        for (std::uint64_t i = 0; i < 7; ++i) {
+            ASSERT_TRUE((*log)->append(testing::sample_entry(i)).ok());
+        }
+        ASSERT_TRUE((*log)->close().ok());
+    }
+    auto verifier = NoteVerifier::parse(vkey);
+    ASSERT_TRUE(verifier.ok()) << verifier.error().to_string();
+    auto stored = anchor.load();
+    ASSERT_TRUE(stored.ok() && stored->has_value());
+    auto cp = verifier->open_checkpoint(**stored);
+    ASSERT_TRUE(cp.ok()) << cp.error().to_string();
+    EXPECT_EQ(cp->size, 7u);
+    VerifyOptions vo;
+    vo.dir = o.dir;
+    vo.trusted_checkpoint = **stored;
+    const VerifyReport report = verify_log_directory(vo, *verifier);
+    EXPECT_EQ(report.status, VerifyStatus::verified);
+    // Reopening checks the ES256 checkpoints and the anchor again.
+    auto again = AuditLog::open(o, {signer->get(), &anchor});
+    ASSERT_TRUE(again.ok()) << again.error().to_string();
+    EXPECT_EQ((*again)->size(), 7u);
+}
+
 }  // namespace
 }  // namespace licentra::audit
