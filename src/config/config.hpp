@@ -40,6 +40,9 @@ struct HsmConfig {
     // The pin-source file, resolved (absolute). Read it with core::read_secret_file.
     std::filesystem::path pin_file;
     std::size_t session_pool = 4;
+    // Deadline for the HSM work of one request (and of one readiness probe); past it the
+    // request is answered 503 hsm.timeout and the thread stuck in the module is replaced.
+    std::chrono::milliseconds call_timeout{5000};
 };
 
 struct PolicyConfig {

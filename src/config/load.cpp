@@ -140,9 +140,10 @@ class Parser {
 
     void hsm(const YAML::Node& node) {
         Children c;
-        mapping(node, "hsm", {"module", "token_uri", "session_pool"}, c);
+        mapping(node, "hsm", {"module", "token_uri", "session_pool", "call_timeout"}, c);
         path_field(c, node, "hsm.module", "module", false, cfg_.hsm.module);
         uint_field(c, "hsm.session_pool", "session_pool", cfg_.hsm.session_pool);
+        duration_field(c, "hsm.call_timeout", "call_timeout", cfg_.hsm.call_timeout);
         if (!string_field(c, node, "hsm.token_uri", "token_uri", true, cfg_.hsm.token_uri)) return;
         const YAML::Node& uri_node = c.at("token_uri");
         const std::string& uri = cfg_.hsm.token_uri;

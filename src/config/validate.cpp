@@ -34,6 +34,7 @@ class Checker {
 
         file("hsm.module", c_.hsm.module);
         range("hsm.session_pool", c_.hsm.session_pool, 1, 64);
+        duration("hsm.call_timeout", c_.hsm.call_timeout, 100ms, 120s);
         if (!c_.hsm.pin_file.empty()) pin_file("hsm.token_uri", c_.hsm.pin_file);
 
         file("policy.path", c_.policy.path);

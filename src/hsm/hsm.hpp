@@ -10,13 +10,18 @@
 // the PKCS#11 function and return value, never a PIN or key material.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -61,6 +66,39 @@ struct Backoff {
     unsigned attempts = 5;  // total attempts per reopen (>= 1)
 };
 
+// The operational log of HSM faults: one line when a fault class starts, with what failed
+// (function and CKR_* name), at most one per `interval` per class, and one line when it clears
+// ("recovered after N ms"). Classes are strings such as "hsm.device_unavailable (signing)" or
+// "hsm.timeout". Thread-safe; success() is one atomic load while nothing is faulted.
+class FaultLog {
+  public:
+    using Sink = std::function<void(std::string_view)>;
+    explicit FaultLog(Sink sink = {}, std::chrono::milliseconds interval = std::chrono::seconds(10))
+        : sink_(std::move(sink)), interval_(interval) {}
+    FaultLog(const FaultLog&) = delete;
+    FaultLog& operator=(const FaultLog&) = delete;
+
+    void set_sink(Sink sink);
+    // A fault of class `cls`; detail says what failed ("C_Sign returned CKR_DEVICE_ERROR").
+    void fault(const std::string& cls, std::string_view detail);
+    // Every class whose name starts with `prefix` and is faulted has recovered.
+    void recovered(std::string_view prefix = {});
+    [[nodiscard]] bool faulted() const noexcept { return active_.load() > 0; }
+
+  private:
+    struct Entry {
+        std::optional<std::chrono::steady_clock::time_point> since;
+        std::optional<std::chrono::steady_clock::time_point> last_fault_line;
+        std::optional<std::chrono::steady_clock::time_point> last_recovery_line;
+        unsigned suppressed = 0;
+    };
+    mutable std::mutex mutex_;
+    Sink sink_;
+    std::chrono::milliseconds interval_;
+    std::map<std::string, Entry, std::less<>> entries_;
+    std::atomic<int> active_{0};
+};
+
 struct TokenOptions {
     // RFC 7512 token URI, e.g. "pkcs11:token=licentra?pin-source=file:/etc/licentra/user.pin".
     // Token attributes (token, serial, model, manufacturer) and library attributes select the
@@ -70,6 +108,8 @@ struct TokenOptions {
     std::optional<std::filesystem::path> pin_file;    // overrides the URI's pin-source
     std::chrono::milliseconds acquire_timeout{2000};  // wait for a free session, then limit
     Backoff backoff;
+    // The operational log (one line per call); empty = faults are not logged. See FaultLog.
+    std::function<void(std::string_view)> log;
 };
 
 // A key version on the token: one key pair labelled "licentra/<name>/v<version>".
@@ -163,6 +203,10 @@ class Token {
     [[nodiscard]] core::Status ensure_hmac_key(const std::string& label);
     [[nodiscard]] core::Result<core::Bytes> hmac_sha256(const std::string& label,
                                                         core::ByteView data);
+
+    // Fault lines for the operational log: the token reports PKCS#11 faults here; callers may
+    // report their own classes (timeouts, readiness probes) so one limiter covers them all.
+    [[nodiscard]] FaultLog& fault_log() const noexcept;
 
     // Internal state (slot, pool) for hsm/internal.hpp; not for other modules.
     [[nodiscard]] detail::TokenState& state() const noexcept { return *state_; }

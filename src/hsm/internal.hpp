@@ -148,8 +148,10 @@ struct Attempt {
     CK_FUNCTION_LIST* fl;
     CK_SESSION_HANDLE session;
     CK_RV fault_rv = CKR_OK;
+    const char* fault_function = nullptr;
     core::Error fail(const char* function, CK_RV rv, std::string_view context) {
         fault_rv = rv;
+        fault_function = function;
         return p11_error(function, rv, context);
     }
 };
@@ -192,7 +194,14 @@ class TokenState {
     std::atomic<int> pss_mode{
         0};  // 0 unknown, 1 CKM_SHA256_RSA_PKCS_PSS, 2 hash + CKM_RSA_PKCS_PSS
 
+    // Operational fault lines (TokenOptions::log).
+    FaultLog faults;
+
     ~TokenState();
+
+    // Reports a failed call to the fault log (request and state-conflict errors are the
+    // caller's, not faults). signing: the operation was a signature.
+    void note_rv(const Attempt& a, bool signing);
 
     // Borrows a session: an idle one (checked with C_GetSessionInfo if opened before the last
     // fault), or a new one (opened and logged in with bounded backoff). Waits at most
@@ -207,14 +216,24 @@ class TokenState {
 
     // Runs op on a pooled session; a session or device fault evicts the session and the
     // operation is retried once on a fresh session. op: (Attempt&) -> core::Result<T>.
+    // signing: a signature (its faults and recoveries are logged apart from the others, so a
+    // token that reads but cannot sign is not reported as recovered).
     template <typename T, typename Op>
-    core::Result<T> run(Op&& op) {
+    core::Result<T> run(Op&& op, bool signing = false) {
         for (int attempt = 0;; ++attempt) {
             auto lease = acquire();
             if (!lease) return std::move(lease).error();
             Attempt a{fl, lease->handle()};
             core::Result<T> r = op(a);
-            if (r.ok() || !evicts_session(classify(a.fault_rv))) return r;
+            if (r.ok()) {
+                if (faults.faulted()) {
+                    if (signing) faults.recovered("signing: ");
+                    faults.recovered("hsm.");
+                }
+                return r;
+            }
+            note_rv(a, signing);
+            if (!evicts_session(classify(a.fault_rv))) return r;
             lease->evict();
             if (attempt >= 1) {
                 core::Error e = std::move(r).error();

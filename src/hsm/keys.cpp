@@ -632,7 +632,7 @@ core::Result<Bytes> Token::sign(const KeyRef& key, ByteView message) {
     const CK_ULONG rsa_bytes = key.algorithm == Algorithm::PS256
                                    ? static_cast<CK_ULONG>(key.public_key->rsa_ne().first.size())
                                    : 0;
-    return t.run<Bytes>([&](Attempt& a) -> core::Result<Bytes> {
+    auto op = [&](Attempt& a) -> core::Result<Bytes> {
         auto& h = *key.handles;
         bool refound = false;
         for (;;) {
@@ -667,12 +667,17 @@ core::Result<Bytes> Token::sign(const KeyRef& key, ByteView message) {
                 continue;
             }
             if (classify(rv) == Fault::stale_handle && !refound) {
+                // Re-resolve by label and CKA_ID (the token may have reloaded its objects).
+                t.faults.fault("signing: hsm.object_gone", std::string(fn) + " returned " +
+                                                               rv_name(rv) + " for " + key.label +
+                                                               "; looking the key up again");
                 h.priv = CK_INVALID_HANDLE;
                 continue;
             }
             return a.fail(fn, rv, "signing with " + key.label);
         }
-    });
+    };
+    return t.run<Bytes>(op, /*signing=*/true);
 }
 
 }  // namespace licentra::hsm

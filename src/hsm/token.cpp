@@ -396,6 +396,7 @@ core::Result<std::unique_ptr<Token>> Token::open(std::shared_ptr<Module> module,
     auto pin = core::read_secret_file(*pin_path, 256);
     if (!pin) return std::move(pin).error();
     state->pin = std::move(pin).value();
+    state->faults.set_sink(options.log);
     state->options = std::move(options);
 
     // First session: proves the PIN (one C_Login, never retried) and stays in the pool.

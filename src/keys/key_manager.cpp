@@ -163,7 +163,14 @@ core::Status KeyManager::refresh() { return refresh(core::Clock::now()); }
 
 core::Status KeyManager::refresh(core::TimePoint now) {
     std::lock_guard lock(mutex_);
-    return refresh_locked(now);
+    core::Status st = refresh_locked(now);
+    // An object another replica is writing or destroying at this instant can vanish between
+    // being listed and being read: read the token again rather than report a fault.
+    for (int again = 0; again < 3 && !st && st.error().code == "hsm.object_gone"; ++again) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        st = refresh_locked(now);
+    }
+    return st;
 }
 
 core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
@@ -176,6 +183,39 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
         if (std::find(warned_.begin(), warned_.end(), w) != warned_.end()) continue;
         warned_.push_back(w);
         log("keys: " + w);
+    }
+    // A version this daemon saw that is now missing, or an active version whose private key is
+    // gone, is a token fault (objects unreadable, a token that lost its object list), never the
+    // token's new state: only a destroyed record removes a version. Keep the last good snapshot
+    // (signing state, JWKS) and report it; the next refresh after the fault clears recovers.
+    for (const auto& [name, known] : snapshot()->keys) {
+        auto now_key = fold.keys.find(name);
+        for (const auto& o : known) {
+            if (o.record.state == KeyState::destroyed) continue;
+            const FoldedVersion* f = nullptr;
+            if (now_key != fold.keys.end()) {
+                for (const auto& c : now_key->second) {
+                    if (c.label == o.label && c.id_hex == o.id_hex) f = &c;
+                }
+            }
+            if (f == nullptr) {
+                return make_error(ErrorKind::hsm_unavailable, "keys.state_vanished",
+                                  "version " + std::to_string(o.record.version) + " of " + name +
+                                      " (" + o.label + ") is no longer visible on the token " +
+                                      "without a destroyed record; keeping the last known state");
+            }
+            if (f->record.state != KeyState::active) continue;
+            const bool has_private =
+                std::any_of(pairs->begin(), pairs->end(), [&](const hsm::KeyInfo& k) {
+                    return k.label == f->label && k.id_hex == f->id_hex && k.has_private;
+                });
+            if (!has_private) {
+                return make_error(ErrorKind::hsm_unavailable, "keys.key_vanished",
+                                  "the private key of active version " + f->label +
+                                      " is no longer visible on the token; keeping the last "
+                                      "known state");
+            }
+        }
     }
     auto next = std::make_shared<Snapshot>();
     next->highest.insert(fold.highest.begin(), fold.highest.end());

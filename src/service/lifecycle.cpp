@@ -213,7 +213,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
         }
     };
     bool won = false;
-    for (int attempt = 0; attempt < 3 && !won; ++attempt) {
+    for (int attempt = 0; attempt < 5 && !won; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(keys::retry_delay(deps_.claims));
         std::string my_claim;
         auto outcome = keys::claim(claim_storage(), id + "/close/", principal,

@@ -84,8 +84,10 @@ Daemon::Daemon(Deployment& deployment, DaemonOptions options)
     cfg += "tls:\n  cert: " + deployment.server_cert().cert.string() +
            "\n  key: " + deployment.server_cert().key.string() +
            "\n  client_ca: " + deployment.pki().ca_file().string() + "\n";
-    cfg += "hsm:\n  module: " + SoftHsmToken::module_path() + "\n  token_uri: \"" + tok.uri() +
-           "\"\n  session_pool: 4\n";
+    const std::string module =
+        options_.hsm_module.empty() ? SoftHsmToken::module_path() : options_.hsm_module;
+    cfg += "hsm:\n  module: " + module + "\n  token_uri: \"" + tok.uri() +
+           "\"\n  session_pool: 4\n" + options_.hsm_config;
     cfg += "policy:\n  path: " + deployment.policy_file().string() + "\n";
     cfg += "audit:\n  dir: " + audit_dir_.string() + "\n  origin: test/licentra/" + options_.name +
            "\n";
@@ -112,6 +114,9 @@ void Daemon::start() {
         ::dup2(out, 1);
         ::dup2(out, 2);
         ::setenv("SOFTHSM2_CONF", conf.c_str(), 1);
+        for (const auto& [name, value] : options_.environment) {
+            ::setenv(name.c_str(), value.c_str(), 1);
+        }
         if (options_.file_size_limit) {
             // Writes past the limit fail with EFBIG (the daemon must survive, not die of
             // SIGXFSZ): the closest unprivileged stand-in for a full disk.

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "net/client.hpp"
@@ -56,6 +57,12 @@ struct DaemonOptions {
     std::string extra_config;
     std::optional<std::uint64_t> file_size_limit;  // RLIMIT_FSIZE for the daemon (bytes)
     std::chrono::seconds ready_timeout{60};
+    // PKCS#11 module for hsm.module; empty = SoftHSM2's (e.g. libp11fault.so in front of it).
+    std::string hsm_module;
+    // Extra lines under "hsm:" (e.g. "  call_timeout: 1s\n").
+    std::string hsm_config;
+    // Extra environment variables of the daemon process (e.g. P11FAULT_CONTROL).
+    std::vector<std::pair<std::string, std::string>> environment;
 };
 
 struct HttpResult {

@@ -53,5 +53,70 @@ TEST(WorkPool, SwallowsAndCountsExceptions) {
     EXPECT_EQ(pool.exceptions(), 1u);
 }
 
+TEST(WorkPool, OverrunJobIsReportedAndItsThreadReplaced) {
+    WorkPool pool(1, 0, 1);
+    std::promise<void> release;
+    auto gate = release.get_future().share();
+    std::promise<void> overrun;
+    ASSERT_TRUE(pool.post([gate] { gate.wait(); },
+                          WorkPool::Clock::now() + std::chrono::milliseconds(50),
+                          [&] { overrun.set_value(); }));
+    ASSERT_EQ(overrun.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    // The stuck thread was replaced: the next job runs while the first one still blocks.
+    std::promise<void> ran;
+    ASSERT_TRUE(pool.post([&] { ran.set_value(); }));
+    EXPECT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    EXPECT_EQ(pool.stuck(), 1u);
+    EXPECT_EQ(pool.overruns(), 1u);
+    release.set_value();
+}
+
+TEST(WorkPool, ReplacementsAreBoundedAndQueuedJobsPastTheirDeadlineAreDropped) {
+    WorkPool pool(2, 0, 1);  // at most 2 + 1 threads
+    std::promise<void> release;
+    auto gate = release.get_future().share();
+    std::atomic<int> overruns{0};
+    const auto in = [](int ms) { return WorkPool::Clock::now() + std::chrono::milliseconds(ms); };
+    const auto wait_for_overruns = [&](int n) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (overruns.load() < n && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return overruns.load();
+    };
+    // Two hanging jobs take both threads; at their deadline one replacement starts and takes
+    // the third hanging job.
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_TRUE(pool.post([gate] { gate.wait(); }, in(50), [&] { overruns.fetch_add(1); }));
+    }
+    ASSERT_TRUE(pool.post([gate] { gate.wait(); }, in(300), [&] { overruns.fetch_add(1); }));
+    EXPECT_EQ(wait_for_overruns(3), 3);
+    EXPECT_EQ(pool.stuck(), 3u);
+    // No fourth thread: a job waits in the queue and is dropped at its deadline.
+    std::atomic<bool> late_ran{false};
+    ASSERT_TRUE(pool.post([&] { late_ran = true; }, in(50), [&] { overruns.fetch_add(1); }));
+    EXPECT_EQ(wait_for_overruns(4), 4);
+    EXPECT_FALSE(late_ran.load());
+    // Once the stuck jobs return, their threads serve again.
+    release.set_value();
+    std::promise<void> ran;
+    ASSERT_TRUE(pool.post([&] { ran.set_value(); }));
+    EXPECT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    EXPECT_FALSE(late_ran.load());
+}
+
+TEST(WorkPool, JobFinishedInTimeIsNotOverrun) {
+    WorkPool pool(2);
+    std::promise<void> done;
+    bool overrun = false;
+    ASSERT_TRUE(pool.post([&] { done.set_value(); },
+                          WorkPool::Clock::now() + std::chrono::milliseconds(100),
+                          [&] { overrun = true; }));
+    done.get_future().wait();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_FALSE(overrun);
+    EXPECT_EQ(pool.overruns(), 0u);
+}
+
 }  // namespace
 }  // namespace licentra::net

@@ -1,0 +1,364 @@
+// HSM faults under a signing load: the real daemon with hsm.module pointed at libp11fault.so
+// in front of SoftHSM (docs/testing.md, "Fault injection (p11fault)"). Each case injects a
+// fault, checks the answers and /readyz while it lasts, removes it and checks the recovery;
+// then the audit log verifies and holds every token a client received. Waits are on observable
+// conditions (p11fault's statistics file, /readyz), each with a bound.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "core/bytes.hpp"
+#include "crypto/digest.hpp"
+#include "support/audit_entries.hpp"
+#include "support/daemon.hpp"
+
+namespace licentra::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+constexpr auto kCallTimeout = 1000ms;  // hsm.call_timeout of the daemons under test
+
+struct Answer {
+    Clock::time_point start;
+    Clock::time_point end;
+    unsigned status = 0;
+    std::string code;   // problem "code"
+    std::string token;  // 201
+};
+
+// A daemon in front of libp11fault.so with its own control and statistics files.
+class FaultyDaemon {
+  public:
+    explicit FaultyDaemon(Deployment& deployment, const std::string& name)
+        : control_(deployment.dir() / (name + ".ctl")),
+          stats_(deployment.dir() / (name + ".stats")) {
+        write_file(control_, "", 0600);
+        DaemonOptions o;
+        o.name = name;
+        o.hsm_module = P11FAULT_LIBRARY;
+        o.hsm_config = "  call_timeout: " + std::to_string(kCallTimeout.count()) + "ms\n";
+        o.environment = {{"P11FAULT_MODULE", SoftHsmToken::module_path()},
+                         {"P11FAULT_CONTROL", control_.string()},
+                         {"P11FAULT_STATS", stats_.string()}};
+        daemon_ = std::make_unique<Daemon>(deployment, o);
+    }
+
+    Daemon& daemon() { return *daemon_; }
+
+    // Atomically, so the module never sees half a file.
+    void control(const std::string& rules) {
+        const auto tmp = control_.string() + ".new";
+        write_file(tmp, rules, 0600);
+        std::filesystem::rename(tmp, control_);
+    }
+    std::string stats() const {
+        std::error_code ec;
+        if (!std::filesystem::exists(stats_, ec)) return {};
+        return read_file(stats_);
+    }
+    // The value of a statistics line "<what> <function> N" (0 when absent).
+    long stat(const std::string& what, const std::string& function) const {
+        const std::string text = stats();
+        const std::string prefix = what + " " + function + " ";
+        auto pos = text.find("\n" + prefix);
+        if (pos == std::string::npos) return 0;
+        return std::stol(text.substr(pos + 1 + prefix.size()));
+    }
+    unsigned readyz() { return daemon_->ops_get("/readyz").status; }
+
+  private:
+    std::filesystem::path control_;
+    std::filesystem::path stats_;
+    std::unique_ptr<Daemon> daemon_;
+};
+
+// Signing requests on `clients` keep-alive connections until stop().
+class Load {
+  public:
+    Load(Daemon& daemon, int clients) {
+        for (int i = 0; i < clients; ++i) {
+            threads_.emplace_back([this, &daemon] {
+                auto client = daemon.client("license-server");
+                while (!stop_.load()) {
+                    const std::string body =
+                        R"({"key":"product-a","claims":)" + example_claims("product-a") + "}";
+                    Answer a;
+                    a.start = Clock::now();
+                    auto r = client.request("POST", "/v1/tokens", body, "application/json");
+                    a.end = Clock::now();
+                    if (r) {
+                        a.status = r->status;
+                        auto j = json::parse(r->body, nullptr, false);
+                        if (j.is_object()) {
+                            a.code = j.value("code", std::string());
+                            a.token = j.value("token", std::string());
+                        }
+                    }
+                    {
+                        std::lock_guard lock(mutex_);
+                        answers_.push_back(a);
+                    }
+                    if (!r) {
+                        client = daemon.client("license-server");  // reconnect
+                    }
+                    std::this_thread::sleep_for(5ms);
+                }
+            });
+        }
+    }
+    ~Load() { stop(); }
+    void stop() {
+        stop_ = true;
+        for (auto& t : threads_) {
+            if (t.joinable()) t.join();
+        }
+    }
+    std::vector<Answer> answers() const {
+        std::lock_guard lock(mutex_);
+        return answers_;
+    }
+    // True once an answer with `status` started at or after `since`.
+    bool answered(unsigned status, Clock::time_point since) const {
+        std::lock_guard lock(mutex_);
+        for (const auto& a : answers_) {
+            if (a.status == status && a.start >= since) return true;
+        }
+        return false;
+    }
+
+  private:
+    std::atomic<bool> stop_{false};
+    mutable std::mutex mutex_;
+    std::vector<Answer> answers_;
+    std::vector<std::thread> threads_;
+};
+
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds limit) {
+    const auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+}
+
+long ms(Clock::duration d) {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+// Stops the daemon, runs `licentra audit verify` and checks that every token a client received
+// has its entry in the log.
+void check_audit(FaultyDaemon& f, const std::vector<Answer>& answers) {
+    Daemon& d = f.daemon();
+    d.signal(SIGTERM);
+    ASSERT_EQ(d.wait(), 0) << d.log();
+    // The operational log's fault and recovery lines, for whoever reads the test output.
+    std::istringstream log(d.log());
+    for (std::string line; std::getline(log, line);) {
+        if (line.find("hsm fault") != std::string::npos) std::cerr << "  " << line << '\n';
+    }
+    std::string out;
+    EXPECT_EQ(d.audit_verify(&out), 0) << out;
+    std::set<std::string> logged;
+    for (const auto& e : audit_entries(d.audit_dir())) {
+        if (e.contains("token_sha256")) logged.insert(e["token_sha256"].get<std::string>());
+    }
+    std::size_t tokens = 0;
+    for (const auto& a : answers) {
+        if (a.status != 201) continue;
+        ++tokens;
+        EXPECT_TRUE(logged.count(core::hex_encode(crypto::sha256(core::as_bytes(a.token)))))
+            << "a token a client received has no audit entry";
+    }
+    EXPECT_GT(tokens, 0u);
+}
+
+// Every answer is one of `allowed` (status, code prefix).
+void expect_only(const std::vector<Answer>& answers,
+                 const std::vector<std::pair<unsigned, std::string>>& allowed) {
+    for (const auto& a : answers) {
+        bool ok = false;
+        for (const auto& [status, code] : allowed) {
+            ok = ok || (a.status == status && a.code.rfind(code, 0) == 0);
+        }
+        EXPECT_TRUE(ok) << "unexpected answer " << a.status << " " << a.code;
+    }
+}
+
+class HsmFaults : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { deployment_ = new Deployment(); }
+    static void TearDownTestSuite() {
+        delete deployment_;
+        deployment_ = nullptr;
+    }
+    static Deployment* deployment_;
+};
+Deployment* HsmFaults::deployment_ = nullptr;
+
+TEST_F(HsmFaults, DeviceErrorOnEverySignatureAnswers503ThenRecoversWithoutRestart) {
+    FaultyDaemon f(*deployment_, "device");
+    Load load(f.daemon(), 2);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+
+    f.control("C_Sign rv=CKR_DEVICE_ERROR every\n");
+    const auto fault = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 503; }, 1s))
+        << "/readyz still 200 one second into the fault";
+    EXPECT_LE(ms(Clock::now() - fault), 1000);
+    ASSERT_TRUE(wait_until([&] { return load.answered(503, fault + 50ms); }, 2s));
+    EXPECT_NE(f.daemon().ops_get("/readyz").body.find("hsm: hsm.device_unavailable"),
+              std::string::npos);
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::max<long>(0, 1000 - ms(Clock::now() - fault))));  // the fault lasts ~1 s
+    f.control("");
+    const auto cleared = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 200; }, 5s));
+    const long ready_after = ms(Clock::now() - cleared);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, cleared + 50ms); }, 5s));
+    const long signing_after = ms(Clock::now() - cleared);
+    RecordProperty("ready_after_ms", static_cast<int>(ready_after));
+    RecordProperty("signing_after_ms", static_cast<int>(signing_after));
+    std::cerr << "device error: /readyz 200 " << ready_after << " ms and 201 " << signing_after
+              << " ms after the fault cleared\n";
+    load.stop();
+
+    auto answers = load.answers();
+    // While the fault lasted (started well after it began and ended before it cleared): 503.
+    for (const auto& a : answers) {
+        if (a.start >= fault + 50ms && a.end <= cleared) {
+            EXPECT_EQ(a.status, 503u) << a.code;
+            EXPECT_EQ(a.code, "hsm.device_unavailable");
+        }
+    }
+    expect_only(answers, {{201, ""}, {503, "hsm."}});
+    EXPECT_GT(f.stat("injected", "C_Sign"), 0);
+    const std::string log = f.daemon().log();
+    EXPECT_NE(log.find("CKR_DEVICE_ERROR"), std::string::npos) << log;
+    EXPECT_NE(log.find("recovered after"), std::string::npos) << log;
+    check_audit(f, answers);
+}
+
+TEST_F(HsmFaults, InvalidKeyHandleIsResolvedAgainByLabelAndId) {
+    FaultyDaemon f(*deployment_, "handle");
+    Load load(f.daemon(), 2);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+    f.control(
+        "C_SignInit rv=CKR_OBJECT_HANDLE_INVALID nth=3\n"
+        "C_SignInit rv=CKR_OBJECT_HANDLE_INVALID nth=8\n"
+        "C_SignInit rv=CKR_KEY_HANDLE_INVALID nth=13\n");
+    ASSERT_TRUE(wait_until([&] { return f.stat("injected", "C_SignInit") >= 3; }, 5s)) << f.stats();
+    const auto after = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, after); }, 2s));
+    EXPECT_EQ(f.readyz(), 200u);
+    load.stop();
+    auto answers = load.answers();
+    expect_only(answers, {{201, ""}});
+    EXPECT_NE(f.daemon().log().find("CKR_OBJECT_HANDLE_INVALID"), std::string::npos);
+    check_audit(f, answers);
+}
+
+TEST_F(HsmFaults, HangingSignatureAnswers503WithinTheDeadlineAndReadsKeepAnswering) {
+    FaultyDaemon f(*deployment_, "hang");
+    Load load(f.daemon(), 3);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+
+    f.control("C_Sign hang\n");
+    const auto hang = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.stat("hanging", "C_Sign") >= 1; }, 2s)) << f.stats();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 503; }, kCallTimeout + 1s));
+    EXPECT_NE(f.daemon().ops_get("/readyz").body.find("hsm: hsm.timeout"), std::string::npos);
+    ASSERT_TRUE(wait_until([&] { return load.answered(503, hang); }, kCallTimeout + 2s));
+    // io threads, health, metrics and reads answer while the module hangs.
+    for (int i = 0; i < 3; ++i) {
+        const auto t = Clock::now();
+        EXPECT_EQ(f.daemon().ops_get("/healthz").status, 200u);
+        EXPECT_EQ(f.daemon().ops_get("/metrics").status, 200u);
+        auto jwks = f.daemon().request("license-server", "GET", "/.well-known/jwks.json");
+        EXPECT_EQ(jwks.status, 200u);
+        EXPECT_NE(jwks.body.find("\"kid\""), std::string::npos) << jwks.body;
+        EXPECT_EQ(f.daemon().request("auditor", "GET", "/v1/keys").status, 200u);
+        EXPECT_LT(ms(Clock::now() - t), 1000);
+        std::this_thread::sleep_for(300ms);
+    }
+    EXPECT_EQ(f.readyz(), 503u);
+    EXPECT_GE(f.stat("hanging", "C_Sign"), 1);
+
+    f.control("");
+    const auto released = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.stat("hanging", "C_Sign") == 0; }, 2s)) << f.stats();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 200; }, 5s));
+    const long ready_after = ms(Clock::now() - released);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, released + 50ms); }, 5s));
+    std::cerr << "hang: /readyz 200 " << ready_after << " ms after the release\n";
+    load.stop();
+
+    auto answers = load.answers();
+    for (const auto& a : answers) {
+        if (a.start >= hang + 50ms && a.end <= released) {
+            EXPECT_EQ(a.status, 503u) << a.code;
+            EXPECT_EQ(a.code, "hsm.timeout");
+        }
+        if (a.start >= hang + 50ms && a.start + kCallTimeout + 1s < released) {
+            EXPECT_LE(ms(a.end - a.start), ms(kCallTimeout + 1s)) << a.status << " " << a.code;
+        }
+    }
+    expect_only(answers, {{201, ""}, {503, "hsm.timeout"}});
+    EXPECT_NE(f.daemon().log().find("hsm.call_timeout"), std::string::npos);
+    check_audit(f, answers);
+}
+
+TEST_F(HsmFaults, TokenNotPresentAndBrokenSessionsRecoverWithoutRestart) {
+    FaultyDaemon f(*deployment_, "token");
+    Load load(f.daemon(), 2);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+    for (const std::string rules :
+         {"* rv=CKR_TOKEN_NOT_PRESENT every\n", "C_Sign rv=CKR_SESSION_HANDLE_INVALID every\n"}) {
+        f.control(rules);
+        const auto fault = Clock::now();
+        ASSERT_TRUE(wait_until([&] { return f.readyz() == 503; }, 1s)) << rules;
+        ASSERT_TRUE(wait_until([&] { return load.answered(503, fault + 50ms); }, 2s)) << rules;
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::max<long>(0, 1000 - ms(Clock::now() - fault))));
+        f.control("");
+        const auto cleared = Clock::now();
+        ASSERT_TRUE(wait_until([&] { return f.readyz() == 200; }, 5s)) << rules;
+        ASSERT_TRUE(wait_until([&] { return load.answered(201, cleared + 50ms); }, 5s)) << rules;
+        std::cerr << rules.substr(0, rules.size() - 1) << ": recovered (201, /readyz 200) "
+                  << ms(Clock::now() - cleared) << " ms after the fault cleared\n";
+    }
+    load.stop();
+    auto answers = load.answers();
+    expect_only(answers, {{201, ""}, {503, "hsm."}});
+    // The versions and the JWKS never went empty.
+    auto keys = f.daemon().request("auditor", "GET", "/v1/keys/product-a");
+    EXPECT_EQ(keys.status, 200u) << keys.body;
+    check_audit(f, answers);
+}
+
+TEST_F(HsmFaults, SlowSignaturesStillSucceed) {
+    FaultyDaemon f(*deployment_, "slow");
+    f.control("C_Sign delay=5ms\n");
+    Load load(f.daemon(), 2);
+    ASSERT_TRUE(wait_until([&] { return f.stat("delayed", "C_Sign") >= 40; }, 10s)) << f.stats();
+    EXPECT_EQ(f.readyz(), 200u);
+    load.stop();
+    auto answers = load.answers();
+    expect_only(answers, {{201, ""}});
+    check_audit(f, answers);
+}
+
+}  // namespace
+}  // namespace licentra::test
