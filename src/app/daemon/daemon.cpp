@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -49,12 +50,36 @@ void log_line(std::string_view line) {
 
 class WorkPoolExecutor final : public service::Executor {
   public:
-    explicit WorkPoolExecutor(net::WorkPool& pool) : pool_(pool) {}
+    // bound: hsm.call_timeout; on_overrun_log: called once per overrun job (operational log).
+    WorkPoolExecutor(net::WorkPool& pool, std::chrono::milliseconds bound,
+                     std::function<void()> on_overrun_log)
+        : pool_(pool), bound_(bound), on_overrun_log_(std::move(on_overrun_log)) {}
     bool post(std::function<void()> job) override { return pool_.post(std::move(job)); }
+    bool post_bounded(std::function<void()> job, std::function<void()> on_overrun) override {
+        return pool_.post(std::move(job), net::WorkPool::Clock::now() + bound_,
+                          [log = on_overrun_log_, on_overrun = std::move(on_overrun)] {
+                              if (log) log();
+                              on_overrun();
+                          });
+    }
 
   private:
     net::WorkPool& pool_;
+    std::chrono::milliseconds bound_;
+    std::function<void()> on_overrun_log_;
 };
+
+// Readiness probe of the HSM: a signature with every active key, every kProbeInterval, on its
+// own thread. A probe past hsm.call_timeout makes /readyz answer 503 while it lasts.
+constexpr auto kProbeInterval = std::chrono::milliseconds(500);
+// Not a JWS signing input (no '.'), so a probe signature can never verify as a token.
+constexpr std::string_view kProbeMessage = "licentra-signd readiness probe";
+
+std::int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 
 // sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.
 void notify_ready() {
@@ -135,6 +160,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     token_options.uri = cfg->hsm.token_uri;
     token_options.pool_size = cfg->hsm.session_pool;
     token_options.pin_file = cfg->hsm.pin_file;  // resolved against the config file
+    token_options.log = [](std::string_view line) { log_line(line); };
     auto opened = hsm::Token::open(*module, token_options);
     if (!opened) {
         log_line("HSM token: " + opened.error().to_string());
@@ -222,8 +248,16 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         cluster);
     const std::size_t hsm_threads =
         cfg->server.hsm_threads > 0 ? cfg->server.hsm_threads : cfg->hsm.session_pool;
-    net::WorkPool work_pool(hsm_threads, 4096);
-    WorkPoolExecutor executor(work_pool);
+    // A hung module may hold every HSM thread: at most as many again are started to replace
+    // them (net::WorkPool), the io threads never wait for the module.
+    net::WorkPool work_pool(hsm_threads, 4096, hsm_threads);
+    const auto call_timeout = cfg->hsm.call_timeout;
+    WorkPoolExecutor executor(work_pool, call_timeout, [&token, call_timeout] {
+        token->fault_log().fault("timeout: hsm.call_timeout",
+                                 "the HSM work of a signing request did not finish within " +
+                                     std::to_string(call_timeout.count()) +
+                                     " ms; answered 503 hsm.timeout, its thread replaced");
+    });
     wiring::HsmRequestStore request_store(token);
     service::Service service({&request_store, &policy_holder, &key_manager, audit_log.get(),
                               &pseudonymizer, &executor, cfg->audit.origin, cluster.claims});
@@ -242,6 +276,9 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     std::atomic<bool> hsm_ok{true};
     std::mutex hsm_error_mutex;
     std::string hsm_error;
+    // Readiness probe state (see kProbeInterval).
+    std::atomic<std::int64_t> probe_started_ms{0};  // steady ms of the probe in flight, or 0
+    std::string probe_failure;                      // guarded by hsm_error_mutex; "" = signs
     net::Server* server_ptr = nullptr;
     OpsProbe probe;
     probe.live = [] { return true; };
@@ -249,10 +286,20 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         if (!ready.load()) return "starting";
         if (audit_log->slow()) return "audit log: sync past deadline";
         if (!audit_log->healthy()) return "audit log cannot record";
-        if (!hsm_ok.load()) {
-            std::lock_guard lock(hsm_error_mutex);
-            return "HSM: " + hsm_error;
+        // "hsm: <code>..." while the HSM cannot sign with every active key (docs/daemon.md).
+        if (const auto started = probe_started_ms.load(); started != 0) {
+            const auto running = steady_ms() - started;
+            if (running > call_timeout.count()) {
+                token->fault_log().fault("timeout: readiness probe",
+                                         "a readiness probe signature has been running for " +
+                                             std::to_string(running) + " ms");
+                return "hsm: hsm.timeout (readiness probe running for " + std::to_string(running) +
+                       " ms)";
+            }
         }
+        std::lock_guard lock(hsm_error_mutex);
+        if (!probe_failure.empty()) return "hsm: " + probe_failure;
+        if (!hsm_ok.load()) return "hsm: " + hsm_error;
         return {};
     };
     probe.metrics = [&]() {
@@ -316,20 +363,61 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     bool stopping = false;
     std::thread refresher([&] {
         std::unique_lock lock(stop_mutex);
-        while (!stop_cv.wait_for(lock, cfg->cluster.refresh_interval,
-                                 [&] { return stopping; })) {
+        while (!stop_cv.wait_for(lock, cfg->cluster.refresh_interval, [&] { return stopping; })) {
             lock.unlock();
             auto st = key_manager.refresh();
             if (!st) {
+                // The last good key state stays in force (KeyManager::refresh).
+                token->fault_log().fault("keys: key refresh", st.error().to_string());
                 std::lock_guard elock(hsm_error_mutex);
-                if (hsm_ok.exchange(false)) log_line("key refresh: " + st.error().to_string());
-                hsm_error = st.error().code;
+                hsm_ok = false;
+                hsm_error = st.error().code + ": " + st.error().message;
             } else {
-                if (!hsm_ok.exchange(true)) log_line("key refresh: recovered");
+                if (!hsm_ok.exchange(true)) token->fault_log().recovered("keys: ");
                 // Request expiry, unfinished executions, scheduled rotations.
                 service.tick(core::Clock::now());
             }
             lock.lock();
+        }
+    });
+
+    std::thread prober([&] {
+        std::map<std::string, hsm::KeyRef> refs;  // by "<label>#<CKA_ID hex>"
+        auto probe_once = [&]() -> std::string {
+            for (const auto& v : key_manager.all_versions()) {
+                if (v.record.state != keys::KeyState::active) continue;
+                const std::string ck = v.label + "#" + v.id_hex;
+                auto it = refs.find(ck);
+                if (it == refs.end()) {
+                    auto id = core::hex_decode(v.id_hex);
+                    if (!id) return id.error().code;
+                    auto ref = token->load_key(v.label, &*id);
+                    if (!ref) return ref.error().code + ": " + ref.error().message;
+                    it = refs.emplace(ck, std::move(*ref)).first;
+                }
+                auto sig = token->sign(it->second, core::as_bytes(kProbeMessage));
+                if (!sig) return sig.error().code + ": " + sig.error().message;
+            }
+            return {};
+        };
+        std::unique_lock lock(stop_mutex);
+        for (;;) {
+            lock.unlock();
+            probe_started_ms = steady_ms();
+            std::string failure = probe_once();
+            probe_started_ms = 0;
+            if (failure.empty()) {
+                token->fault_log().recovered("probe: ");
+                token->fault_log().recovered("timeout: ");
+            } else {
+                token->fault_log().fault("probe: readiness", failure);
+            }
+            {
+                std::lock_guard elock(hsm_error_mutex);
+                probe_failure = std::move(failure);
+            }
+            lock.lock();
+            if (stop_cv.wait_for(lock, kProbeInterval, [&] { return stopping; })) break;
         }
     });
 
@@ -369,6 +457,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     }
     stop_cv.notify_all();
     refresher.join();
+    prober.join();
     auto closed = audit_log->close();  // signs the final checkpoint
     if (!closed) {
         log_line("audit log close: " + closed.error().to_string());
