@@ -1,5 +1,7 @@
 // CKO_DATA objects for key state records, and HMAC-SHA-256 keys for audit pseudonyms.
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "hsm/objects.hpp"
 
@@ -114,13 +116,24 @@ core::Status check_data(const std::string& label, ByteView value) {
 core::Status Token::create_data(const std::string& label, ByteView value) {
     if (auto st = check_data(label, value); !st) return st;
     std::lock_guard write(state_->write_mu);
-    return detail::to_status(
-        state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
-            // Read the token's current contents right before writing (see write_mu).
-            if (auto seen = find_data(a, &label); !seen) return std::move(seen).error();
-            if (auto st = create_object(a, label, 1, value); !st) return st.error();
-            return std::monostate{};
-        }));
+    core::Status st;
+    // SoftHSM's file store sometimes answers CKR_GENERAL_ERROR to a C_CreateObject that races
+    // another process's write; the record is append-only (a duplicate of it is harmless), so
+    // try again a few times.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
+        st = detail::to_status(
+            state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
+                // Read the token's current contents right before writing (see write_mu).
+                if (auto seen = find_data(a, &label); !seen) return std::move(seen).error();
+                if (auto created = create_object(a, label, 1, value); !created) {
+                    return created.error();
+                }
+                return std::monostate{};
+            }));
+        if (st || st.error().code != "hsm.internal") break;
+    }
+    return st;
 }
 
 core::Status Token::write_data(const std::string& label, ByteView value) {

@@ -97,7 +97,7 @@ TEST(KeyLifecycle, WholeStoryRotationUnderDualControlThenDestruction) {
     auto during = daemon.request("license-server", "POST", "/v1/tokens", sign_body("rot-a"));
     EXPECT_EQ(parse(during)["kid"], old_kid);
 
-    // After publish-ahead (2 s) new tokens carry the new kid; v1 is retired.
+    // After publish-ahead (5 s) new tokens carry the new kid; v1 is retired.
     ASSERT_TRUE(eventually(
         [&] {
             auto r = daemon.request("license-server", "POST", "/v1/tokens", sign_body("rot-a"));
