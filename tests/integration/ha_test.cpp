@@ -50,6 +50,9 @@ const char* const kBackend = "licentra_replicas";
 std::string unlimited_policy() {
     std::string policy =
         read_file(std::filesystem::path(LICENTRA_SOURCE_DIR) / "policy" / "policy.example.yaml");
+    // product-a's 7-day publish-ahead removed: a rotation signs after the replicas agree.
+    const std::string ahead = "      publish_ahead: 7d\n";
+    if (auto at = policy.find(ahead); at != std::string::npos) policy.erase(at, ahead.size());
     const std::string limit = "signing_rate_limit:";
     const auto pos = policy.find(limit);
     if (pos != std::string::npos) policy.erase(pos, policy.find('\n', pos) - pos);
@@ -383,6 +386,28 @@ TEST(HighAvailability, SigkilledReplicaCostsOnlyItsInFlightRequestsAndEveryToken
         << haproxy.command("show stat");
     ASSERT_EQ(load.failed(), 0u);
     for (const auto& b : backends) EXPECT_GT(haproxy.servers()[b.name].sessions, 0u) << b.name;
+
+    // A rotation opened through one replica and approved through another is executed once
+    // and then used by every replica (docs/adr/0004), while the load goes on.
+    auto opened = replicas[0]->request("officer-a", "POST", "/v1/keys/product-a/rotations");
+    ASSERT_EQ(opened.status, 202u) << opened.body;
+    const std::string request_id = nlohmann::json::parse(opened.body)["id"];
+    auto approved = replicas[2]->request("officer-b", "POST",
+                                         "/v1/requests/" + request_id + "/approve");
+    ASSERT_EQ(approved.status, 200u) << approved.body;
+    const auto approved_view = nlohmann::json::parse(approved.body);
+    ASSERT_EQ(approved_view["state"], "executed") << approved.body;
+    const std::string new_kid = approved_view["result"]["kid"];
+    for (auto& r : replicas) {
+        ASSERT_TRUE(wait_until(
+            [&] {
+                auto t = r->request("license-server", "POST", "/v1/tokens", sign_body());
+                return t.status == 201 && nlohmann::json::parse(t.body)["kid"] == new_kid;
+            },
+            milliseconds(10000)))
+            << r->log();
+    }
+    EXPECT_EQ(load.failed(), 0u);
 
     // b. SIGKILL one replica mid-load; HAProxy marks it down by its checks alone.
     Daemon& victim = *replicas[1];
