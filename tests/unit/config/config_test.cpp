@@ -290,6 +290,34 @@ TEST_F(ConfigFiles, ThePinNeverLivesInTheConfiguration) {
     EXPECT_EQ(encoded.config.hsm.pin_file, root_ / "hsm/user.pin");
 }
 
+TEST_F(ConfigFiles, ClusterSettingsDefaultToOneSecondAndHalfASecond) {
+    auto r = load(minimal_yaml());
+    ASSERT_TRUE(r.ok()) << dump(r.diagnostics);
+    EXPECT_EQ(r.config.cluster.refresh_interval, 1s);
+    EXPECT_EQ(r.config.cluster.claim_write_bound, 500ms);
+}
+
+TEST_F(ConfigFiles, ClusterSettingsAreReadAndRangeChecked) {
+    auto r =
+        load(minimal_yaml() + "cluster:\n  refresh_interval: 250ms\n  claim_write_bound: 2s\n");
+    ASSERT_TRUE(r.ok()) << dump(r.diagnostics);
+    EXPECT_EQ(r.config.cluster.refresh_interval, 250ms);
+    EXPECT_EQ(r.config.cluster.claim_write_bound, 2s);
+    EXPECT_TRUE(validate_config(r.config).empty()) << dump(validate_config(r.config));
+
+    auto out =
+        load(minimal_yaml() + "cluster:\n  refresh_interval: 50ms\n  claim_write_bound: 11s\n");
+    ASSERT_TRUE(out.ok()) << dump(out.diagnostics);
+    auto v = validate_config(out.config);
+    EXPECT_NE(find(v, "cluster.refresh_interval"), nullptr) << dump(v);
+    EXPECT_NE(find(v, "cluster.claim_write_bound"), nullptr) << dump(v);
+
+    auto unknown = load(minimal_yaml() + "cluster:\n  settle: 1s\n");
+    EXPECT_FALSE(unknown.ok());
+    EXPECT_NE(dump(unknown.diagnostics).find("cluster.settle"), std::string::npos)
+        << dump(unknown.diagnostics);
+}
+
 TEST_F(ConfigFiles, ValidationReportsEveryProblemWithItsLocation) {
     fs::remove(root_ / "tls/ca.crt");
     fs::remove(root_ / "policy/p.yaml");
