@@ -53,9 +53,8 @@ enum class ClaimOutcome {
 // value: the claim object's content. claimed (optional) receives the label of the claim a
 // winner left on the token.
 [[nodiscard]] core::Result<ClaimOutcome> claim(const ClaimStorage& storage,
-                                               const std::string& prefix,
-                                               const std::string& author, core::ByteView value,
-                                               const ClaimTiming& timing,
+                                               const std::string& prefix, const std::string& author,
+                                               core::ByteView value, const ClaimTiming& timing,
                                                const std::function<core::Result<bool>()>& pre_check,
                                                std::string* claimed = nullptr);
 

@@ -239,10 +239,11 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
                         return make_error(ErrorKind::integrity, "keys.algorithm_mismatch",
                                           "key " + v.label + " does not match its records");
                     }
-                    pk = public_keys_
-                             .emplace(ck, std::make_shared<const crypto::PublicKey>(
-                                              std::move(*exported)))
-                             .first;
+                    pk =
+                        public_keys_
+                            .emplace(
+                                ck, std::make_shared<const crypto::PublicKey>(std::move(*exported)))
+                            .first;
                 }
                 v.public_key = pk->second;
                 v.kid = kid_(*v.public_key);
@@ -300,12 +301,9 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
     return {};
 }
 
-core::Result<KeyVersion> KeyManager::create_version(const std::string& name, unsigned version,
-                                                    crypto::Algorithm alg,
-                                                    std::int64_t activate_at_ms,
-                                                    std::int64_t supersede_verify_ms,
-                                                    const std::string& request,
-                                                    core::TimePoint now) {
+core::Result<KeyVersion> KeyManager::create_version(
+    const std::string& name, unsigned version, crypto::Algorithm alg, std::int64_t activate_at_ms,
+    std::int64_t supersede_verify_ms, const std::string& request, core::TimePoint now) {
     auto label = hsm::key_label(name, version);
     if (!label) return label.error();
     const nlohmann::json claim_value = {{"at_ms", core::unix_millis(now)},
@@ -338,9 +336,9 @@ core::Result<KeyVersion> KeyManager::create_version(const std::string& name, uns
     if (*outcome != ClaimOutcome::won) {
         log("keys: version " + std::to_string(version) + " of " + name +
             " is being created by another replica; this one stands back");
-        return make_error(ErrorKind::conflict, "keys.rotation_in_progress",
-                          "another replica is creating version " + std::to_string(version) +
-                              " of " + name);
+        return make_error(
+            ErrorKind::conflict, "keys.rotation_in_progress",
+            "another replica is creating version " + std::to_string(version) + " of " + name);
     }
     auto generated = token_->generate_key(name, version, alg);
     if (!generated) return generated.error();
@@ -352,8 +350,7 @@ core::Result<KeyVersion> KeyManager::create_version(const std::string& name, uns
     rec.by = options_.replica;
     rec.request = request;
     const std::string id_hex = core::hex_encode(generated->id);
-    if (auto st = token_->create_data(created_label(*label, id_hex),
-                                      core::as_bytes(rec.to_json()));
+    if (auto st = token_->create_data(created_label(*label, id_hex), core::as_bytes(rec.to_json()));
         !st) {
         return st.error();
     }
@@ -366,8 +363,8 @@ core::Result<KeyVersion> KeyManager::create_version(const std::string& name, uns
 core::Result<std::optional<KeyVersion>> KeyManager::bootstrap(
     const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg) {
     const std::string& name = grant.key();
-    const auto deadline = std::chrono::steady_clock::now() + options_.claims.settle +
-                          std::chrono::seconds(30);
+    const auto deadline =
+        std::chrono::steady_clock::now() + options_.claims.settle + std::chrono::seconds(30);
     for (;;) {
         {
             std::lock_guard lock(mutex_);
@@ -388,9 +385,9 @@ core::Result<std::optional<KeyVersion>> KeyManager::bootstrap(
         }
         // Another replica is creating it: wait for its record.
         if (std::chrono::steady_clock::now() > deadline) {
-            return make_error(ErrorKind::conflict, "keys.bootstrap_in_progress",
-                              "another replica started creating key " + name +
-                                  " and has not finished");
+            return make_error(
+                ErrorKind::conflict, "keys.bootstrap_in_progress",
+                "another replica started creating key " + name + " and has not finished");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -465,11 +462,11 @@ core::Result<KeyVersion> KeyManager::rotate(
     // Numbers of destroyed versions, abandoned claims and stray pairs stay taken.
     const unsigned version = snap->highest.at(name) + 1;
     const std::int64_t t = core::unix_millis(now);
-    const std::int64_t ahead =
-        std::max<std::int64_t>(1000 * timing.publish_ahead.count(), options_.min_pre_active.count());
-    auto created = create_version(name, version, alg, t + ahead,
-                                  1000 * (timing.max_validity.count() + timing.verify_grace.count()),
-                                  request, now);
+    const std::int64_t ahead = std::max<std::int64_t>(1000 * timing.publish_ahead.count(),
+                                                      options_.min_pre_active.count());
+    auto created = create_version(
+        name, version, alg, t + ahead,
+        1000 * (timing.max_validity.count() + timing.verify_grace.count()), request, now);
     if (!created) return created.error();
     if (hook) hook("key.rotate", *created);
     return created;
