@@ -198,8 +198,8 @@ class KeyManager {
     [[nodiscard]] core::Result<KeyVersion> find_version(std::string_view name,
                                                         unsigned version) const;
     // Claims version `version` of `name` and generates it; see rotate().
-    [[nodiscard]] core::Result<KeyVersion> create_version(const std::string& name,
-                                                          unsigned version, crypto::Algorithm alg,
+    [[nodiscard]] core::Result<KeyVersion> create_version(const std::string& name, unsigned version,
+                                                          crypto::Algorithm alg,
                                                           std::int64_t activate_at_ms,
                                                           std::int64_t supersede_verify_ms,
                                                           const std::string& request,

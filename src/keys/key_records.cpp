@@ -99,9 +99,7 @@ std::string remove_hint(const std::string& label, const std::string& id_hex) {
 }  // namespace
 
 std::string version_prefix(std::string_view key_label) { return std::string(key_label) + "/"; }
-std::string claim_prefix(std::string_view key_label) {
-    return std::string(key_label) + "/claim/";
-}
+std::string claim_prefix(std::string_view key_label) { return std::string(key_label) + "/claim/"; }
 std::string created_label(std::string_view key_label, std::string_view id_hex) {
     return std::string(key_label) + "/created/" + std::string(id_hex);
 }

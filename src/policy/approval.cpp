@@ -196,13 +196,15 @@ core::Status ApprovalRequest::mark_executed(
 
 void ApprovalRequest::add_recorded_approval(const ApprovalRecord& a) {
     if (a.principal == requester_ || a.at >= expires_) return;
-    const bool repeat = std::any_of(approvals_.begin(), approvals_.end(),
-                                    [&](const ApprovalRecord& b) { return b.principal == a.principal; });
+    const bool repeat =
+        std::any_of(approvals_.begin(), approvals_.end(),
+                    [&](const ApprovalRecord& b) { return b.principal == a.principal; });
     if (repeat) return;
     approvals_.push_back(ApprovalRecord{a.principal, to_millis(a.at)});
-    std::sort(approvals_.begin(), approvals_.end(), [](const ApprovalRecord& x, const ApprovalRecord& y) {
-        return x.at != y.at ? x.at < y.at : x.principal < y.principal;
-    });
+    std::sort(approvals_.begin(), approvals_.end(),
+              [](const ApprovalRecord& x, const ApprovalRecord& y) {
+                  return x.at != y.at ? x.at < y.at : x.principal < y.principal;
+              });
 }
 
 void ApprovalRequest::close_as(RequestState state, ApprovalRecord by) {

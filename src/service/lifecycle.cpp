@@ -136,22 +136,22 @@ void Service::audit_request(const policy::Engine& engine, const std::string& pri
 keys::TransitionHook Service::transition_hook(const std::string& principal,
                                               const std::string& request_id,
                                               std::optional<std::string> digest) {
-    return [this, principal, request_id, digest](std::string_view event,
-                                                 const keys::KeyVersion& v) {
-        audit::Entry e;
-        e.principal = principal;
-        e.action = std::string(event);
-        e.result = audit::Outcome::allowed;
-        e.key = v.name;
-        e.version = v.record.version;
-        if (!v.kid.empty()) e.kid = v.kid;
-        if (!request_id.empty()) e.request_id = request_id;
-        e.request_digest = digest;
-        e.policy_sha256 = deps_.policy->current()->sha256_hex();
-        // Runs while signing is held off: appended asynchronously so the entry is queued in
-        // order, without waiting for the disk under the gate.
-        deps_.audit->append_async(std::move(e), [](core::Result<audit::Appended>) {});
-    };
+    return
+        [this, principal, request_id, digest](std::string_view event, const keys::KeyVersion& v) {
+            audit::Entry e;
+            e.principal = principal;
+            e.action = std::string(event);
+            e.result = audit::Outcome::allowed;
+            e.key = v.name;
+            e.version = v.record.version;
+            if (!v.kid.empty()) e.kid = v.kid;
+            if (!request_id.empty()) e.request_id = request_id;
+            e.request_digest = digest;
+            e.policy_sha256 = deps_.policy->current()->sha256_hex();
+            // Runs while signing is held off: appended asynchronously so the entry is queued in
+            // order, without waiting for the disk under the gate.
+            deps_.audit->append_async(std::move(e), [](core::Result<audit::Appended>) {});
+        };
 }
 
 core::Result<keys::KeyVersion> Service::run_operation(const policy::Engine& engine,
@@ -176,9 +176,9 @@ core::Result<keys::KeyVersion> Service::run_operation(const policy::Engine& engi
             const auto f = request.params().find("force");
             const bool force = f != request.params().end() && f->is_boolean() && f->get<bool>();
             if (force && !rules->allow_forced_destroy) {
-                return make_error(ErrorKind::denied, "policy.force_not_allowed",
-                                  "the policy does not allow forced destruction of " +
-                                      request.key());
+                return make_error(
+                    ErrorKind::denied, "policy.force_not_allowed",
+                    "the policy does not allow forced destruction of " + request.key());
             }
             return deps_.keys->destroy(*grant, *request.version(), force, now, hook);
         }
@@ -295,8 +295,8 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
             o.principal = std::string(policy::kSystemPrincipal);
             break;
     }
-    audit_request(engine, o.principal, action_of(r.operation(), decision_name(d)), r, caller, audited,
-                  o.reason);
+    audit_request(engine, o.principal, action_of(r.operation(), decision_name(d)), r, caller,
+                  audited, o.reason);
     auto nonce = crypto::random_bytes(16);
     if (!nonce) return nonce.error();
     if (auto st = deps_.requests->create(id + "/outcome/" + core::hex_encode(*nonce), o.to_json());
@@ -320,8 +320,8 @@ Outcome<nlohmann::json> answer(const Service::Closed& closed) {
     if (s.request.state() == policy::RequestState::failed) {
         if (closed.failure) return Out::fail(*closed.failure);
         return Out::fail(make_error(
-            ErrorKind::conflict, s.outcome && s.outcome->reason ? *s.outcome->reason
-                                                                : "service.execution_failed",
+            ErrorKind::conflict,
+            s.outcome && s.outcome->reason ? *s.outcome->reason : "service.execution_failed",
             "the operation failed on replica " + (s.outcome ? s.outcome->by : std::string("?"))));
     }
     return Out::success(request_json(s, core::Clock::now()));
@@ -468,8 +468,8 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
         return Out::fail(st.error());
     }
     const nlohmann::json record = {{"at_ms", core::unix_millis(now)}};
-    if (auto created = deps_.requests->create(id + "/approval/" + (*principal)->name,
-                                              record.dump());
+    if (auto created =
+            deps_.requests->create(id + "/approval/" + (*principal)->name, record.dump());
         !created) {
         return Out::fail(created.error());
     }
@@ -584,17 +584,17 @@ void Service::tick_scheduled_rotations(const policy::Engine& engine, core::TimeP
                                                         rules.rotation.publish_ahead.count());
         if (t < due) continue;
         if (rules.rotation.requires_approval) {
-            if (std::find(pending_rotation_keys.begin(), pending_rotation_keys.end(),
-                          rules.name) != pending_rotation_keys.end()) {
+            if (std::find(pending_rotation_keys.begin(), pending_rotation_keys.end(), rules.name) !=
+                pending_rotation_keys.end()) {
                 continue;
             }
             // One scheduled request per active version, whichever replica opens it.
-            const std::string point = "scheduled/" + rules.name + "/v" +
-                                      std::to_string(active->record.version) + "/";
+            const std::string point =
+                "scheduled/" + rules.name + "/v" + std::to_string(active->record.version) + "/";
             const nlohmann::json value = {{"by", deps_.replica}, {"at_ms", t}};
             const std::string text = value.dump();
-            auto won = keys::claim(claim_storage(), point, {}, core::as_bytes(text), deps_.claims,
-                                   {});
+            auto won =
+                keys::claim(claim_storage(), point, {}, core::as_bytes(text), deps_.claims, {});
             if (!won || *won != keys::ClaimOutcome::won) continue;
             auto r = policy::ApprovalRequest::open_scheduled(engine, rules.name, now);
             if (!r || !deps_.requests->create(r->id(), r->to_json())) continue;

@@ -73,9 +73,8 @@ std::string OutcomeRecord::to_json() const {
 core::Result<OutcomeRecord> OutcomeRecord::from_json(std::string_view text) {
     const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return malformed("outcome", "not a JSON object");
-    static const std::vector<std::string> kAllowed = {"decision", "result", "principal", "by",
-                                                      "at_ms",    "reason", "version",   "state",
-                                                      "kid"};
+    static const std::vector<std::string> kAllowed = {
+        "decision", "result", "principal", "by", "at_ms", "reason", "version", "state", "kid"};
     for (auto it = j.begin(); it != j.end(); ++it) {
         if (std::find(kAllowed.begin(), kAllowed.end(), it.key()) == kAllowed.end()) {
             return malformed("outcome", "unknown member " + it.key());
@@ -131,8 +130,8 @@ std::map<std::string, RecordList> group_by_request(const RecordList& records) {
 }
 
 core::Result<std::optional<StoredRequest>> fold_request(const std::string& id,
-                                                       const RecordList& records,
-                                                       core::TimePoint now) {
+                                                        const RecordList& records,
+                                                        core::TimePoint now) {
     const std::string approval_prefix = id + "/approval/";
     const std::string close_prefix = id + "/close/";
     const std::string decide_prefix = id + "/decide/";
@@ -170,9 +169,8 @@ core::Result<std::optional<StoredRequest>> fold_request(const std::string& id,
     for (const auto& a : approvals) s.request.add_recorded_approval(a);
     if (outcome) {
         s.outcome = outcome->second;
-        s.request.close_as(outcome->second.result,
-                           {outcome->second.principal,
-                            core::from_unix_millis(outcome->second.at_ms)});
+        s.request.close_as(outcome->second.result, {outcome->second.principal,
+                                                    core::from_unix_millis(outcome->second.at_ms)});
     } else if (newest_claim) {
         if (core::from_unix_millis(*newest_claim) + kCloseAbandoned < now) {
             s.request.close_as(policy::RequestState::failed,

@@ -48,7 +48,7 @@ struct OutcomeRecord {
 };
 
 struct StoredRequest {
-    policy::ApprovalRequest request;    // approvals and the winning close applied
+    policy::ApprovalRequest request;  // approvals and the winning close applied
     std::optional<OutcomeRecord> outcome;
     std::optional<std::int64_t> closing_since_ms;  // a close claim exists, no outcome yet
 };
@@ -63,8 +63,8 @@ inline constexpr std::chrono::minutes kCloseAbandoned{5};
 // Folds the records of one request (names relative to the root, all starting with id).
 // nullopt if the request object itself is missing (not found); integrity error if malformed.
 [[nodiscard]] core::Result<std::optional<StoredRequest>> fold_request(const std::string& id,
-                                                                     const RecordList& records,
-                                                                     core::TimePoint now);
+                                                                      const RecordList& records,
+                                                                      core::TimePoint now);
 
 // Groups a listing of the whole root by request id (names that are not request records, such
 // as scheduled-rotation claims, are left out).

@@ -392,8 +392,8 @@ TEST(HighAvailability, SigkilledReplicaCostsOnlyItsInFlightRequestsAndEveryToken
     auto opened = replicas[0]->request("officer-a", "POST", "/v1/keys/product-a/rotations");
     ASSERT_EQ(opened.status, 202u) << opened.body;
     const std::string request_id = nlohmann::json::parse(opened.body)["id"];
-    auto approved = replicas[2]->request("officer-b", "POST",
-                                         "/v1/requests/" + request_id + "/approve");
+    auto approved =
+        replicas[2]->request("officer-b", "POST", "/v1/requests/" + request_id + "/approve");
     ASSERT_EQ(approved.status, 200u) << approved.body;
     const auto approved_view = nlohmann::json::parse(approved.body);
     ASSERT_EQ(approved_view["state"], "executed") << approved.body;

@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
-#include <iostream>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <latch>
 #include <map>
 #include <memory>
@@ -39,8 +39,8 @@ constexpr std::string_view kCluster =
     "cluster:\n  refresh_interval: 250ms\n  claim_write_bound: 300ms\n";
 
 std::string replicas_policy() {
-    return read_file(std::filesystem::path(LICENTRA_SOURCE_DIR) / "tests" / "integration" /
-                     "data" / "policy-replicas.yaml");
+    return read_file(std::filesystem::path(LICENTRA_SOURCE_DIR) / "tests" / "integration" / "data" /
+                     "policy-replicas.yaml");
 }
 
 json body_of(const net::Response& r) {
@@ -254,8 +254,8 @@ TEST_P(Replicas, TheSameApprovalAtOnceExecutesOnceAndEveryReplicaPublishesTheRes
                 ++executed;
             } else {
                 // The same officer's approval already recorded through another replica.
-                ASSERT_TRUE(is_closed_refusal(
-                    r, {"policy.duplicate_approval", "policy.request_closed"}))
+                ASSERT_TRUE(
+                    is_closed_refusal(r, {"policy.duplicate_approval", "policy.request_closed"}))
                     << r.status << ' ' << r.body << c[0].log() << c[1].log();
             }
         }
@@ -365,7 +365,9 @@ TEST_P(Replicas, AnApprovalAndARejectionAtOnceNeverExecuteARejectedRequest) {
         std::vector<Shot> shots = {
             {round, "officer-b", "POST", "/v1/requests/" + id + "/approve", "{}"},
             {round + 1, "officer-a", "POST", "/v1/requests/" + id + "/reject", "{}"}};
-        if (n == 3) shots.push_back({round + 2, "officer-c", "POST", "/v1/requests/" + id + "/reject", "{}"});
+        if (n == 3)
+            shots.push_back(
+                {round + 2, "officer-c", "POST", "/v1/requests/" + id + "/reject", "{}"});
         auto responses = at_once(c, shots);
         auto view = parse(c[round].request("officer-b", "GET", "/v1/requests/" + id));
         const std::string state = view["state"];
@@ -414,8 +416,8 @@ TEST_P(Replicas, AnApprovalAndARejectionAtOnceNeverExecuteARejectedRequest) {
             EXPECT_EQ(rj, 1u) << digest;
         }
     }
-    std::cout << "[ replicas ] " << n << " replicas, approve/reject: " << executed
-              << " executed, " << rejected << " rejected\n";
+    std::cout << "[ replicas ] " << n << " replicas, approve/reject: " << executed << " executed, "
+              << rejected << " rejected\n";
     stop_all(c);
     verify_all_logs(c);
     Cluster again(deployment, n, "race-restart");
