@@ -172,6 +172,9 @@ class Token {
     [[nodiscard]] core::Result<std::vector<KeyInfo>> list_keys(
         const std::string& prefix = "licentra/");
     // Public key of a version whose private object may already be destroyed.
+    // True if any object (of any class) carries this label: one search the token answers by
+    // itself, without reading each object's attributes over PKCS#11.
+    [[nodiscard]] core::Result<bool> label_exists(const std::string& label);
     // id: as for load_key.
     [[nodiscard]] core::Result<crypto::PublicKey> public_key(const std::string& label,
                                                              const core::Bytes* id = nullptr);

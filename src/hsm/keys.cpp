@@ -542,6 +542,15 @@ core::Result<KeyRef> Token::load_key(const std::string& label, const Bytes* id) 
     });
 }
 
+core::Result<bool> Token::label_exists(const std::string& label) {
+    return state_->run<bool>([&](Attempt& a) -> core::Result<bool> {
+        CK_ATTRIBUTE by_label[] = {attr_str(CKA_LABEL, label)};
+        auto found = detail::find_objects(a, by_label, 1, "checking label " + label);
+        if (!found) return std::move(found).error();
+        return !found->empty();
+    });
+}
+
 core::Result<crypto::PublicKey> Token::public_key(const std::string& label, const Bytes* id) {
     auto parsed = parse_key_label(label);
     if (!parsed) return std::move(parsed).error();

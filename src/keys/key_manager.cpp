@@ -318,11 +318,9 @@ core::Result<KeyVersion> KeyManager::create_version(
         outcome = claim(storage, claim_prefix(*label), {}, core::as_bytes(claim_text),
                         options_.claims, [&]() -> core::Result<bool> {
                             // Open while no key pair and no record of this version exist.
-                            auto pairs = token_->list_keys(*label);
-                            if (!pairs) return pairs.error();
-                            for (const auto& k : *pairs) {
-                                if (k.label == *label) return false;
-                            }
+                            auto taken = token_->label_exists(*label);
+                            if (!taken) return taken.error();
+                            if (*taken) return false;
                             auto recs = token_->list_data(version_prefix(*label));
                             if (!recs) return recs.error();
                             return recs->empty();
@@ -334,6 +332,17 @@ core::Result<KeyVersion> KeyManager::create_version(
     }
     if (!outcome) return outcome.error();
     if (*outcome != ClaimOutcome::won) {
+        auto there = token_->list_data(version_prefix(*label));
+        auto taken = token_->label_exists(*label);
+        if (there && taken && there->empty() && !*taken) {
+            // Nobody holds the number: every try was too slow or contended. Nothing changed;
+            // the caller may try again.
+            log("keys: could not claim version " + std::to_string(version) + " of " + name +
+                " (slow or contended token); nothing was created");
+            return make_error(ErrorKind::unavailable, "keys.claim_contended",
+                              "the token was too slow or too busy to claim version " +
+                                  std::to_string(version) + " of " + name + "; try again");
+        }
         log("keys: version " + std::to_string(version) + " of " + name +
             " is being created by another replica; this one stands back");
         return make_error(

@@ -213,9 +213,10 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
         }
     };
     bool won = false;
+    std::string my_claim;
+    std::string my_decision;
     for (int attempt = 0; attempt < 5 && !won; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(keys::retry_delay(deps_.claims));
-        std::string my_claim;
         auto outcome = keys::claim(claim_storage(), id + "/close/", principal,
                                    core::as_bytes(claim_text), deps_.claims, still_open, &my_claim);
         if (!outcome) return outcome.error();
@@ -225,7 +226,8 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
             // can miss a write that raced one of its own could let two replicas win one round;
             // both would have to miss each other twice (docs/adr/0004).
             auto confirmed = keys::claim(claim_storage(), id + "/decide/", principal,
-                                         core::as_bytes(claim_text), deps_.claims, {});
+                                         core::as_bytes(claim_text), deps_.claims, {},
+                                         &my_decision);
             if (!confirmed) return confirmed.error();
             won = *confirmed == keys::ClaimOutcome::won;
             if (!won) (void)deps_.requests->remove(my_claim);
@@ -278,6 +280,16 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 o.version = done->record.version;
                 o.state = std::string(keys::state_name(done->record.state));
                 o.kid = done->kid;
+            } else if (done.error().kind == ErrorKind::unavailable ||
+                       done.error().kind == ErrorKind::hsm_unavailable) {
+                // Nothing was changed and the cause passes (a slow or busy token, an HSM
+                // fault): the request stays pending, and this or another replica executes it
+                // later. The attempt is on record.
+                audit_request(engine, o.principal, action_of(r.operation(), "execute"), r, caller,
+                              audit::Outcome::failed, done.error().code);
+                (void)deps_.requests->remove(my_decision);
+                (void)deps_.requests->remove(my_claim);
+                return done.error();
             } else {
                 o.result = policy::RequestState::failed;
                 o.reason = done.error().code;
@@ -328,6 +340,19 @@ Outcome<nlohmann::json> answer(const Service::Closed& closed) {
 }
 
 }  // namespace
+
+Outcome<nlohmann::json> Service::deferred(const core::Error& error, const std::string& id) {
+    // The request or approval is on the token; only its execution waits for a passing fault
+    // (the periodic tick of any replica executes it). Say so rather than fail the officer.
+    if (error.kind != ErrorKind::unavailable && error.kind != ErrorKind::hsm_unavailable) {
+        return Outcome<nlohmann::json>::fail(error);
+    }
+    auto s = load_request(id, core::Clock::now());
+    if (!s) return Outcome<nlohmann::json>::fail(error);
+    auto view = request_json(*s, core::Clock::now());
+    view["execution_deferred"] = error.code;
+    return Outcome<nlohmann::json>::success(std::move(view));
+}
 
 Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Operation op,
                                               const std::string& key,
@@ -382,7 +407,7 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
         return Out::success(request_json(StoredRequest{*opened, std::nullopt, std::nullopt}, now));
     }
     auto closed = close(*engine, opened->id(), Decision::execute, (*principal)->name, caller, true);
-    if (!closed) return Out::fail(closed.error());
+    if (!closed) return deferred(closed.error(), opened->id());
     return answer(*closed);
 }
 
@@ -481,7 +506,7 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
         return Out::success(request_json(*fresh, core::Clock::now()));
     }
     auto closed = close(*engine, id, Decision::execute, (*principal)->name, caller, true);
-    if (!closed) return Out::fail(closed.error());
+    if (!closed) return deferred(closed.error(), id);
     return answer(*closed);
 }
 

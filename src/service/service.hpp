@@ -209,6 +209,9 @@ class Service {
                                                                const Caller& caller,
                                                                core::TimePoint now);
     [[nodiscard]] keys::ClaimStorage claim_storage() const;
+    // The answer when an execution had to wait for a passing fault: the request view with
+    // "execution_deferred", or the error itself if it is not such a fault.
+    [[nodiscard]] Outcome<nlohmann::json> deferred(const core::Error& error, const std::string& id);
     void audit_request(const policy::Engine& engine, const std::string& principal,
                        const std::string& action, const policy::ApprovalRequest& r,
                        const Caller& caller, audit::Outcome result,

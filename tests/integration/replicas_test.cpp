@@ -36,7 +36,7 @@ const unsigned kRounds = [] {
 }();
 // Short intervals so that 50 rounds fit in CI: versions stay pre-active 2 x 250 ms.
 constexpr std::string_view kCluster =
-    "cluster:\n  refresh_interval: 250ms\n  claim_write_bound: 300ms\n";
+    "cluster:\n  refresh_interval: 250ms\n  claim_write_bound: 200ms\n";
 
 std::string replicas_policy() {
     return read_file(std::filesystem::path(LICENTRA_SOURCE_DIR) / "tests" / "integration" / "data" /
@@ -256,7 +256,7 @@ TEST_P(Replicas, TheSameApprovalAtOnceExecutesOnceAndEveryReplicaPublishesTheRes
                 // The same officer's approval already recorded through another replica.
                 ASSERT_TRUE(
                     is_closed_refusal(r, {"policy.duplicate_approval", "policy.request_closed"}))
-                    << r.status << ' ' << r.body << c[0].log() << c[1].log();
+                    << r.status << ' ' << r.body << c[0].log() << c[1].log() << c[2].log();
             }
         }
         // Executed exactly once in the end, whoever did it.
