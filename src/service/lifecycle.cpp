@@ -225,9 +225,9 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
             // A second round among the winners of the first: a module whose per-process view
             // can miss a write that raced one of its own could let two replicas win one round;
             // both would have to miss each other twice (docs/adr/0004).
-            auto confirmed = keys::claim(claim_storage(), id + "/decide/", principal,
-                                         core::as_bytes(claim_text), deps_.claims, {},
-                                         &my_decision);
+            auto confirmed =
+                keys::claim(claim_storage(), id + "/decide/", principal, core::as_bytes(claim_text),
+                            deps_.claims, {}, &my_decision);
             if (!confirmed) return confirmed.error();
             won = *confirmed == keys::ClaimOutcome::won;
             if (!won) (void)deps_.requests->remove(my_claim);
