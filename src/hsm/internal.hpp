@@ -197,6 +197,24 @@ class TokenState {
     // Operational fault lines (TokenOptions::log).
     FaultLog faults;
 
+    // The module lost the token and keeps it lost: C_GetTokenInfo on our slot answers
+    // CKR_GENERAL_ERROR or CKR_SLOT_ID_INVALID after an operation failed. SoftHSM does this when
+    // its token directory vanishes (docs/hsm.md, "Fault recovery"): its in-process view stays
+    // broken after the files come back until the module is initialized again. While lost,
+    // acquire() refuses new work (hsm.token_lost) so in-flight calls drain, and once no session
+    // is leased it re-initializes the module (C_Finalize + C_Initialize, at most every
+    // kReinitInterval) and selects the token again by label and serial.
+    static constexpr std::chrono::milliseconds kReinitInterval{250};
+    std::atomic<bool> lost{false};
+    std::chrono::steady_clock::time_point next_reinit{};  // guarded by mu
+    std::uint64_t reinits = 0;                            // guarded by mu (tests, logs)
+    // After a failed operation: probes C_GetTokenInfo and sets `lost` when the token is gone
+    // in the module's view. Returns true if lost.
+    bool check_lost();
+    // Under mu with no session leased or being opened: closes the idle sessions, C_Finalize +
+    // C_Initialize, finds the token again. Returns true when the token is back.
+    bool reinitialize_locked(std::unique_lock<std::mutex>& lock);
+
     ~TokenState();
 
     // Reports a failed call to the fault log (request and state-conflict errors are the
@@ -233,6 +251,17 @@ class TokenState {
                 return r;
             }
             note_rv(a, signing);
+            if (r.error().kind != core::ErrorKind::usage &&
+                r.error().kind != core::ErrorKind::conflict && check_lost()) {
+                core::Error e = std::move(r).error();
+                e.kind = core::ErrorKind::hsm_unavailable;
+                e.code = "hsm.token_lost";
+                e.message += " (token " + label +
+                             " lost by the module; it is re-initialized "
+                             "when no call is in flight)";
+                lease->evict();
+                return e;
+            }
             if (!evicts_session(classify(a.fault_rv))) return r;
             lease->evict();
             if (attempt >= 1) {

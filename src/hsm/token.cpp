@@ -261,10 +261,83 @@ core::Result<std::unique_ptr<Session>> TokenState::open_session_with_backoff() {
     }
 }
 
+bool TokenState::check_lost() {
+    if (lost.load()) return true;
+    CK_TOKEN_INFO ti{};
+    const CK_RV rv = LICENTRA_P11(fl, C_GetTokenInfo, slot, &ti);
+    if (rv != CKR_GENERAL_ERROR && rv != CKR_SLOT_ID_INVALID) return false;
+    if (!lost.exchange(true)) {
+        faults.fault("hsm.token_lost", "C_GetTokenInfo returned " + rv_name(rv) + " on token " +
+                                           label +
+                                           " after a failed call; re-initializing the module "
+                                           "once no call is in flight");
+        std::lock_guard lock(mu);
+        next_reinit = std::chrono::steady_clock::now();
+    }
+    return true;
+}
+
+bool TokenState::reinitialize_locked(std::unique_lock<std::mutex>& lock) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_reinit || open_count != idle.size() || closing) return false;
+    next_reinit = now + kReinitInterval;
+    // Sessions first: their handles mean nothing after C_Finalize and could name new ones.
+    idle.clear();
+    open_count = 0;
+    (void)lock;  // held throughout: acquire() waits while the module is re-initialized
+    // The cheap way first: the token may be back by itself (a module that recovers alone).
+    CK_TOKEN_INFO ti{};
+    if (LICENTRA_P11(fl, C_GetTokenInfo, slot, &ti) == CKR_OK) {
+        lost.store(false);
+        epoch.fetch_add(1);
+        return true;
+    }
+    (void)LICENTRA_P11(fl, C_Finalize, nullptr);
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK;
+    CK_RV rv = LICENTRA_P11(fl, C_Initialize, &args);
+    ++reinits;
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        faults.fault("hsm.token_lost", "C_Initialize returned " + rv_name(rv) +
+                                           " while re-initializing the module for token " + label);
+        return false;
+    }
+    std::vector<CK_SLOT_ID> slots(64);
+    CK_ULONG n = static_cast<CK_ULONG>(slots.size());
+    rv = LICENTRA_P11(fl, C_GetSlotList, CK_BBOOL{CK_TRUE}, slots.data(), &n);
+    if (rv != CKR_OK) return false;
+    slots.resize(std::min<std::size_t>(n, slots.size()));
+    for (CK_SLOT_ID s : slots) {
+        if (LICENTRA_P11(fl, C_GetTokenInfo, s, &ti) != CKR_OK) continue;
+        if ((ti.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
+        if (padded(ti.label, sizeof ti.label) != label ||
+            padded(ti.serialNumber, sizeof ti.serialNumber) != serial) {
+            continue;
+        }
+        slot = s;
+        lost.store(false);
+        epoch.fetch_add(1);  // every cached object handle is found again
+        ++generation;
+        if (options.log) {
+            options.log("hsm recovery: re-initialized the PKCS#11 module " +
+                        module->path().string() + " (C_Finalize + C_Initialize) and found token " +
+                        label + " again; sessions are reopened and keys looked up again");
+        }
+        return true;
+    }
+    return false;  // not back yet: tried again after kReinitInterval
+}
+
 core::Result<Lease> TokenState::acquire() {
     std::unique_lock lock(mu);
     const auto deadline = std::chrono::steady_clock::now() + options.acquire_timeout;
     for (;;) {
+        if (lost.load() && !reinitialize_locked(lock)) {
+            return make_error(ErrorKind::hsm_unavailable, "hsm.token_lost",
+                              "token " + label +
+                                  " is lost by the PKCS#11 module (C_GetTokenInfo fails); the "
+                                  "module is re-initialized once no call is in flight");
+        }
         if (!idle.empty()) {
             auto s = std::move(idle.back());
             idle.pop_back();

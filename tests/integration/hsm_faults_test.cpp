@@ -348,6 +348,124 @@ TEST_F(HsmFaults, TokenNotPresentAndBrokenSessionsRecoverWithoutRestart) {
     check_audit(f, answers);
 }
 
+// C_Login hangs while the pool logs in again: first a burst in which every signature reports
+// CKR_SESSION_HANDLE_INVALID and every C_OpenSession CKR_TOKEN_NOT_PRESENT, until every real
+// session is closed (so the module has logged the application out); then C_Login hangs for the
+// sessions being re-opened.
+TEST_F(HsmFaults, LoginHangWhileSessionsReopenAnswers503WithinTheDeadlineThenRecovers) {
+    FaultyDaemon f(*deployment_, "login");
+    Load load(f.daemon(), 2);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+
+    f.control(
+        "C_Sign rv=CKR_SESSION_HANDLE_INVALID every\n"
+        "C_OpenSession rv=CKR_TOKEN_NOT_PRESENT every\n");
+    const auto burst = Clock::now();
+    // Real sessions open = C_OpenSession calls that reached the module - C_CloseSession calls.
+    const auto open_sessions = [&] {
+        return f.stat("calls", "C_OpenSession") - f.stat("injected", "C_OpenSession") -
+               f.stat("calls", "C_CloseSession");
+    };
+    ASSERT_TRUE(wait_until([&] { return open_sessions() == 0; }, 5s)) << f.stats();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 503; }, 1s));
+    f.control("C_Login hang\n");
+    const auto hang = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.stat("hanging", "C_Login") >= 1; }, 3s)) << f.stats();
+    const auto hanging = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return load.answered(503, hanging); }, kCallTimeout + 2s));
+    for (int i = 0; i < 3; ++i) {
+        const auto t = Clock::now();
+        EXPECT_EQ(f.daemon().ops_get("/healthz").status, 200u);
+        EXPECT_EQ(f.readyz(), 503u);
+        EXPECT_LT(ms(Clock::now() - t), 1000);
+        std::this_thread::sleep_for(300ms);
+    }
+    EXPECT_NE(f.daemon().ops_get("/readyz").body.find("hsm: hsm."), std::string::npos);
+    EXPECT_GE(f.stat("hanging", "C_Login"), 1);
+
+    f.control("");
+    const auto released = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.stat("hanging", "C_Login") == 0; }, 2s)) << f.stats();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 200; }, 5s));
+    const long ready_after = ms(Clock::now() - released);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, released + 50ms); }, 5s));
+    std::cerr << "login hang: /readyz 200 " << ready_after << " ms and 201 "
+              << ms(Clock::now() - released) << " ms after the release\n";
+    load.stop();
+
+    auto answers = load.answers();
+    for (const auto& a : answers) {
+        // No signature succeeds while the burst or the hang lasts.
+        if (a.start >= burst + 50ms && a.end <= released) {
+            EXPECT_EQ(a.status, 503u) << a.code;
+        }
+        // While C_Login hangs: the deadline answers, within it.
+        if (a.start >= hanging && a.end <= released) {
+            EXPECT_EQ(a.code, "hsm.timeout");
+        }
+        if (a.start >= hang && a.start + kCallTimeout + 1s < released) {
+            EXPECT_LE(ms(a.end - a.start), ms(kCallTimeout + 1s)) << a.status << " " << a.code;
+        }
+    }
+    expect_only(answers, {{201, ""}, {503, "hsm."}});
+    EXPECT_GT(f.stat("calls", "C_Login"), 0);
+    check_audit(f, answers);
+}
+
+// The SoftHSM token directory renamed away for about 2 s under load, then put back. (The tests
+// run as root, for whom chmod 000 changes nothing, so the directory is renamed.) SoftHSM loses
+// the token in-process for good — C_GetTokenInfo answers CKR_GENERAL_ERROR even after the files
+// are back — and the token re-initializes the module once no call is in flight (docs/hsm.md,
+// "Fault recovery").
+TEST_F(HsmFaults, TokenDirectoryGoneAnswers503ThenRecoversWithoutRestart) {
+    FaultyDaemon f(*deployment_, "tokendir");
+    Load load(f.daemon(), 2);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+
+    const auto dir = deployment_->token().token_dir();
+    const std::filesystem::path away = dir.string() + ".away";
+    struct Restore {
+        std::filesystem::path from, to;
+        ~Restore() {
+            std::error_code ec;
+            if (std::filesystem::exists(from, ec)) std::filesystem::rename(from, to, ec);
+        }
+    } restore{away, dir};
+    std::filesystem::rename(dir, away);
+    const auto fault = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 503; }, 2s));
+    ASSERT_TRUE(wait_until([&] { return load.answered(503, fault + 50ms); }, 2s));
+    EXPECT_NE(f.daemon().ops_get("/readyz").body.find("hsm: hsm.token_lost"), std::string::npos)
+        << f.daemon().ops_get("/readyz").body;
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::max<long>(0, 2000 - ms(Clock::now() - fault))));
+    EXPECT_EQ(f.readyz(), 503u);
+    std::filesystem::rename(away, dir);
+    const auto cleared = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 200; }, 5s)) << f.daemon().log();
+    const long ready_after = ms(Clock::now() - cleared);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, cleared + 50ms); }, 5s));
+    std::cerr << "token directory: /readyz 200 " << ready_after << " ms and 201 "
+              << ms(Clock::now() - cleared) << " ms after it came back\n";
+    load.stop();
+
+    auto answers = load.answers();
+    for (const auto& a : answers) {
+        if (a.start >= fault + 50ms && a.end <= cleared) {
+            EXPECT_EQ(a.status, 503u) << a.code;
+            EXPECT_EQ(a.code, "hsm.token_lost");
+        }
+    }
+    expect_only(answers, {{201, ""}, {503, "hsm."}});
+    const std::string log = f.daemon().log();
+    EXPECT_NE(log.find("hsm fault hsm.token_lost: C_GetTokenInfo returned CKR_GENERAL_ERROR"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("hsm recovery: re-initialized the PKCS#11 module"), std::string::npos)
+        << log;
+    check_audit(f, answers);
+}
+
 TEST_F(HsmFaults, SlowSignaturesStillSucceed) {
     FaultyDaemon f(*deployment_, "slow");
     f.control("C_Sign delay=5ms\n");
