@@ -40,7 +40,8 @@ struct Answer {
 // A daemon in front of libp11fault.so with its own control and statistics files.
 class FaultyDaemon {
   public:
-    explicit FaultyDaemon(Deployment& deployment, const std::string& name)
+    explicit FaultyDaemon(Deployment& deployment, const std::string& name,
+                          std::string audit_config = {})
         : control_(deployment.dir() / (name + ".ctl")),
           stats_(deployment.dir() / (name + ".stats")) {
         write_file(control_, "", 0600);
@@ -48,6 +49,7 @@ class FaultyDaemon {
         o.name = name;
         o.hsm_module = P11FAULT_LIBRARY;
         o.hsm_config = "  call_timeout: " + std::to_string(kCallTimeout.count()) + "ms\n";
+        o.audit_config = std::move(audit_config);
         o.environment = {{"P11FAULT_MODULE", SoftHsmToken::module_path()},
                          {"P11FAULT_CONTROL", control_.string()},
                          {"P11FAULT_STATS", stats_.string()}};
@@ -248,6 +250,36 @@ TEST_F(HsmFaults, DeviceErrorOnEverySignatureAnswers503ThenRecoversWithoutRestar
     const std::string log = f.daemon().log();
     EXPECT_NE(log.find("CKR_DEVICE_ERROR"), std::string::npos) << log;
     EXPECT_NE(log.find("recovered after"), std::string::npos) << log;
+    check_audit(f, answers);
+}
+
+TEST_F(HsmFaults, CheckpointThatCannotBeAnchoredMakesTheDaemonNotReadyUntilItIs) {
+    // A checkpoint every 5 entries; anchoring it writes a data object (C_CreateObject), which
+    // the signing path never does: signing goes on while the checkpoint cannot be anchored.
+    FaultyDaemon f(*deployment_, "anchor", "  checkpoint:\n    every_entries: 5\n");
+    Load load(f.daemon(), 1);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+    ASSERT_EQ(f.readyz(), 200);
+
+    f.control("C_CreateObject rv=CKR_DEVICE_MEMORY every\n");
+    const auto fault = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 503; }, 5s))
+        << f.daemon().ops_get("/readyz").body;
+    EXPECT_NE(f.daemon().ops_get("/readyz").body.find("audit checkpoint: "), std::string::npos)
+        << f.daemon().ops_get("/readyz").body;
+    EXPECT_GT(f.stat("injected", "C_CreateObject"), 0);
+
+    f.control("");
+    const auto cleared = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 200; }, 5s))
+        << f.daemon().ops_get("/readyz").body;
+    std::cerr << "checkpoint anchoring: /readyz 200 " << ms(Clock::now() - cleared)
+              << " ms after the fault cleared (" << ms(cleared - fault) << " ms of fault)\n";
+    load.stop();
+    auto answers = load.answers();
+    expect_only(answers, {{201, ""}});  // signing never stopped
+    const std::string log = f.daemon().log();
+    EXPECT_NE(log.find("signed and anchored again"), std::string::npos) << log;
     check_audit(f, answers);
 }
 

@@ -90,7 +90,7 @@ Daemon::Daemon(Deployment& deployment, DaemonOptions options)
            "\"\n  session_pool: 4\n" + options_.hsm_config;
     cfg += "policy:\n  path: " + deployment.policy_file().string() + "\n";
     cfg += "audit:\n  dir: " + audit_dir_.string() + "\n  origin: test/licentra/" + options_.name +
-           "\n";
+           "\n" + options_.audit_config;
     cfg += options_.extra_config;
     write_file(config_file_, cfg, 0600);
     start();

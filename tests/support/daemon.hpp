@@ -61,6 +61,8 @@ struct DaemonOptions {
     std::string hsm_module;
     // Extra lines under "hsm:" (e.g. "  call_timeout: 1s\n").
     std::string hsm_config;
+    // Extra keys appended under "audit:" (each line indented two spaces).
+    std::string audit_config;
     // Extra environment variables of the daemon process (e.g. P11FAULT_CONTROL).
     std::vector<std::pair<std::string, std::string>> environment;
 };

@@ -286,6 +286,9 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         if (!ready.load()) return "starting";
         if (audit_log->slow()) return "audit log: sync past deadline";
         if (!audit_log->healthy()) return "audit log cannot record";
+        if (auto e = audit_log->checkpoint_error()) {
+            return "audit checkpoint: " + e->code;  // the probe retries it every interval
+        }
         // "hsm: <code>..." while the HSM cannot sign with every active key (docs/daemon.md).
         if (const auto started = probe_started_ms.load(); started != 0) {
             const auto running = steady_ms() - started;
@@ -381,6 +384,8 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         }
     });
 
+    std::atomic<bool> checkpoint_retrying{false};
+    std::thread checkpoint_retry;  // owned by the prober; joined after the log is closed
     std::thread prober([&] {
         std::map<std::string, hsm::KeyRef> refs;  // by "<label>#<CKA_ID hex>"
         auto probe_once = [&]() -> std::string {
@@ -415,6 +420,16 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
             {
                 std::lock_guard elock(hsm_error_mutex);
                 probe_failure = std::move(failure);
+            }
+            // A checkpoint that could not be signed or anchored is tried again now, not only
+            // at the log's next trigger, so readiness returns as soon as the cause is gone. On
+            // its own thread: a hung HSM must not stop the probe.
+            if (audit_log->checkpoint_error() && !checkpoint_retrying.exchange(true)) {
+                if (checkpoint_retry.joinable()) checkpoint_retry.join();
+                checkpoint_retry = std::thread([&] {
+                    (void)audit_log->checkpoint_now();
+                    checkpoint_retrying = false;
+                });
             }
             lock.lock();
             if (stop_cv.wait_for(lock, kProbeInterval, [&] { return stopping; })) break;
@@ -458,7 +473,8 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     stop_cv.notify_all();
     refresher.join();
     prober.join();
-    auto closed = audit_log->close();  // signs the final checkpoint
+    auto closed = audit_log->close();                          // signs the final checkpoint
+    if (checkpoint_retry.joinable()) checkpoint_retry.join();  // close() released it
     if (!closed) {
         log_line("audit log close: " + closed.error().to_string());
         return kExitRuntime;
