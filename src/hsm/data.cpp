@@ -131,7 +131,10 @@ core::Status Token::create_data(const std::string& label, ByteView value) {
                 }
                 return std::monostate{};
             }));
-        if (st || st.error().code != "hsm.internal") break;
+        if (st ||
+            (st.error().code != "hsm.device_unavailable" && st.error().code != "hsm.internal")) {
+            break;
+        }
     }
     return st;
 }

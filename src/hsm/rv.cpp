@@ -26,6 +26,11 @@ Fault classify(CK_RV rv) noexcept {
         case CKR_DEVICE_MEMORY:
         case CKR_TOKEN_NOT_RECOGNIZED:
         case CKR_SESSION_COUNT:
+        // PKCS#11 v2.40 §5.1.1: "Some horrible, unrecoverable error has occurred ... the token
+        // is in an inconsistent state" — for the caller, a failing device: retry elsewhere or
+        // later (SoftHSM also answers it for a token whose files vanished, and for
+        // C_CreateObject racing another process).
+        case CKR_GENERAL_ERROR:
             return Fault::device;
         case CKR_OBJECT_HANDLE_INVALID:
         case CKR_KEY_HANDLE_INVALID:

@@ -253,6 +253,35 @@ TEST_F(HsmFaults, DeviceErrorOnEverySignatureAnswers503ThenRecoversWithoutRestar
     check_audit(f, answers);
 }
 
+// Every other fault class a signature can meet: 503 with an hsm.* code while it lasts, not
+// ready within a second, signing and ready again after it clears, no restart.
+TEST_F(HsmFaults, EveryOtherFaultClassOnSigningAnswers503ThenRecovers) {
+    for (const std::string ckr : {"CKR_DEVICE_REMOVED", "CKR_GENERAL_ERROR", "CKR_DEVICE_MEMORY",
+                                  "CKR_SESSION_CLOSED", "CKR_USER_NOT_LOGGED_IN"}) {
+        SCOPED_TRACE(ckr);
+        FaultyDaemon f(*deployment_, "class-" + ckr.substr(4));
+        Load load(f.daemon(), 1);
+        ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+        f.control("C_Sign rv=" + ckr + " every\n");
+        const auto fault = Clock::now();
+        ASSERT_TRUE(wait_until([&] { return f.readyz() == 503; }, 1s))
+            << f.daemon().ops_get("/readyz").body;
+        ASSERT_TRUE(wait_until([&] { return load.answered(503, fault + 50ms); }, 2s));
+        f.control("");
+        const auto cleared = Clock::now();
+        ASSERT_TRUE(wait_until([&] { return f.readyz() == 200; }, 5s))
+            << f.daemon().ops_get("/readyz").body;
+        ASSERT_TRUE(wait_until([&] { return load.answered(201, cleared + 50ms); }, 5s));
+        std::cerr << ckr << ": signing again " << ms(Clock::now() - cleared)
+                  << " ms after the fault cleared\n";
+        load.stop();
+        auto answers = load.answers();
+        expect_only(answers, {{201, ""}, {503, "hsm."}});
+        EXPECT_NE(f.daemon().log().find(ckr), std::string::npos) << f.daemon().log();
+        check_audit(f, answers);
+    }
+}
+
 TEST_F(HsmFaults, CheckpointThatCannotBeAnchoredMakesTheDaemonNotReadyUntilItIs) {
     // A checkpoint every 5 entries; anchoring it writes a data object (C_CreateObject), which
     // the signing path never does: signing goes on while the checkpoint cannot be anchored.

@@ -54,8 +54,11 @@ TEST(Classify, StaleHandlesAreFoundAgain) {
     EXPECT_EQ(classify(CKR_OBJECT_HANDLE_INVALID), Fault::stale_handle);
 }
 
+TEST(Classify, AGeneralErrorIsADeviceFault) {
+    EXPECT_EQ(classify(CKR_GENERAL_ERROR), Fault::device);
+}
+
 TEST(Classify, UnknownValuesAreInternal) {
-    EXPECT_EQ(classify(CKR_GENERAL_ERROR), Fault::internal);
     EXPECT_EQ(classify(0x8000abcdUL), Fault::internal);
     EXPECT_EQ(rv_name(0x8000abcdUL), "CKR_0x8000ABCD");
 }
