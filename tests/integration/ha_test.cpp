@@ -48,14 +48,10 @@ const char* const kBackend = "licentra_replicas";
 // The example policy without the license server's signing rate limit: every request through
 // HAProxy is then either a 201 or a transport failure, nothing in between.
 std::string unlimited_policy() {
-    std::string policy =
-        read_file(std::filesystem::path(LICENTRA_SOURCE_DIR) / "policy" / "policy.example.yaml");
+    std::string policy = example_policy_without_rate_limit();
     // product-a's 7-day publish-ahead removed: a rotation signs after the replicas agree.
     const std::string ahead = "      publish_ahead: 7d\n";
     if (auto at = policy.find(ahead); at != std::string::npos) policy.erase(at, ahead.size());
-    const std::string limit = "signing_rate_limit:";
-    const auto pos = policy.find(limit);
-    if (pos != std::string::npos) policy.erase(pos, policy.find('\n', pos) - pos);
     return policy;
 }
 

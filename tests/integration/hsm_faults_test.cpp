@@ -201,7 +201,9 @@ void expect_only(const std::vector<Answer>& answers,
 
 class HsmFaults : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() { deployment_ = new Deployment(); }
+    static void SetUpTestSuite() {
+        deployment_ = new Deployment(example_policy_without_rate_limit());
+    }
     static void TearDownTestSuite() {
         delete deployment_;
         deployment_ = nullptr;
@@ -473,7 +475,7 @@ TEST_F(HsmFaults, LoginHangWhileSessionsReopenAnswers503WithinTheDeadlineThenRec
     check_audit(f, answers);
 }
 
-// The SoftHSM token directory renamed away for about 2 s under load, then put back. (The tests
+// The SoftHSM token directory renamed away for about 5 s under load, then put back. (The tests
 // run as root, for whom chmod 000 changes nothing, so the directory is renamed.) SoftHSM loses
 // the token in-process for good — C_GetTokenInfo answers CKR_GENERAL_ERROR even after the files
 // are back — and the token re-initializes the module once no call is in flight (docs/hsm.md,
@@ -499,7 +501,7 @@ TEST_F(HsmFaults, TokenDirectoryGoneAnswers503ThenRecoversWithoutRestart) {
     EXPECT_NE(f.daemon().ops_get("/readyz").body.find("hsm: hsm.token_lost"), std::string::npos)
         << f.daemon().ops_get("/readyz").body;
     std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::max<long>(0, 2000 - ms(Clock::now() - fault))));
+        std::chrono::milliseconds(std::max<long>(0, 5000 - ms(Clock::now() - fault))));
     EXPECT_EQ(f.readyz(), 503u);
     std::filesystem::rename(away, dir);
     const auto cleared = Clock::now();

@@ -38,6 +38,16 @@ std::string binary(const std::string& name) {
     return std::string(LICENTRA_BINARY_DIR) + "/src/app/" + name;
 }
 
+std::string example_policy_without_rate_limit() {
+    std::string policy =
+        read_file(std::filesystem::path(LICENTRA_SOURCE_DIR) / "policy" / "policy.example.yaml");
+    const std::string limit = "signing_rate_limit:";
+    if (const auto pos = policy.find(limit); pos != std::string::npos) {
+        policy.erase(pos, policy.find('\n', pos) - pos);
+    }
+    return policy;
+}
+
 std::string example_claims(const std::string& key, long seconds) {
     const long exp = static_cast<long>(std::time(nullptr)) + seconds;
     if (key == "product-b") {

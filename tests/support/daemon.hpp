@@ -133,4 +133,8 @@ std::string binary(const std::string& name);
 // A claims object that satisfies the example policy for key, expiring in `seconds`.
 std::string example_claims(const std::string& key, long seconds = 3600);
 
+// policy/policy.example.yaml without the license server's signing rate limit: under a load
+// every answer is then about what the test exercises, never 429.
+std::string example_policy_without_rate_limit();
+
 }  // namespace licentra::test
