@@ -211,6 +211,12 @@ class Token {
     // report their own classes (timeouts, readiness probes) so one limiter covers them all.
     [[nodiscard]] FaultLog& fault_log() const noexcept;
 
+    // Drops the module's per-process view of the token: once no call is in flight the module
+    // is re-initialized (C_Finalize + C_Initialize), sessions reopen and keys are looked up
+    // again; calls meanwhile answer hsm.token_lost (503). For a view that stopped matching the
+    // token (SoftHSM's file store can lose sight of objects other processes wrote).
+    void reload_view();
+
     // Internal state (slot, pool) for hsm/internal.hpp; not for other modules.
     [[nodiscard]] detail::TokenState& state() const noexcept { return *state_; }
 

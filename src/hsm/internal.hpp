@@ -206,6 +206,9 @@ class TokenState {
     // kReinitInterval) and selects the token again by label and serial.
     static constexpr std::chrono::milliseconds kReinitInterval{250};
     std::atomic<bool> lost{false};
+    // Set by Token::reload_view(): re-initialize even though the token answers, to drop a
+    // per-process view of the token that stopped matching it (docs/hsm.md).
+    std::atomic<bool> force_reinit{false};
     std::chrono::steady_clock::time_point next_reinit{};  // guarded by mu
     std::uint64_t reinits = 0;                            // guarded by mu (tests, logs)
     // After a failed operation: probes C_GetTokenInfo and sets `lost` when the token is gone

@@ -287,7 +287,7 @@ bool TokenState::reinitialize_locked(std::unique_lock<std::mutex>& lock) {
     (void)lock;  // held throughout: acquire() waits while the module is re-initialized
     // The cheap way first: the token may be back by itself (a module that recovers alone).
     CK_TOKEN_INFO ti{};
-    if (LICENTRA_P11(fl, C_GetTokenInfo, slot, &ti) == CKR_OK) {
+    if (!force_reinit.load() && LICENTRA_P11(fl, C_GetTokenInfo, slot, &ti) == CKR_OK) {
         lost.store(false);
         epoch.fetch_add(1);
         return true;
@@ -315,6 +315,7 @@ bool TokenState::reinitialize_locked(std::unique_lock<std::mutex>& lock) {
             continue;
         }
         slot = s;
+        force_reinit.store(false);
         lost.store(false);
         epoch.fetch_add(1);  // every cached object handle is found again
         ++generation;
@@ -482,6 +483,19 @@ core::Result<std::unique_ptr<Token>> Token::open(std::shared_ptr<Module> module,
         state->idle.push_back(std::move(first).value());
     }
     return std::unique_ptr<Token>(new Token(std::move(state)));
+}
+
+void Token::reload_view() {
+    auto& t = *state_;
+    if (t.force_reinit.exchange(true)) return;  // already asked
+    if (t.options.log) {
+        t.options.log("hsm: re-reading token " + t.label +
+                      " from scratch (C_Finalize + C_Initialize once no call is in flight): the "
+                      "module's view stopped matching the token");
+    }
+    std::lock_guard lock(t.mu);
+    t.lost.store(true);
+    t.next_reinit = std::chrono::steady_clock::now();
 }
 
 }  // namespace licentra::hsm

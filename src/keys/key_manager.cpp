@@ -170,6 +170,13 @@ core::Status KeyManager::refresh(core::TimePoint now) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         st = refresh_locked(now);
     }
+    // A known version that stays out of sight for three refreshes in a row: the module's view
+    // of the token may have stopped matching it (docs/hsm.md). Have it read from scratch; the
+    // last good state keeps serving meanwhile.
+    const bool vanished =
+        !st && (st.error().code == "keys.state_vanished" || st.error().code == "keys.key_vanished");
+    vanished_refreshes_ = vanished ? vanished_refreshes_ + 1 : 0;
+    if (vanished_refreshes_ % 10 == 3) token_->reload_view();
     return st;
 }
 

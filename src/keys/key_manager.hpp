@@ -225,6 +225,7 @@ class KeyManager {
     std::map<std::string, hsm::KeyRef> loaded_refs_;
     std::vector<std::string> warned_;  // fold warnings already logged
     bool observed_ = false;            // a first snapshot exists: later changes are transitions
+    unsigned vanished_refreshes_ = 0;  // refreshes in a row that missed a known version
     std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
 };
 
