@@ -9,6 +9,19 @@
 namespace licentra::test {
 namespace {
 
+// Waits (bounded) until the daemon's log holds `text` at least `count` times.
+bool log_shows(const Daemon& daemon, const std::string& text, std::size_t count = 1) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+        const std::string log = daemon.log();
+        std::size_t n = 0;
+        for (auto p = log.find(text); p != std::string::npos; p = log.find(text, p + 1)) ++n;
+        if (n >= count) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 std::string sign_body() {
     return R"({"key":"product-a","claims":)" + example_claims("product-a") + "}";
 }
@@ -94,9 +107,8 @@ TEST(DaemonLifecycle, SighupReloadsAGoodPolicyAndKeepsTheOldOneOnABadOne) {
     const std::string original = read_file(deployment.policy_file());
     deployment.write_policy("version: 1\nprincipals: [oops\n");
     daemon.signal(SIGHUP);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ASSERT_TRUE(log_shows(daemon, "old policy stays in force")) << daemon.log();
     EXPECT_EQ(daemon.request("license-server", "POST", "/v1/tokens", sign_body()).status, 201u);
-    EXPECT_NE(daemon.log().find("old policy stays in force"), std::string::npos) << daemon.log();
     // A valid policy without the signer role for the license server takes effect.
     std::string revoked = original;
     const std::string grant = "actions: [token.sign, keys.read]";
@@ -109,7 +121,7 @@ TEST(DaemonLifecycle, SighupReloadsAGoodPolicyAndKeepsTheOldOneOnABadOne) {
     revoked.erase(lpos, revoked.find('\n', lpos) - lpos);
     deployment.write_policy(revoked);
     daemon.signal(SIGHUP);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ASSERT_TRUE(log_shows(daemon, "SIGHUP: policy reloaded")) << daemon.log();
     EXPECT_EQ(daemon.request("license-server", "POST", "/v1/tokens", sign_body()).status, 403u)
         << daemon.log();
 }

@@ -57,7 +57,7 @@ bool eventually(Pred pred, std::chrono::seconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
         if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return pred();
 }
@@ -174,8 +174,14 @@ TEST(KeyLifecycle, PendingRequestSurvivesRestartAndExpiresOnTime) {
     auto listed = parse(daemon.request("officer-b", "GET", "/v1/requests"));
     ASSERT_EQ(listed["requests"].size(), 1u) << listed.dump();
     EXPECT_EQ(listed["requests"][0]["id"], id);
-    // The retire request's lifetime is 6 s: after it nobody can approve it.
-    std::this_thread::sleep_for(std::chrono::seconds(7));
+    // The retire request's lifetime is 6 s: after it nobody can approve it. Wait until the
+    // daemon reports it expired (its view, or the replica that closed it as expired).
+    ASSERT_TRUE(eventually(
+        [&] {
+            return parse(daemon.request("officer-b", "GET", "/v1/requests/" + id))["state"] ==
+                   "expired";
+        },
+        std::chrono::seconds(10)));
     auto late = daemon.request("officer-b", "POST", "/v1/requests/" + id + "/approve");
     EXPECT_GE(late.status, 400u) << late.body;
     EXPECT_LT(late.status, 500u) << late.body;
