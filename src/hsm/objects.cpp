@@ -28,10 +28,20 @@ core::Result<std::optional<core::Bytes>> get_bytes(Attempt& a, CK_OBJECT_HANDLE 
     if (rv == CKR_ATTRIBUTE_TYPE_INVALID) return std::optional<core::Bytes>{};
     if (rv != CKR_OK) return a.fail("C_GetAttributeValue", rv, "reading an attribute");
     if (attr.ulValueLen == CK_UNAVAILABLE_INFORMATION) return std::optional<core::Bytes>{};
-    core::Bytes value(attr.ulValueLen);
+    // No attribute of ours comes near 1 MiB; a length beyond it is an object another process
+    // is still writing (SoftHSM lists it before its attributes are on disk): gone for now.
+    constexpr CK_ULONG kMaxAttribute = 1u << 20;
+    auto in_flux = [] {
+        return core::make_error(core::ErrorKind::not_found, "hsm.object_gone",
+                                "an object changed while it was read");
+    };
+    if (attr.ulValueLen > kMaxAttribute) return in_flux();
+    const CK_ULONG asked = attr.ulValueLen;
+    core::Bytes value(asked);
     attr.pValue = value.data();
     rv = LICENTRA_P11(a.fl, C_GetAttributeValue, a.session, obj, &attr, CK_ULONG{1});
     if (rv != CKR_OK) return a.fail("C_GetAttributeValue", rv, "reading an attribute");
+    if (attr.ulValueLen > asked) return in_flux();
     value.resize(attr.ulValueLen);
     return std::optional<core::Bytes>(std::move(value));
 }
