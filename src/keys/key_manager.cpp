@@ -166,7 +166,10 @@ core::Status KeyManager::refresh(core::TimePoint now) {
     core::Status st = refresh_locked(now);
     // An object another replica is writing or destroying at this instant can vanish between
     // being listed and being read: read the token again rather than report a fault.
-    for (int again = 0; again < 3 && !st && st.error().code == "hsm.object_gone"; ++again) {
+    for (int again = 0;
+         again < 3 && !st &&
+         (st.error().code == "hsm.object_gone" || st.error().code == "keys.key_unreadable");
+         ++again) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         st = refresh_locked(now);
     }
@@ -174,7 +177,8 @@ core::Status KeyManager::refresh(core::TimePoint now) {
     // of the token may have stopped matching it (docs/hsm.md). Have it read from scratch; the
     // last good state keeps serving meanwhile.
     const bool vanished =
-        !st && (st.error().code == "keys.state_vanished" || st.error().code == "keys.key_vanished");
+        !st && (st.error().code == "keys.state_vanished" ||
+                st.error().code == "keys.key_vanished" || st.error().code == "keys.key_unreadable");
     vanished_refreshes_ = vanished ? vanished_refreshes_ + 1 : 0;
     if (vanished_refreshes_ % 10 == 3) token_->reload_view();
     return st;
@@ -262,7 +266,7 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
                     auto id = core::hex_decode(v.id_hex);
                     if (!id) return id.error();
                     auto loaded = token_->load_key(v.label, &*id);  // attribute check, self-test
-                    if (!loaded) return loaded.error();
+                    if (!loaded) return unreadable_version(v.label, loaded.error());
                     ref = loaded_refs_.emplace(ck, std::move(*loaded)).first;
                 }
                 next->active_refs.emplace(name, ref->second);

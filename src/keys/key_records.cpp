@@ -349,4 +349,17 @@ Fold fold_key_records(const std::vector<std::pair<std::string, core::Bytes>>& da
     return out;
 }
 
+// A version that became active but whose key pair does not read back as a proper signing key
+// (attributes, type, matching CKA_ID). Another replica generated it moments ago: SoftHSM's
+// per-process view can show an object another process is still writing with default
+// attributes. Fail closed as a token fault (the last good state keeps serving, not ready, the
+// view is re-read after three refreshes in a row); a key that stays wrong stays refused and
+// named in the log and /readyz.
+core::Error unreadable_version(const std::string& label, const core::Error& why) {
+    if (why.kind == ErrorKind::hsm_unavailable || why.kind == ErrorKind::internal) return why;
+    return make_error(
+        ErrorKind::hsm_unavailable, "keys.key_unreadable",
+        "active version " + label + " cannot be loaded yet: " + why.code + ": " + why.message);
+}
+
 }  // namespace licentra::keys

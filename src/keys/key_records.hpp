@@ -84,4 +84,9 @@ struct Fold {
 [[nodiscard]] Fold fold_key_records(const std::vector<std::pair<std::string, core::Bytes>>& data,
                                     const std::vector<hsm::KeyInfo>& pairs, std::int64_t now_ms);
 
+// The error a refresh reports when an active version's key pair (label) cannot be loaded: a
+// refusal of the pair itself (attributes, type, CKA_ID, not found) becomes the token fault
+// keys.key_unreadable (hsm_unavailable, message keeps the cause); device faults stay as they are.
+[[nodiscard]] core::Error unreadable_version(const std::string& label, const core::Error& why);
+
 }  // namespace licentra::keys

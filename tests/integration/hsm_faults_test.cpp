@@ -248,7 +248,8 @@ TEST_F(HsmFaults, DeviceErrorOnEverySignatureAnswers503ThenRecoversWithoutRestar
         }
     }
     expect_only(answers, {{201, ""}, {503, "hsm."}});
-    EXPECT_GT(f.stat("injected", "C_Sign"), 0);
+    // The module writes its counters asynchronously: wait for them, do not read once.
+    EXPECT_TRUE(wait_until([&] { return f.stat("injected", "C_Sign") > 0; }, 2s)) << f.stats();
     const std::string log = f.daemon().log();
     EXPECT_NE(log.find("CKR_DEVICE_ERROR"), std::string::npos) << log;
     EXPECT_NE(log.find("recovered after"), std::string::npos) << log;
@@ -298,7 +299,8 @@ TEST_F(HsmFaults, CheckpointThatCannotBeAnchoredMakesTheDaemonNotReadyUntilItIs)
         << f.daemon().ops_get("/readyz").body;
     EXPECT_NE(f.daemon().ops_get("/readyz").body.find("audit checkpoint: "), std::string::npos)
         << f.daemon().ops_get("/readyz").body;
-    EXPECT_GT(f.stat("injected", "C_CreateObject"), 0);
+    EXPECT_TRUE(wait_until([&] { return f.stat("injected", "C_CreateObject") > 0; }, 2s))
+        << f.stats();
 
     f.control("");
     const auto cleared = Clock::now();
@@ -359,7 +361,7 @@ TEST_F(HsmFaults, HangingSignatureAnswers503WithinTheDeadlineAndReadsKeepAnsweri
         std::this_thread::sleep_for(300ms);
     }
     EXPECT_EQ(f.readyz(), 503u);
-    EXPECT_GE(f.stat("hanging", "C_Sign"), 1);
+    EXPECT_TRUE(wait_until([&] { return f.stat("hanging", "C_Sign") >= 1; }, 2s)) << f.stats();
 
     f.control("");
     const auto released = Clock::now();
@@ -446,7 +448,7 @@ TEST_F(HsmFaults, LoginHangWhileSessionsReopenAnswers503WithinTheDeadlineThenRec
         std::this_thread::sleep_for(300ms);
     }
     EXPECT_NE(f.daemon().ops_get("/readyz").body.find("hsm: hsm."), std::string::npos);
-    EXPECT_GE(f.stat("hanging", "C_Login"), 1);
+    EXPECT_TRUE(wait_until([&] { return f.stat("hanging", "C_Login") >= 1; }, 2s)) << f.stats();
 
     f.control("");
     const auto released = Clock::now();
@@ -473,7 +475,7 @@ TEST_F(HsmFaults, LoginHangWhileSessionsReopenAnswers503WithinTheDeadlineThenRec
         }
     }
     expect_only(answers, {{201, ""}, {503, "hsm."}});
-    EXPECT_GT(f.stat("calls", "C_Login"), 0);
+    EXPECT_TRUE(wait_until([&] { return f.stat("calls", "C_Login") > 0; }, 2s)) << f.stats();
     check_audit(f, answers);
 }
 

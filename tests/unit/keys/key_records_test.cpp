@@ -562,5 +562,31 @@ TEST(FoldKeyRecords, ListingOrderDoesNotChangeTheKeyState) {
     EXPECT_EQ(sorted(a.warnings), sorted(b.warnings));
 }
 
+TEST(UnreadableVersion, RefusedKeyPairIsATokenFaultThatNamesItsCause) {
+    const auto e = unreadable_version(
+        "licentra/one/v3", core::make_error(core::ErrorKind::integrity, "hsm.key_attributes",
+                                            "public CKA_TOKEN is false"));
+    EXPECT_EQ(e.kind, core::ErrorKind::hsm_unavailable);
+    EXPECT_EQ(e.code, "keys.key_unreadable");
+    EXPECT_EQ(e.message,
+              "active version licentra/one/v3 cannot be loaded yet: hsm.key_attributes: public "
+              "CKA_TOKEN is false");
+}
+
+TEST(UnreadableVersion, MissingPairIsATokenFaultToo) {
+    const auto e = unreadable_version(
+        "licentra/one/v3", core::make_error(core::ErrorKind::not_found, "hsm.key_not_found", "x"));
+    EXPECT_EQ(e.kind, core::ErrorKind::hsm_unavailable);
+    EXPECT_EQ(e.code, "keys.key_unreadable");
+}
+
+TEST(UnreadableVersion, DeviceFaultsAreReportedAsTheyAre) {
+    const auto device =
+        core::make_error(core::ErrorKind::hsm_unavailable, "hsm.device_unavailable", "x");
+    EXPECT_EQ(unreadable_version("licentra/one/v3", device).code, "hsm.device_unavailable");
+    const auto internal = core::make_error(core::ErrorKind::internal, "hsm.internal", "y");
+    EXPECT_EQ(unreadable_version("licentra/one/v3", internal).code, "hsm.internal");
+}
+
 }  // namespace
 }  // namespace licentra::keys
