@@ -413,28 +413,24 @@ core::Result<std::optional<KeyVersion>> KeyManager::bootstrap(
     }
 }
 
-core::Result<Signed> KeyManager::sign(
-    const core::Grant<core::action::TokenSign>& grant,
-    const std::function<core::Bytes(const KeyVersion&)>& make_input,
-    const std::function<void(const Signed&)>& on_signed) {
-    std::shared_lock gate(sign_gate_);
+core::Result<SigningLease> KeyManager::lease(const core::Grant<core::action::TokenSign>& grant) {
+    SigningLease lease;
+    lease.gate_ = std::shared_lock(sign_gate_);
     auto snap = snapshot();
     auto it = snap->active.find(grant.key());
     if (it == snap->active.end()) {
         return make_error(ErrorKind::conflict, "keys.no_active_version",
                           "key " + grant.key() + " has no active version");
     }
-    const KeyVersion& v = it->second;
-    Signed out;
-    out.signing_input = make_input(v);
-    auto sig = token_->sign(snap->active_refs.at(grant.key()), out.signing_input);
-    if (!sig) return sig.error();
-    out.signature = std::move(*sig);
-    out.version = v.record.version;
-    out.kid = v.kid;
-    out.algorithm = v.record.algorithm;
-    if (on_signed) on_signed(out);
-    return out;
+    lease.version_ = &it->second;
+    lease.key_ = &snap->active_refs.at(grant.key());
+    lease.token_ = token_.get();
+    lease.snapshot_ = std::move(snap);
+    return lease;
+}
+
+core::Result<core::Bytes> SigningLease::sign(core::ByteView input) const {
+    return token_->sign(*key_, input);
 }
 
 core::Status KeyManager::write_event(const std::string& prefix, const EventRecordData& e) {

@@ -98,13 +98,35 @@ struct Timing {
 // "key.retire", "key.destroy".
 using TransitionHook = std::function<void(std::string_view event, const KeyVersion& version)>;
 
-// The result of a signature: which version made it.
-struct Signed {
-    core::Bytes signing_input;
-    core::Bytes signature;
-    unsigned version = 0;
-    std::string kid;
-    crypto::Algorithm algorithm = crypto::Algorithm::EdDSA;
+class KeyManager;
+
+// The right to sign with one key's active version, for as long as the lease lives: it holds the
+// signing gate shared, so no lifecycle change can stop this version from signing until the
+// lease is released (destroyed). A caller that queues a token's audit entry before releasing
+// the lease orders that entry before the change's own. Move-only; obtained from
+// KeyManager::lease.
+class SigningLease {
+  public:
+    SigningLease(SigningLease&&) noexcept = default;
+    SigningLease& operator=(SigningLease&&) noexcept = default;
+    SigningLease(const SigningLease&) = delete;
+    SigningLease& operator=(const SigningLease&) = delete;
+    ~SigningLease() = default;
+
+    // The version that signs (its kid and algorithm go into the JWS header).
+    [[nodiscard]] const KeyVersion& version() const noexcept { return *version_; }
+    // A signature of `input` inside the HSM with the leased version. Errors: hsm errors.
+    [[nodiscard]] core::Result<core::Bytes> sign(core::ByteView input) const;
+
+  private:
+    friend class KeyManager;
+    SigningLease() = default;
+
+    std::shared_lock<std::shared_mutex> gate_;
+    std::shared_ptr<const void> snapshot_;  // keeps version_ and key_ alive
+    const KeyVersion* version_ = nullptr;
+    const hsm::KeyRef* key_ = nullptr;
+    hsm::Token* token_ = nullptr;
 };
 
 // How this daemon shares the token with other replicas.
@@ -142,16 +164,10 @@ class KeyManager {
     [[nodiscard]] core::Result<std::optional<KeyVersion>> bootstrap(
         const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg);
 
-    // Signs with the active version of grant.key(). make_input builds the signing input from
-    // the version that will sign (its kid and algorithm go into the JWS header). Errors:
-    // not_found (no active version), hsm errors.
-    //
-    // on_signed runs before any lifecycle change can make the signing version inactive, so a
-    // caller that appends the audit entry from it orders that entry before the change's own.
-    [[nodiscard]] core::Result<Signed> sign(
-        const core::Grant<core::action::TokenSign>& grant,
-        const std::function<core::Bytes(const KeyVersion&)>& make_input,
-        const std::function<void(const Signed&)>& on_signed = {});
+    // A lease on the active version of grant.key() (see SigningLease). Errors: conflict
+    // keys.no_active_version.
+    [[nodiscard]] core::Result<SigningLease> lease(
+        const core::Grant<core::action::TokenSign>& grant);
 
     // ---- lifecycle (each takes the grant the policy minted for executing it) ----
     // Claims the next version number against every replica, generates the version inside the
@@ -217,7 +233,7 @@ class KeyManager {
     ClusterOptions options_;
     TransitionHook observer_;
     std::mutex mutex_;  // serializes refresh and changes
-    // Signers hold it shared from choosing the version until their on_signed returned;
+    // Signing leases hold it shared from choosing the version until they are released;
     // state changes that stop a version from signing hold it exclusively.
     std::shared_mutex sign_gate_;
     // By "<label>#<CKA_ID hex>".

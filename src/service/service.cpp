@@ -180,79 +180,63 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
                 (*pseudonyms)[claim] = std::move(*p);
             }
         }
-        std::optional<core::Error> input_error;
-        std::optional<core::Error> token_error;
-        token::SigningInput input;
-        // The audit entry is queued from inside sign(), before any lifecycle change can retire
-        // the signing version: the log orders every token before the change that ended its
-        // version's signing.
-        auto on_signed = [&](const keys::Signed& s) {
-            if (answered->exchange(true)) return;  // past the deadline: discarded
-            auto tok = token::assemble_token(input, s.signature);
-            if (!tok) {
-                token_error = tok.error();
-                answered->store(false);  // answered below
-                return;
-            }
-            audit::Entry e;
-            e.principal = who;
-            e.action = sign_action;
-            e.result = audit::Outcome::allowed;
-            e.key = key;
-            e.kid = s.kid;
-            e.version = s.version;
-            e.request_id = caller.request_id;
-            e.token_sha256 = token::token_sha256_hex(*tok);
-            e.policy_sha256 = engine->sha256_hex();
-            if (!names.empty()) e.claims = names;
-            e.pseudonyms = pseudonyms;
-            IssuedToken issued{std::move(*tok), s.kid, 0};
-            deps_.audit->append_async(
-                std::move(e), [this, issued = std::move(issued),
-                               done](core::Result<audit::Appended> appended) mutable {
-                    if (!appended) {
-                        // Fail closed: the signature exists only in this process; dropped.
-                        stats_.failed.fetch_add(1, std::memory_order_relaxed);
-                        return done(Outcome<IssuedToken>::fail(make_error(
-                            ErrorKind::unavailable, "service.audit_unavailable",
-                            "the audit entry could not be made durable; no token issued")));
-                    }
-                    issued.audit_index = appended->index;
-                    stats_.tokens_issued.fetch_add(1, std::memory_order_relaxed);
-                    done(Outcome<IssuedToken>::success(std::move(issued)));
-                });
+        auto refuse = [&](core::Error err) {
+            audit_refusal(*engine, who, sign_action, caller, key, err, names);
+            reply(Outcome<IssuedToken>::fail(std::move(err)));
         };
-        auto signed_ = deps_.keys->sign(
-            grant,
-            [&](const keys::KeyVersion& v) {
-                auto in = token::make_signing_input(v.record.algorithm, v.kid, full);
-                if (!in) {
-                    input_error = in.error();
-                    return core::Bytes{};
-                }
-                input = std::move(*in);
-                return core::to_bytes(input.text);
-            },
-            on_signed);
-        if (input_error) {
-            audit_refusal(*engine, who, sign_action, caller, key, *input_error, names);
-            return reply(Outcome<IssuedToken>::fail(*input_error));
-        }
-        if (!signed_) {
+        // The lease keeps its version signing until the entry below is queued: the log orders
+        // every token before the lifecycle change that ended its version's signing.
+        auto lease = deps_.keys->lease(grant);
+        if (!lease) return refuse(lease.error());
+        const keys::KeyVersion& v = lease->version();
+        auto input = token::make_signing_input(v.record.algorithm, v.kid, full);
+        if (!input) return refuse(input.error());
+        auto signature = lease->sign(core::as_bytes(input->text));
+        if (!signature) {
             if (answered->load()) return;  // the deadline answered and audited it
-            core::Error err = signed_.error();
+            core::Error err = signature.error();
             if (err.code == "hsm.key_not_found") {
                 // The snapshot says this version is active: its private key missing from the
                 // token is a token fault (objects unreadable, lost object list), not a 404.
                 err.kind = ErrorKind::hsm_unavailable;
             }
-            audit_refusal(*engine, who, sign_action, caller, key, err, names);
-            return reply(Outcome<IssuedToken>::fail(std::move(err)));
+            return refuse(std::move(err));
         }
-        if (token_error) {
-            audit_refusal(*engine, who, sign_action, caller, key, *token_error, names);
-            return reply(Outcome<IssuedToken>::fail(*token_error));
+        // A signature that arrives after the deadline answered is discarded here, before it
+        // becomes a token or an audit entry. From here on this job owns the answer.
+        if (answered->exchange(true)) return;
+        auto tok = token::assemble_token(*input, *signature);
+        if (!tok) {
+            audit_refusal(*engine, who, sign_action, caller, key, tok.error(), names);
+            return done(Outcome<IssuedToken>::fail(tok.error()));
         }
+        audit::Entry e;
+        e.principal = who;
+        e.action = sign_action;
+        e.result = audit::Outcome::allowed;
+        e.key = key;
+        e.kid = v.kid;
+        e.version = v.record.version;
+        e.request_id = caller.request_id;
+        e.token_sha256 = token::token_sha256_hex(*tok);
+        e.policy_sha256 = engine->sha256_hex();
+        if (!names.empty()) e.claims = std::move(names);
+        e.pseudonyms = std::move(pseudonyms);
+        IssuedToken issued{std::move(*tok), v.kid, 0};
+        deps_.audit->append_async(
+            std::move(e), [this, issued = std::move(issued),
+                           done](core::Result<audit::Appended> appended) mutable {
+                if (!appended) {
+                    // Fail closed: the signature exists only in this process; dropped.
+                    stats_.failed.fetch_add(1, std::memory_order_relaxed);
+                    return done(Outcome<IssuedToken>::fail(
+                        make_error(ErrorKind::unavailable, "service.audit_unavailable",
+                                   "the audit entry could not be made durable; no token issued")));
+                }
+                issued.audit_index = appended->index;
+                stats_.tokens_issued.fetch_add(1, std::memory_order_relaxed);
+                done(Outcome<IssuedToken>::success(std::move(issued)));
+            });
     };
     if (!deps_.executor->post_bounded(std::move(job), std::move(on_overrun))) {
         stats_.failed.fetch_add(1, std::memory_order_relaxed);
