@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/thread_name.hpp"
 #include "crypto/digest.hpp"
 
 namespace licentra::audit {
@@ -242,9 +243,18 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
     }
 
     log->next_seq_ = log->tree_.size();
-    log->completer_ = std::thread([raw = log.get()] { raw->run_completer(); });
-    log->writer_ = std::thread([raw = log.get()] { raw->run_writer(); });
-    log->watchdog_ = std::thread([raw = log.get()] { raw->run_watchdog(); });
+    log->completer_ = std::thread([raw = log.get()] {
+        core::name_this_thread("audit-complete");
+        raw->run_completer();
+    });
+    log->writer_ = std::thread([raw = log.get()] {
+        core::name_this_thread("audit-writer");
+        raw->run_writer();
+    });
+    log->watchdog_ = std::thread([raw = log.get()] {
+        core::name_this_thread("audit-watch");
+        raw->run_watchdog();
+    });
     return log;
 }
 

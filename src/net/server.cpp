@@ -17,6 +17,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/thread_name.hpp"
 #include "net/detail/beast_http.hpp"
 #include "net/identity.hpp"
 
@@ -744,7 +745,8 @@ core::Status Server::start() {
     if (state_->ops_listener) state_->ops_listener->run();
     const unsigned n = state_->options.io_threads == 0 ? 1 : state_->options.io_threads;
     for (unsigned i = 0; i < n; ++i) {
-        threads_.emplace_back([state = state_] {
+        threads_.emplace_back([state = state_, i] {
+            core::name_this_thread("io-" + std::to_string(i));
             for (;;) {
                 try {
                     state->ioc.run();

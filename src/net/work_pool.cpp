@@ -6,7 +6,10 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
+
+#include "core/thread_name.hpp"
 
 namespace licentra::net {
 
@@ -47,12 +50,18 @@ struct WorkPool::State {
     std::uint64_t overruns = 0;
     bool stopping = false;
     bool stopped = false;
+    std::string name;
+    std::uint64_t started = 0;  // threads started, for their names
 
     // Starts one more serving thread; mutex held.
     void spawn(const std::shared_ptr<State>& self) {
         Slot& slot = slots.emplace_back();
         try {
-            slot.thread = std::thread([self, &slot] { self->run(slot); });
+            slot.thread = std::thread([self, &slot, n = name + "-" + std::to_string(started)] {
+                core::name_this_thread(n);
+                self->run(slot);
+            });
+            ++started;
             ++serving;
         } catch (...) {
             slots.pop_back();  // no thread: the pool runs short until a stuck one returns
@@ -160,8 +169,10 @@ struct WorkPool::State {
     }
 };
 
-WorkPool::WorkPool(std::size_t threads, std::size_t max_queued, std::size_t max_replacements)
+WorkPool::WorkPool(std::size_t threads, std::size_t max_queued, std::size_t max_replacements,
+                   std::string name)
     : threads_(threads == 0 ? 1 : threads), state_(std::make_shared<State>()) {
+    state_->name = std::move(name);
     state_->max_queued = max_queued;
     state_->target = threads_;
     state_->max_replacements = max_replacements == kSameAsThreads ? threads_ : max_replacements;
@@ -169,7 +180,10 @@ WorkPool::WorkPool(std::size_t threads, std::size_t max_queued, std::size_t max_
         std::lock_guard lock(state_->mutex);
         for (std::size_t i = 0; i < threads_; ++i) state_->spawn(state_);
     }
-    watchdog_ = std::thread([s = state_] { s->watch(s); });
+    watchdog_ = std::thread([s = state_] {
+        core::name_this_thread(s->name + "-watch");
+        s->watch(s);
+    });
 }
 
 WorkPool::~WorkPool() { stop(); }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <string>
 #include <thread>
 
 namespace licentra::net {
@@ -32,8 +33,10 @@ class WorkPool {
     // threads >= 1; max_queued jobs waiting (0 = unbounded); max_replacements: written-off
     // threads alive at once (kSameAsThreads = `threads`). The daemon sizes threads to the HSM
     // session pool so no job waits for a session while holding a thread.
+    // name: threads are named "<name>-N" (N counts every thread the pool started, so a
+    // replacement gets a new number) and the watchdog "<name>-watch".
     explicit WorkPool(std::size_t threads, std::size_t max_queued = 0,
-                      std::size_t max_replacements = kSameAsThreads);
+                      std::size_t max_replacements = kSameAsThreads, std::string name = "work");
     // Runs every job already queued, then joins (threads still stuck in an overrun job are
     // detached; they end when their job returns).
     ~WorkPool();

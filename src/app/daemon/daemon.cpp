@@ -22,6 +22,7 @@
 #include "app/wiring/requests_hsm.hpp"
 #include "audit/log.hpp"
 #include "config/config.hpp"
+#include "core/thread_name.hpp"
 #include "hsm/hsm.hpp"
 #include "keys/key_manager.hpp"
 #include "net/server.hpp"
@@ -250,7 +251,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         cfg->server.hsm_threads > 0 ? cfg->server.hsm_threads : cfg->hsm.session_pool;
     // A hung module may hold every HSM thread: at most as many again are started to replace
     // them (net::WorkPool), the io threads never wait for the module.
-    net::WorkPool work_pool(hsm_threads, 4096, hsm_threads);
+    net::WorkPool work_pool(hsm_threads, 4096, hsm_threads, "hsm");
     const auto call_timeout = cfg->hsm.call_timeout;
     WorkPoolExecutor executor(work_pool, call_timeout, [&token, call_timeout] {
         token->fault_log().fault("timeout: hsm.call_timeout",
@@ -365,6 +366,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     std::condition_variable stop_cv;
     bool stopping = false;
     std::thread refresher([&] {
+        core::name_this_thread("key-refresh");
         std::unique_lock lock(stop_mutex);
         while (!stop_cv.wait_for(lock, cfg->cluster.refresh_interval, [&] { return stopping; })) {
             lock.unlock();
@@ -387,6 +389,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     std::atomic<bool> checkpoint_retrying{false};
     std::thread checkpoint_retry;  // owned by the prober; joined after the log is closed
     std::thread prober([&] {
+        core::name_this_thread("ready-probe");
         std::map<std::string, hsm::KeyRef> refs;  // by "<label>#<CKA_ID hex>"
         auto probe_once = [&]() -> std::string {
             for (const auto& v : key_manager.all_versions()) {
@@ -427,6 +430,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
             if (audit_log->checkpoint_error() && !checkpoint_retrying.exchange(true)) {
                 if (checkpoint_retry.joinable()) checkpoint_retry.join();
                 checkpoint_retry = std::thread([&] {
+                    core::name_this_thread("checkpoint-retry");
                     (void)audit_log->checkpoint_now();
                     checkpoint_retrying = false;
                 });
