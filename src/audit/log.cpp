@@ -702,6 +702,8 @@ void AuditLog::begin_sync(std::vector<Pending*>* items) {
         sync_started_ = SteadyClock::now();
         inflight_ = items;
         sync_flagged_ = false;
+        if (!watch_idle_) return;
+        watch_idle_ = false;
     }
     watch_cv_.notify_all();
 }
@@ -719,7 +721,9 @@ void AuditLog::run_watchdog() {
     std::unique_lock wl(watch_mu_);
     while (!watch_stop_) {
         if (!sync_started_ || sync_flagged_) {
+            watch_idle_ = true;
             watch_cv_.wait(wl);
+            watch_idle_ = false;
             continue;
         }
         const auto deadline = *sync_started_ + options_.sync_timeout;

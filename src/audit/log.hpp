@@ -298,6 +298,10 @@ class AuditLog {
     std::vector<Pending*>* inflight_ = nullptr;  // entries of the sync in progress
     bool sync_flagged_ = false;                  // the sync in progress missed its deadline
     bool watch_stop_ = false;
+    // The watchdog waits without a deadline (no sync in progress): the next sync must wake it.
+    // While it waits for a deadline, a later sync only moves the deadline later, which it sees
+    // when it wakes: no wake-up per batch under load.
+    bool watch_idle_ = false;
     std::thread watchdog_;
     std::atomic<bool> slow_{false};  // written under mu_
 

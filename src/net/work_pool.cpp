@@ -38,6 +38,10 @@ struct WorkPool::State {
     std::mutex mutex;
     std::condition_variable cv;        // workers: a job or stop
     std::condition_variable watch_cv;  // watchdog: a new deadline or stop
+    // When the sleeping watchdog wakes next. A deadline at or after it needs no wake-up: the
+    // watchdog sees it then (with one call_timeout for every job, deadlines arrive in order, so
+    // under load the watchdog wakes about once per call_timeout, not once per job).
+    Clock::time_point watch_wake = Clock::time_point::min();
     std::deque<Job> jobs;
     std::list<Slot> slots;
     std::size_t max_queued = 0;
@@ -83,7 +87,6 @@ struct WorkPool::State {
             slot.deadline = job.deadline;
             slot.on_overrun = std::move(job.on_overrun);
             ++busy;
-            if (job.deadline) watch_cv.notify_one();
             lock.unlock();
             bool threw = false;
             try {
@@ -164,7 +167,9 @@ struct WorkPool::State {
             for (const auto& s : slots) {
                 if (s.running && !s.written_off && s.deadline) wake = std::min(wake, *s.deadline);
             }
+            watch_wake = wake;
             watch_cv.wait_until(lock, wake);
+            watch_wake = Clock::time_point::min();  // awake: every deadline is looked at
         }
     }
 };
@@ -201,14 +206,16 @@ bool WorkPool::post(std::function<void()> job) {
 
 bool WorkPool::post(std::function<void()> job, Clock::time_point deadline,
                     std::function<void()> on_overrun) {
+    bool wake_watchdog = false;
     {
         std::lock_guard lock(state_->mutex);
         if (state_->stopping) return false;
         if (state_->max_queued != 0 && state_->jobs.size() >= state_->max_queued) return false;
         state_->jobs.push_back(Job{std::move(job), deadline, std::move(on_overrun)});
+        wake_watchdog = deadline < state_->watch_wake;
     }
     state_->cv.notify_one();
-    state_->watch_cv.notify_one();
+    if (wake_watchdog) state_->watch_cv.notify_one();
     return true;
 }
 
