@@ -1,10 +1,12 @@
 // HSM faults under a signing load: the real daemon with hsm.module pointed at libp11fault.so
 // in front of SoftHSM (docs/testing.md, "Fault injection (p11fault)"). Each case injects a
 // fault, checks the answers and /readyz while it lasts, removes it and checks the recovery;
-// then the audit log verifies and holds every token a client received. Waits are on observable
-// conditions (p11fault's statistics file, /readyz), each with a bound.
+// then the audit log verifies and holds every token a client received. One case also preloads
+// libfsfault.so to freeze the audit log's fdatasync ("File-system faults (fsfault)"). Waits are
+// on observable conditions (the fault libraries' statistics files, /readyz), each with a bound.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -37,13 +39,20 @@ struct Answer {
     std::string token;  // 201
 };
 
-// A daemon in front of libp11fault.so with its own control and statistics files.
+// A daemon in front of libp11fault.so with its own control and statistics files; with
+// kWithFsFault also with libfsfault.so preloaded (fdatasync/fsync delays and hangs,
+// docs/testing.md "File-system faults (fsfault)"), with control and statistics files of its own.
+constexpr bool kWithFsFault = true;
+
 class FaultyDaemon {
   public:
     explicit FaultyDaemon(Deployment& deployment, const std::string& name,
-                          std::string audit_config = {})
+                          std::string audit_config = {}, bool fsfault = false)
         : control_(deployment.dir() / (name + ".ctl")),
-          stats_(deployment.dir() / (name + ".stats")) {
+          stats_(deployment.dir() / (name + ".stats")),
+          fs_control_(deployment.dir() / (name + ".fsctl")),
+          fs_stats_(deployment.dir() / (name + ".fsstats")),
+          fsfault_(fsfault) {
         write_file(control_, "", 0600);
         DaemonOptions o;
         o.name = name;
@@ -53,35 +62,68 @@ class FaultyDaemon {
         o.environment = {{"P11FAULT_MODULE", SoftHsmToken::module_path()},
                          {"P11FAULT_CONTROL", control_.string()},
                          {"P11FAULT_STATS", stats_.string()}};
+        if (fsfault_) {
+            // Only the daemon's environment: the test process syncs at full speed.
+            write_file(fs_control_, "", 0600);
+            o.environment.insert(o.environment.end(), {{"LD_PRELOAD", FSFAULT_LIBRARY},
+                                                       {"FSFAULT_CONTROL", fs_control_.string()},
+                                                       {"FSFAULT_STATS", fs_stats_.string()}});
+        }
         daemon_ = std::make_unique<Daemon>(deployment, o);
     }
+    // A hang left behind by a failed assertion would hold up the daemon's shutdown.
+    ~FaultyDaemon() {
+        if (!fsfault_) return;
+        try {
+            fs_control("");
+        } catch (const std::exception&) {
+            // the daemon is killed after its shutdown deadline instead
+        }
+    }
+    FaultyDaemon(const FaultyDaemon&) = delete;
+    FaultyDaemon& operator=(const FaultyDaemon&) = delete;
 
     Daemon& daemon() { return *daemon_; }
 
-    // Atomically, so the module never sees half a file.
-    void control(const std::string& rules) {
-        const auto tmp = control_.string() + ".new";
-        write_file(tmp, rules, 0600);
-        std::filesystem::rename(tmp, control_);
-    }
-    std::string stats() const {
-        std::error_code ec;
-        if (!std::filesystem::exists(stats_, ec)) return {};
-        return read_file(stats_);
-    }
+    void control(const std::string& rules) { replace(control_, rules); }
+    std::string stats() const { return contents(stats_); }
     // The value of a statistics line "<what> <function> N" (0 when absent).
     long stat(const std::string& what, const std::string& function) const {
-        const std::string text = stats();
+        return value(stats(), what, function);
+    }
+    // The same for libfsfault.so ("fdatasync hang", "calls fdatasync N").
+    void fs_control(const std::string& rules) { replace(fs_control_, rules); }
+    std::string fs_stats() const { return contents(fs_stats_); }
+    long fs_stat(const std::string& what, const std::string& function) const {
+        return value(fs_stats(), what, function);
+    }
+    unsigned readyz() { return daemon_->ops_get("/readyz").status; }
+
+  private:
+    // Atomically, so the library never sees half a file.
+    static void replace(const std::filesystem::path& file, const std::string& rules) {
+        const auto tmp = file.string() + ".new";
+        write_file(tmp, rules, 0600);
+        std::filesystem::rename(tmp, file);
+    }
+    static std::string contents(const std::filesystem::path& file) {
+        std::error_code ec;
+        if (!std::filesystem::exists(file, ec)) return {};
+        return read_file(file);
+    }
+    static long value(const std::string& text, const std::string& what,
+                      const std::string& function) {
         const std::string prefix = what + " " + function + " ";
         auto pos = text.find("\n" + prefix);
         if (pos == std::string::npos) return 0;
         return std::stol(text.substr(pos + 1 + prefix.size()));
     }
-    unsigned readyz() { return daemon_->ops_get("/readyz").status; }
 
-  private:
     std::filesystem::path control_;
     std::filesystem::path stats_;
+    std::filesystem::path fs_control_;
+    std::filesystem::path fs_stats_;
+    bool fsfault_;
     std::unique_ptr<Daemon> daemon_;
 };
 
@@ -542,6 +584,100 @@ TEST_F(HsmFaults, SlowSignaturesStillSucceed) {
     load.stop();
     auto answers = load.answers();
     expect_only(answers, {{201, ""}});
+    check_audit(f, answers);
+}
+
+// The disk stops answering fdatasync for about 3 s under a signing load (libfsfault.so preloaded
+// into the daemon, every fdatasync blocked: audit segments and checkpoints alike, as a frozen
+// disk would). The audit log's deadline (audit.sync_timeout) answers every signing request in
+// flight within it, 503 audit.sync_timeout; /readyz says why; health and reads keep answering.
+// Once the disk answers again, readiness and signing return without a restart (docs/audit.md,
+// "A sync past its deadline").
+TEST_F(HsmFaults, AuditSyncPastItsDeadlineAnswers503AndNotReadyThenRecoversWithoutRestart) {
+    constexpr auto kSyncTimeout = 500ms;  // audit.sync_timeout (at least 100ms)
+    FaultyDaemon f(*deployment_, "fsync",
+                   "  sync_timeout: " + std::to_string(kSyncTimeout.count()) + "ms\n",
+                   kWithFsFault);
+    Load load(f.daemon(), 2);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, Clock::now() - 10s); }, 5s));
+    // The library is in place: a 201's entry went through its fdatasync.
+    ASSERT_GT(f.fs_stat("calls", "fdatasync"), 0) << f.fs_stats();
+
+    f.fs_control("fdatasync hang\n");
+    const auto hang = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.fs_stat("hanging", "fdatasync") >= 1; }, 2s))
+        << f.fs_stats();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 503; }, kSyncTimeout + 1s))
+        << f.daemon().ops_get("/readyz").body;
+    const long not_ready_after = ms(Clock::now() - hang);
+    EXPECT_EQ(f.daemon().ops_get("/readyz").body, "not ready: audit log: sync past deadline\n");
+    ASSERT_TRUE(wait_until([&] { return load.answered(503, hang); }, kSyncTimeout + 1s));
+    // Health, the JWKS and readiness answer at once while the disk stays frozen.
+    long slowest_read = 0;
+    while (Clock::now() - hang < 3s) {
+        const auto t = Clock::now();
+        EXPECT_EQ(f.daemon().ops_get("/healthz").status, 200u);
+        auto jwks = f.daemon().request("license-server", "GET", "/.well-known/jwks.json");
+        EXPECT_EQ(jwks.status, 200u);
+        EXPECT_NE(jwks.body.find("\"kid\""), std::string::npos) << jwks.body;
+        EXPECT_EQ(f.readyz(), 503u);
+        slowest_read = std::max(slowest_read, ms(Clock::now() - t));
+        std::this_thread::sleep_for(200ms);
+    }
+    EXPECT_LT(slowest_read, 1000);
+    EXPECT_GE(f.fs_stat("hanging", "fdatasync"), 1) << f.fs_stats();
+
+    f.fs_control("");
+    const auto released = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return f.fs_stat("hanging", "fdatasync") == 0; }, 2s))
+        << f.fs_stats();
+    ASSERT_TRUE(wait_until([&] { return f.readyz() == 200; }, 5s))
+        << f.daemon().ops_get("/readyz").body;
+    const long ready_after = ms(Clock::now() - released);
+    ASSERT_TRUE(wait_until([&] { return load.answered(201, released + 50ms); }, 5s));
+    const long signing_after = ms(Clock::now() - released);
+    load.stop();
+
+    auto answers = load.answers();
+    long slowest = 0;
+    std::size_t timed = 0;
+    for (const auto& a : answers) {
+        // Started while the disk was frozen and answered before it answered again: refused.
+        if (a.start >= hang && a.end <= released) {
+            EXPECT_EQ(a.status, 503u) << a.code;
+            EXPECT_EQ(a.code, "audit.sync_timeout");
+        }
+        // In flight while the disk was frozen, with the deadline + 1 s of the freeze left.
+        if (a.end >= hang && a.start + kSyncTimeout + 1s < released) {
+            ++timed;
+            slowest = std::max(slowest, ms(a.end - a.start));
+            EXPECT_LE(ms(a.end - a.start), ms(kSyncTimeout + 1s)) << a.status << " " << a.code;
+        }
+    }
+    EXPECT_GT(timed, 0u);
+    expect_only(answers, {{201, ""}, {503, "audit.sync_timeout"}});
+    RecordProperty("not_ready_after_ms", static_cast<int>(not_ready_after));
+    RecordProperty("slowest_answer_ms", static_cast<int>(slowest));
+    RecordProperty("ready_after_ms", static_cast<int>(ready_after));
+    RecordProperty("signing_after_ms", static_cast<int>(signing_after));
+    std::cerr << "audit sync hang: /readyz 503 " << not_ready_after << " ms into the hang; "
+              << timed << " answers in flight, slowest " << slowest
+              << " ms; health/JWKS/readyz slowest " << slowest_read << " ms; /readyz 200 "
+              << ready_after << " ms and 201 " << signing_after << " ms after the release\n";
+
+    const std::string log = f.daemon().log();
+    EXPECT_NE(log.find("audit log: sync past deadline: write + fdatasync has taken more than " +
+                       std::to_string(kSyncTimeout.count()) + "ms (audit.sync_timeout)"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("audit log: sync completed within the deadline again; appends resume"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(log.find("fsfault:"), std::string::npos) << log;  // no malformed control line
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find("audit log: sync") != std::string::npos) std::cerr << "  " << line << '\n';
+    }
     check_audit(f, answers);
 }
 
