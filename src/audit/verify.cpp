@@ -1,7 +1,6 @@
 #include "audit/verify.hpp"
 
-#include <fstream>
-#include <sstream>
+#include <utility>
 
 #include "audit/entry.hpp"
 
@@ -9,54 +8,142 @@ namespace licentra::audit {
 
 namespace {
 
-namespace fs = std::filesystem;
-
-// Reads the entries of a scanned log again and adds each to facts. Every line must still hash to
-// the leaf the scan computed, so the facts describe exactly the entries that were verified and
-// not a file replaced in between. Findings: audit.file_unreadable (unavailable),
-// audit.log_changed (integrity).
-std::optional<Finding> gather_facts(const fs::path& dir, const LogScan& scan,
-                                    LifecycleFacts& facts) {
-    for (std::size_t s = 0; s < scan.segments.size(); ++s) {
-        const SegmentInfo& seg = scan.segments[s];
-        const std::uint64_t end =
-            s + 1 < scan.segments.size() ? scan.segments[s + 1].first_index : scan.tree.size();
-        std::string data;
-        {
-            std::ifstream in(dir / seg.file, std::ios::binary);
-            std::ostringstream ss;
-            if (in) ss << in.rdbuf();
-            if (!in || in.bad()) {
-                return Finding{core::ErrorKind::unavailable,
-                               "audit.file_unreadable",
-                               seg.file,
-                               0,
-                               std::nullopt,
-                               "cannot read file"};
-            }
-            data = std::move(ss).str();
+// One pass over a log directory: the entries are read once, in order, and nothing grows with the
+// log but the lifecycle facts. The tree is a compact range (one hash per set bit of its size);
+// each stored checkpoint is read from the checkpoints file when the previous one has matched,
+// opened at once, and compared with the compact range's root when the scan reaches its size.
+//
+// Findings keep the precedence of reading everything first and checking afterwards: an entry
+// finding (the scan stops there) before a checkpoints-file finding (record_finding, read to the
+// end in any case) before the first checkpoint that fails (check_finding) before the rest.
+class StreamingVerifier {
+  public:
+    StreamingVerifier(const VerifyOptions& options, const NoteVerifier& verifier)
+        : records_(options.dir),
+          sequence_(verifier, options.origin),
+          collect_facts_(options.collect_facts) {
+        if (options.trusted_checkpoint) {
+            trusted_.emplace(verifier.open_checkpoint(*options.trusted_checkpoint));
         }
-        for (std::uint64_t i = seg.first_index; i < end; ++i) {
-            const std::uint64_t begin = scan.offsets[i];
-            const std::uint64_t stop = i + 1 < end ? scan.offsets[i + 1] : seg.bytes;
-            auto changed = [&] {
-                return Finding{core::ErrorKind::integrity,
-                               "audit.log_changed",
-                               seg.file,
-                               begin,
-                               i,
-                               "the entry changed while the log was being verified"};
-            };
-            if (stop <= begin || stop > data.size() || data[stop - 1] != '\n') return changed();
-            const std::string_view line(data.data() + begin, stop - begin - 1);
-            if (leaf_hash(core::as_bytes(line)) != scan.tree.leaf(i)) return changed();
-            auto entry = parse_entry(line);
-            if (!entry) return changed();
-            facts.add(*entry);
+        advance(false, nullptr);  // checkpoints of size 0
+    }
+
+    void on_entry(const ScannedEntry& e) {
+        if (e.index == sequence_.previous_size()) {
+            from_ = EntryPosition{std::string(e.file), e.offset};
+            from_index_ = e.index;
+        }
+        if (position_wanted_ && *position_wanted_ == e.index) {
+            check_finding_->file = std::string(e.file);
+            check_finding_->offset = e.offset;
+            position_wanted_.reset();
+        }
+        range_.append(e.leaf);
+        if (collect_facts_) facts_.add(e.entry);
+        advance(false, nullptr);
+    }
+
+    // After the last entry: the checkpoints beyond the log's size, then the rest of the file.
+    void finish(const EntriesScan& scan) {
+        advance(true, &scan);
+        while (!record_finding_ && !records_done_) {
+            Finding f;
+            auto record = records_.next(&f);
+            if (!record) {
+                record_finding_ = std::move(f);
+            } else if (!*record) {
+                records_done_ = true;
+            }
         }
     }
-    return std::nullopt;
-}
+
+    [[nodiscard]] const std::optional<Finding>& record_finding() const { return record_finding_; }
+    [[nodiscard]] const std::optional<Finding>& check_finding() const { return check_finding_; }
+    [[nodiscard]] const CheckpointRecords& records() const { return records_; }
+    [[nodiscard]] std::size_t checkpoints() const { return checkpoints_; }
+    [[nodiscard]] const std::optional<Checkpoint>& newest() const { return newest_; }
+    [[nodiscard]] const std::optional<core::Result<Checkpoint>>& trusted() const {
+        return trusted_;
+    }
+    // The root at the trusted checkpoint's size, once the scan passed it.
+    [[nodiscard]] const std::optional<Hash>& trusted_root() const { return trusted_root_; }
+    [[nodiscard]] LifecycleFacts take_facts() { return std::move(facts_); }
+
+  private:
+    struct Pending {
+        StoredCheckpoint stored;
+        Checkpoint checkpoint;
+    };
+
+    // Checks every checkpoint that is due at the current tree size; at_end: the log has no more
+    // entries (scan describes it).
+    void advance(bool at_end, const EntriesScan* scan) {
+        const std::uint64_t n = range_.size();
+        if (trusted_ && *trusted_ && (*trusted_)->size == n) trusted_root_ = range_.root();
+        while (!record_finding_ && !check_finding_) {
+            Finding f;
+            if (!pending_) {
+                if (records_done_) return;
+                auto record = records_.next(&f);
+                if (!record) {
+                    record_finding_ = std::move(f);
+                    return;
+                }
+                if (!*record) {
+                    records_done_ = true;
+                    return;
+                }
+                ++checkpoints_;
+                auto cp = sequence_.open(**record, &f);
+                if (!cp) {
+                    check_finding_ = std::move(f);
+                    return;
+                }
+                newest_ = *cp;
+                pending_ = Pending{std::move(**record), std::move(cp).value()};
+            }
+            // A checkpoint is opened only once the previous one matched at a size <= its own
+            // (audit.checkpoint_order otherwise), so the scan never passes a pending size.
+            if (pending_->checkpoint.size > n) {
+                if (!at_end) return;
+                const SegmentInfo* last = scan->segments.empty() ? nullptr : &scan->segments.back();
+                (void)CheckpointSequence::truncated(pending_->checkpoint, n, last, &f);
+                check_finding_ = std::move(f);
+                return;
+            }
+            const std::uint64_t from = sequence_.previous_size();
+            std::optional<EntryPosition> position;
+            if (from < n && from_index_ == from) position = from_;
+            auto st = sequence_.match(pending_->stored, std::move(pending_->checkpoint),
+                                      range_.root(), position, &f);
+            pending_.reset();
+            if (!st) {
+                check_finding_ = std::move(f);
+                // The first entry not covered is the next one to be read, if the log has it.
+                if (from == n) position_wanted_ = from;
+                return;
+            }
+        }
+    }
+
+    CheckpointRecords records_;
+    CheckpointSequence sequence_;
+    CompactRange range_;
+    bool collect_facts_;
+    LifecycleFacts facts_;
+    std::optional<Pending> pending_;
+    bool records_done_ = false;
+    std::size_t checkpoints_ = 0;
+    std::optional<Checkpoint> newest_;
+    std::optional<Finding> record_finding_;
+    std::optional<Finding> check_finding_;
+    // Where entry previous_size() starts, for a root mismatch: read as the scan passes it.
+    std::optional<EntryPosition> from_;
+    std::uint64_t from_index_ = 0;
+    std::optional<std::uint64_t> position_wanted_;
+    std::optional<core::Result<Checkpoint>> trusted_;
+    std::optional<Hash> trusted_root_;
+};
 
 }  // namespace
 
@@ -68,51 +155,51 @@ VerifyReport verify_log_directory(const VerifyOptions& options, const NoteVerifi
         report.finding = std::move(f);
         return report;
     };
+    StreamingVerifier stream(options, verifier);
     Finding finding;
-    auto scan = scan_log_directory(options.dir, &finding);
+    auto scan = scan_log_entries(
+        options.dir, [&](const ScannedEntry& e) { stream.on_entry(e); }, &finding);
     if (!scan) return fail(std::move(finding));
-    report.size = scan->tree.size();
+    stream.finish(*scan);
+    if (stream.record_finding()) return fail(*stream.record_finding());
+    report.size = scan->size;
     report.torn_log = scan->torn_log;
-    report.torn_checkpoint = scan->torn_checkpoint;
-    if (auto st = check_checkpoints(*scan, verifier, options.origin, &finding); !st) {
-        return fail(std::move(finding));
-    }
-    if (scan->checkpoints.empty()) {
+    report.torn_checkpoint = stream.records().torn();
+    if (stream.check_finding()) return fail(*stream.check_finding());
+    if (stream.checkpoints() == 0) {
         return fail(Finding{core::ErrorKind::integrity, "audit.no_checkpoint",
                             std::string(kCheckpointsFile), 0, std::nullopt,
                             "the log has no signed checkpoint"});
     }
-    report.checkpoints = scan->checkpoints.size();
-    report.newest = *verifier.open_checkpoint(scan->checkpoints.back().note);
-    report.unsigned_entries = report.size - report.newest->size;
+    report.checkpoints = stream.checkpoints();
+    const Checkpoint& newest = *stream.newest();  // set: every record was opened
+    report.newest = newest;
+    report.unsigned_entries = report.size - newest.size;
 
-    if (options.trusted_checkpoint) {
-        auto trusted = verifier.open_checkpoint(*options.trusted_checkpoint);
-        if (!trusted) {
-            return fail(Finding{core::ErrorKind::integrity, trusted.error().code, "", 0,
-                                std::nullopt, "trusted checkpoint: " + trusted.error().message});
+    if (const auto& trusted = stream.trusted()) {
+        if (!*trusted) {
+            return fail(Finding{core::ErrorKind::integrity, trusted->error().code, "", 0,
+                                std::nullopt, "trusted checkpoint: " + trusted->error().message});
         }
-        if (trusted->origin != report.newest->origin) {
+        const Checkpoint& t = **trusted;
+        if (t.origin != newest.origin) {
             return fail(Finding{core::ErrorKind::integrity, "audit.anchor_mismatch", "", 0,
                                 std::nullopt, "trusted checkpoint has another origin"});
         }
-        if (trusted->size > report.size || trusted->size > report.newest->size) {
+        if (t.size > report.size || t.size > newest.size) {
             return fail(Finding{core::ErrorKind::integrity, "audit.rolled_back",
-                                std::string(kCheckpointsFile), scan->checkpoints_bytes, report.size,
-                                "the trusted checkpoint signed " + std::to_string(trusted->size) +
+                                std::string(kCheckpointsFile), stream.records().bytes(),
+                                report.size,
+                                "the trusted checkpoint signed " + std::to_string(t.size) +
                                     " entries; this copy of the log is older"});
         }
-        if (*scan->tree.root(trusted->size) != trusted->root) {
+        if (*stream.trusted_root() != t.root) {
             return fail(Finding{core::ErrorKind::integrity, "audit.anchor_mismatch", "", 0,
                                 std::nullopt,
                                 "the log does not contain the trusted checkpoint's tree"});
         }
     }
-    if (options.collect_facts) {
-        LifecycleFacts facts;
-        if (auto f = gather_facts(options.dir, *scan, facts)) return fail(std::move(*f));
-        report.facts = std::move(facts);
-    }
+    if (options.collect_facts) report.facts = stream.take_facts();
     report.status = VerifyStatus::verified;
     return report;
 }

@@ -21,8 +21,7 @@ struct VerifyOptions {
     // from an earlier audit). The log must contain it: a shorter log is "audit.rolled_back", a
     // different root "audit.anchor_mismatch".
     std::optional<std::string> trusted_checkpoint;
-    // Also gather the facts the cross-check needs (VerifyReport::facts). Reads the entries a
-    // second time, one segment at a time.
+    // Also gather the facts the cross-check needs (VerifyReport::facts), in the same pass.
     bool collect_facts = false;
 };
 
@@ -42,9 +41,16 @@ struct VerifyReport {
 };
 
 // Recomputes the whole tree from the entries, checks every entry strictly, every checkpoint's
-// signature, that each checkpoint matches the tree and is consistent with the next, and the
-// trusted checkpoint if given. A log without any checkpoint is tampered
-// ("audit.no_checkpoint"): open() always signs one. Never modifies the directory.
+// signature, that each checkpoint matches the tree (and so is consistent with the next: both
+// roots are recomputed from the same entries), and the trusted checkpoint if given. A log
+// without any checkpoint is tampered ("audit.no_checkpoint"): open() always signs one. Never
+// modifies the directory.
+//
+// One streaming pass: segments and the checkpoints file are read through fixed buffers, the
+// tree is kept as a compact range (O(log n) hashes) and each checkpoint is compared with it
+// when the scan reaches the checkpoint's size. Memory does not grow with the log, except the
+// lifecycle facts (one record per distinct (key, version, kid) and per execution). The findings
+// are those of scan_log_directory followed by check_checkpoints, with the same precedence.
 [[nodiscard]] VerifyReport verify_log_directory(const VerifyOptions& options,
                                                 const NoteVerifier& verifier);
 
