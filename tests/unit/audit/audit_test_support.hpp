@@ -15,6 +15,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "audit/anchor.hpp"
 #include "audit/entry.hpp"
@@ -158,6 +159,27 @@ class FailingFileOps final : public FileOps {
     std::atomic<bool> fail_sync{false};
     int errno_value = ENOSPC;
 };
+
+// The lines of a file without their '\n', and back.
+inline std::vector<std::string> read_lines(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    const std::string data = ss.str();
+    std::vector<std::string> lines;
+    std::size_t pos = 0;
+    while (pos < data.size()) {
+        const auto nl = data.find('\n', pos);
+        lines.push_back(data.substr(pos, nl - pos));
+        pos = nl + 1;
+    }
+    return lines;
+}
+
+inline void write_lines(const std::filesystem::path& file, const std::vector<std::string>& lines) {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    for (const auto& l : lines) out << l << '\n';
+}
 
 inline Entry sample_entry(std::uint64_t n, std::string principal = "license-server-eu") {
     Entry e;

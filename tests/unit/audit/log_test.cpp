@@ -18,26 +18,10 @@ namespace licentra::audit {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::read_lines;
 using testing::sample_entry;
 using testing::test_options;
-
-std::vector<std::string> read_lines(const fs::path& file) {
-    const std::string data = test::read_file(file);
-    std::vector<std::string> lines;
-    std::size_t pos = 0;
-    while (pos < data.size()) {
-        const auto nl = data.find('\n', pos);
-        lines.push_back(data.substr(pos, nl - pos));
-        pos = nl + 1;
-    }
-    return lines;
-}
-
-void write_lines(const fs::path& file, const std::vector<std::string>& lines) {
-    std::string data;
-    for (const auto& l : lines) data += l + "\n";
-    test::write_file(file, data);
-}
+using testing::write_lines;
 
 VerifyReport verify_dir(const fs::path& dir, const NoteVerifier& v,
                         std::optional<std::string> trusted = std::nullopt) {
