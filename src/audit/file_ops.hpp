@@ -1,4 +1,4 @@
-// The two system calls the writer depends on for durability, behind an interface so tests can
+// The system calls the writer depends on for durability, behind an interface so tests can
 // inject failures (ENOSPC, EIO, short writes) exactly where the writer would meet them.
 #pragma once
 
@@ -15,6 +15,8 @@ class FileOps {
     virtual ssize_t write(int fd, const void* data, std::size_t size) = 0;
     // Same contract as fdatasync(2).
     virtual int fdatasync(int fd) = 0;
+    // Same contract as fsync(2); used for the directory when a new segment is created.
+    virtual int fsync(int fd);
 };
 
 // The real system calls. Thread-safe; lives for the whole program.

@@ -75,6 +75,8 @@ core::Status truncate_file(const fs::path& path, std::uint64_t length) {
 
 }  // namespace
 
+int FileOps::fsync(int fd) { return ::fsync(fd); }
+
 FileOps& posix_file_ops() noexcept {
     static PosixFileOps ops;
     return ops;
@@ -423,7 +425,7 @@ core::Status AuditLog::roll_segment(std::uint64_t first_index) {
     const fs::path path = options_.dir / name;
     const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return io_error("audit.write_failed", "cannot create " + path.string(), errno);
-    if (::fsync(dir_fd_) != 0) {
+    if (ops_->fsync(dir_fd_) != 0) {
         const int err = errno;
         ::close(fd);
         return io_error("audit.write_failed", "cannot sync " + options_.dir.string(), err);
@@ -443,8 +445,12 @@ void AuditLog::write_batch(Batch& batch) {
         fail_all(batch.items, failed_error());
         return;
     }
+    // The deadline covers everything that can block on the disk: creating and syncing a new
+    // segment too, not only the write and fdatasync.
+    begin_sync(&batch.items);
     if (segment_bytes_ >= options_.segment_max_bytes) {
         if (auto st = roll_segment(batch.items.front()->seq); !st) {
+            (void)end_sync();
             enter_failed(st.error());
             fail_all(batch.items, failed_error());
             return;
@@ -466,7 +472,6 @@ void AuditLog::write_batch(Batch& batch) {
         buffer.push_back('\n');
     }
 
-    begin_sync(&batch.items);
     core::Status st = write_all(seg_fd_, buffer);
     if (st && ops_->fdatasync(seg_fd_) != 0) {
         st = io_error("audit.sync_failed", "audit fdatasync failed", errno);

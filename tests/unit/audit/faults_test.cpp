@@ -26,14 +26,12 @@ class BlockingFileOps final : public FileOps {
         return ::write(fd, data, size);
     }
     int fdatasync(int fd) override {
-        std::unique_lock lk(mu_);
-        if (hold_) {
-            ++blocked_;
-            cv_.notify_all();
-            cv_.wait(lk, [&] { return !hold_; });
-        }
-        lk.unlock();
+        wait_while_held();
         return ::fdatasync(fd);
+    }
+    int fsync(int fd) override {
+        wait_while_held();
+        return ::fsync(fd);
     }
     void hold() {
         std::lock_guard lk(mu_);
@@ -53,6 +51,15 @@ class BlockingFileOps final : public FileOps {
     }
 
   private:
+    void wait_while_held() {
+        std::unique_lock lk(mu_);
+        if (hold_) {
+            ++blocked_;
+            cv_.notify_all();
+            cv_.wait(lk, [&] { return !hold_; });
+        }
+    }
+
     std::mutex mu_;
     std::condition_variable cv_;
     bool hold_ = false;
@@ -156,6 +163,42 @@ TEST_F(AuditFaultsTest, SyncPastItsDeadlineFailsTheAppendAndTheLogRecoversWhenTh
     ASSERT_TRUE((*log)->close().ok());
     log->reset();
 
+    VerifyOptions vo;
+    vo.dir = o.dir;
+    const VerifyReport report = verify_log_directory(vo, verifier());
+    EXPECT_EQ(report.status, VerifyStatus::verified);
+    EXPECT_EQ(report.size, 3u);
+}
+
+// Creating the next segment syncs the directory: a disk that freezes right then is caught by
+// the same deadline as the write and fdatasync.
+TEST_F(AuditFaultsTest, SegmentRollPastTheDeadlineFailsTheAppendAndTheLogRecovers) {
+    BlockingFileOps ops;
+    LogOptions o = options();
+    o.sync_timeout = 1500ms;
+    o.segment_max_bytes = 1;  // every batch after the first starts a new segment
+    auto log = open(o, &ops);
+    ASSERT_TRUE(log.ok()) << log.error().to_string();
+    ASSERT_TRUE((*log)->append(sample_entry(0)).ok());
+
+    ops.hold();
+    const auto start = std::chrono::steady_clock::now();
+    auto r = (*log)->append(sample_entry(1));
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "audit.sync_timeout");
+    EXPECT_GE(took, 1500ms);
+    EXPECT_LT(took, 5s);
+    ASSERT_TRUE(ops.wait_blocked(5s));
+    EXPECT_TRUE((*log)->slow());
+
+    ops.release();
+    ASSERT_TRUE(eventually([&] { return (*log)->healthy(); })) << lines_.all();
+    auto next = (*log)->append(sample_entry(2));
+    ASSERT_TRUE(next.ok()) << next.error().to_string();
+    EXPECT_EQ(next->index, 2u);
+    ASSERT_TRUE((*log)->close().ok());
+    log->reset();
     VerifyOptions vo;
     vo.dir = o.dir;
     const VerifyReport report = verify_log_directory(vo, verifier());
