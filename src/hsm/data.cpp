@@ -40,7 +40,7 @@ core::Result<Stored> decode(CK_OBJECT_HANDLE h, std::string label, const Bytes& 
 }
 
 // All Licentra data objects, or those with one label, or (prefix) those whose label starts
-// with it: the value is read only for objects that match.
+// with it: one search, then label and value of each object it found.
 core::Result<std::vector<Stored>> find_data(Attempt& a, const std::string* label,
                                             const std::string* prefix = nullptr) {
     CK_OBJECT_CLASS cls = CKO_DATA;
@@ -58,15 +58,14 @@ core::Result<std::vector<Stored>> find_data(Attempt& a, const std::string* label
     for (CK_OBJECT_HANDLE h : *objs) {
         // Another session (this daemon's or another replica's) may destroy an object between
         // C_FindObjects and reading it: it is simply no longer there.
-        auto lab = detail::get_bytes(a, h, CKA_LABEL);
-        if (!lab && lab.error().code == "hsm.object_gone") continue;
-        if (!lab) return std::move(lab).error();
-        std::string l = *lab ? std::string(core::as_chars(**lab)) : std::string();
+        // Label and value in one read: two calls per object, not four.
+        auto got = detail::get_attributes(a, h, {CKA_LABEL, CKA_VALUE});
+        if (!got && got.error().code == "hsm.object_gone") continue;
+        if (!got) return std::move(got).error();
+        const auto& lab = (*got)[0];
+        std::string l = lab ? std::string(core::as_chars(*lab)) : std::string();
         if (prefix != nullptr && l.rfind(*prefix, 0) != 0) continue;
-        auto val = detail::get_bytes(a, h, CKA_VALUE);
-        if (!val && val.error().code == "hsm.object_gone") continue;
-        if (!val) return std::move(val).error();
-        auto s = decode(h, l, val->value_or(Bytes{}));
+        auto s = decode(h, l, (*got)[1].value_or(Bytes{}));
         if (!s) return std::move(s).error();
         out.push_back(std::move(s).value());
     }

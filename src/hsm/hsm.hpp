@@ -178,6 +178,14 @@ class Token {
     // id: as for load_key.
     [[nodiscard]] core::Result<crypto::PublicKey> public_key(const std::string& label,
                                                              const core::Bytes* id = nullptr);
+    // The public keys of several pairs (label, CKA_ID) in one pass: one search per key object
+    // class and two attribute reads per object, however many pairs are asked for (public_key
+    // searches the token twice per pair). Each answer is what public_key(label, &id) would be,
+    // in the order asked; an object that vanished while it was read makes a pair it may have
+    // been part of hsm.object_gone instead of hsm.key_not_found. The outer error is a token
+    // fault that stopped the pass.
+    [[nodiscard]] core::Result<std::vector<core::Result<crypto::PublicKey>>> public_keys(
+        const std::vector<std::pair<std::string, core::Bytes>>& pairs);
     // Destroys the private key object (the public key object stays for the record); with id,
     // only the one whose CKA_ID is *id.
     [[nodiscard]] core::Status destroy_private_key(const std::string& label,

@@ -85,30 +85,49 @@ core::Result<Bytes> unwrap_ec_point(const Bytes& v, std::size_t raw_len) {
         "CKA_EC_POINT has an unexpected encoding (" + std::to_string(v.size()) + " bytes)");
 }
 
-core::Result<crypto::PublicKey> export_public(Attempt& a, CK_OBJECT_HANDLE pub, Algorithm alg) {
+// The public key from its attribute values: CKA_MODULUS and CKA_PUBLIC_EXPONENT (RSA) or
+// CKA_EC_POINT.
+core::Result<crypto::PublicKey> public_from(Algorithm alg, const std::optional<Bytes>& modulus,
+                                            const std::optional<Bytes>& exponent,
+                                            const std::optional<Bytes>& point) {
     if (alg == Algorithm::PS256) {
-        auto n = detail::get_bytes(a, pub, CKA_MODULUS);
-        if (!n) return std::move(n).error();
-        auto e = detail::get_bytes(a, pub, CKA_PUBLIC_EXPONENT);
-        if (!e) return std::move(e).error();
-        if (!*n || !*e) {
+        if (!modulus || !exponent) {
             return make_error(ErrorKind::integrity, "hsm.bad_public_key",
                               "RSA public key object lacks CKA_MODULUS or CKA_PUBLIC_EXPONENT");
         }
-        return crypto::PublicKey::from_rsa(**n, **e);
+        return crypto::PublicKey::from_rsa(*modulus, *exponent);
     }
-    auto point = detail::get_bytes(a, pub, CKA_EC_POINT);
-    if (!point) return std::move(point).error();
-    if (!*point) {
+    if (!point) {
         return make_error(ErrorKind::integrity, "hsm.bad_public_key",
                           "public key object lacks CKA_EC_POINT");
     }
     const std::size_t raw_len = alg == Algorithm::EdDSA ? 32 : (alg == Algorithm::ES256 ? 65 : 97);
-    auto raw = unwrap_ec_point(**point, raw_len);
+    auto raw = unwrap_ec_point(*point, raw_len);
     if (!raw) return std::move(raw).error();
     if (alg == Algorithm::EdDSA) return crypto::PublicKey::from_ed25519(*raw);
     return crypto::PublicKey::from_ec_point(
         alg == Algorithm::ES256 ? crypto::Curve::P256 : crypto::Curve::P384, *raw);
+}
+
+core::Result<crypto::PublicKey> export_public(Attempt& a, CK_OBJECT_HANDLE pub, Algorithm alg) {
+    auto got = alg == Algorithm::PS256
+                   ? detail::get_attributes(a, pub, {CKA_MODULUS, CKA_PUBLIC_EXPONENT})
+                   : detail::get_attributes(a, pub, {CKA_EC_POINT});
+    if (!got) return std::move(got).error();
+    if (alg == Algorithm::PS256) return public_from(alg, (*got)[0], (*got)[1], std::nullopt);
+    return public_from(alg, std::nullopt, std::nullopt, (*got)[0]);
+}
+
+// The algorithm of a public key object from its CKA_KEY_TYPE and CKA_EC_PARAMS.
+core::Result<Algorithm> algorithm_of(const std::optional<CK_ULONG>& key_type,
+                                     const std::optional<Bytes>& params, const std::string& label) {
+    const bool ec = key_type && (*key_type == CKK_EC || *key_type == CKK_EC_EDWARDS);
+    auto alg = key_type ? algorithm_from(*key_type, ec ? params : std::nullopt) : std::nullopt;
+    if (!alg) {
+        return make_error(ErrorKind::integrity, "hsm.key_type",
+                          label + " is not an Ed25519, P-256, P-384 or RSA key");
+    }
+    return *alg;
 }
 
 // Reads the private and public key attributes the policy checks.
@@ -357,20 +376,9 @@ core::Result<Pair> find_pair(Attempt& a, const std::string& label, bool need_pri
 }
 
 core::Result<Algorithm> pair_algorithm(Attempt& a, const Pair& p, const std::string& label) {
-    auto kt = get_ulong(a, p.pub, CKA_KEY_TYPE);
-    if (!kt) return std::move(kt).error();
-    std::optional<Bytes> params;
-    if (*kt && (**kt == CKK_EC || **kt == CKK_EC_EDWARDS)) {
-        auto ep = get_bytes(a, p.pub, CKA_EC_PARAMS);
-        if (!ep) return std::move(ep).error();
-        params = *ep;
-    }
-    auto alg = *kt ? algorithm_from(**kt, params) : std::nullopt;
-    if (!alg) {
-        return make_error(ErrorKind::integrity, "hsm.key_type",
-                          label + " is not an Ed25519, P-256, P-384 or RSA key");
-    }
-    return *alg;
+    auto got = get_attributes(a, p.pub, {CKA_KEY_TYPE, CKA_EC_PARAMS});
+    if (!got) return std::move(got).error();
+    return algorithm_of(ulong_value((*got)[0]), (*got)[1], label);
 }
 
 // Checks attributes, exports the public key and self-tests: the common tail of generate and load.
@@ -568,44 +576,111 @@ core::Result<std::vector<KeyInfo>> Token::list_keys(const std::string& prefix) {
         // Keyed by label and CKA_ID: several pairs may share a label (docs/adr/0004).
         std::map<std::pair<std::string, std::string>, KeyInfo> by_label;
         for (CK_OBJECT_CLASS cls : {CKO_PUBLIC_KEY, CKO_PRIVATE_KEY}) {
+            const bool pub = cls == CKO_PUBLIC_KEY;
             CK_ATTRIBUTE tmpl[] = {attr(CKA_CLASS, cls)};
             auto objs = detail::find_objects(a, tmpl, 1, "listing keys");
             if (!objs) return std::move(objs).error();
             for (CK_OBJECT_HANDLE o : *objs) {
-                auto lab = detail::get_bytes(a, o, CKA_LABEL);
-                if (!lab && lab.error().code == "hsm.object_gone") continue;  // destroyed meanwhile
-                if (!lab) return std::move(lab).error();
-                if (!*lab) continue;
-                std::string label(core::as_chars(**lab));
+                auto got = pub ? detail::get_attributes(
+                                     a, o, {CKA_LABEL, CKA_ID, CKA_KEY_TYPE, CKA_EC_PARAMS})
+                               : detail::get_attributes(a, o, {CKA_LABEL, CKA_ID});
+                if (!got && got.error().code == "hsm.object_gone") continue;  // destroyed meanwhile
+                if (!got) return std::move(got).error();
+                const auto& lab = (*got)[0];
+                if (!lab) continue;
+                std::string label(core::as_chars(*lab));
                 if (label.rfind(prefix, 0) != 0) continue;
                 auto parsed = parse_key_label(label);
                 if (!parsed) continue;  // not one of ours
-                auto id = detail::get_bytes(a, o, CKA_ID);
-                if (!id) return std::move(id).error();
-                const std::string id_hex = *id ? core::hex_encode(**id) : std::string();
+                const auto& id = (*got)[1];
+                const std::string id_hex = id ? core::hex_encode(*id) : std::string();
                 KeyInfo& info = by_label[{label, id_hex}];
                 info.label = label;
                 info.name = parsed->first;
                 info.version = parsed->second;
                 info.id_hex = id_hex;
-                if (cls == CKO_PRIVATE_KEY) {
+                if (!pub) {
                     info.has_private = true;
                     continue;
                 }
                 info.has_public = true;
-                auto kt = detail::get_ulong(a, o, CKA_KEY_TYPE);
-                if (!kt) return std::move(kt).error();
-                std::optional<Bytes> params;
-                if (*kt && (**kt == CKK_EC || **kt == CKK_EC_EDWARDS)) {
-                    auto ep = detail::get_bytes(a, o, CKA_EC_PARAMS);
-                    if (!ep) return std::move(ep).error();
-                    params = *ep;
-                }
-                if (*kt) info.algorithm = algorithm_from(**kt, params);
+                auto alg = algorithm_of(detail::ulong_value((*got)[2]), (*got)[3], label);
+                if (alg) info.algorithm = *alg;
             }
         }
         std::vector<KeyInfo> out;
         for (auto& [label, info] : by_label) out.push_back(std::move(info));
+        return out;
+    });
+}
+
+core::Result<std::vector<core::Result<crypto::PublicKey>>> Token::public_keys(
+    const std::vector<std::pair<std::string, Bytes>>& pairs) {
+    using Out = std::vector<core::Result<crypto::PublicKey>>;
+    for (const auto& [label, id] : pairs) {
+        if (auto parsed = parse_key_label(label); !parsed) return std::move(parsed).error();
+    }
+    return state_->run<Out>([&](Attempt& a) -> core::Result<Out> {
+        std::map<std::pair<std::string, Bytes>, std::size_t> wanted;
+        for (std::size_t i = 0; i < pairs.size(); ++i) wanted.emplace(pairs[i], i);
+        // Per pair asked for: the attributes of its public objects, and its private objects.
+        struct Found {
+            std::vector<std::vector<std::optional<Bytes>>> pubs;
+            std::size_t privs = 0;
+        };
+        std::vector<Found> found(pairs.size());
+        bool vanished = false;  // an object disappeared between the search and its read
+        for (CK_OBJECT_CLASS cls : {CKO_PUBLIC_KEY, CKO_PRIVATE_KEY}) {
+            const bool pub = cls == CKO_PUBLIC_KEY;
+            CK_ATTRIBUTE tmpl[] = {attr(CKA_CLASS, cls)};
+            auto objs = detail::find_objects(a, tmpl, 1, "listing keys");
+            if (!objs) return std::move(objs).error();
+            for (CK_OBJECT_HANDLE o : *objs) {
+                auto got =
+                    pub ? detail::get_attributes(a, o,
+                                                 {CKA_LABEL, CKA_ID, CKA_KEY_TYPE, CKA_EC_PARAMS,
+                                                  CKA_EC_POINT, CKA_MODULUS, CKA_PUBLIC_EXPONENT})
+                        : detail::get_attributes(a, o, {CKA_LABEL, CKA_ID});
+                if (!got && got.error().code == "hsm.object_gone") {
+                    vanished = true;
+                    continue;
+                }
+                if (!got) return std::move(got).error();
+                // An object without CKA_ID matches no id (as in find_pair).
+                if (!(*got)[0] || !(*got)[1]) continue;
+                auto it = wanted.find({std::string(core::as_chars(*(*got)[0])), *(*got)[1]});
+                if (it == wanted.end()) continue;
+                if (pub) {
+                    found[it->second].pubs.push_back(std::move(*got));
+                } else {
+                    ++found[it->second].privs;
+                }
+            }
+        }
+        Out out;
+        out.reserve(pairs.size());
+        for (std::size_t i = 0; i < pairs.size(); ++i) {
+            const std::string& label = pairs[i].first;
+            const auto& f = found[i];
+            if (f.pubs.empty() && vanished) {
+                out.emplace_back(make_error(ErrorKind::not_found, "hsm.object_gone",
+                                            "an object changed while it was read"));
+            } else if (f.pubs.empty()) {
+                out.emplace_back(make_error(ErrorKind::not_found, "hsm.key_not_found",
+                                            "no key pair labelled " + label + " on the token"));
+            } else if (f.pubs.size() > 1 || f.privs > 1) {
+                out.emplace_back(make_error(ErrorKind::integrity, "hsm.key_ambiguous",
+                                            "more than one key object is labelled " + label));
+            } else {
+                const auto& v = f.pubs.front();
+                auto alg = algorithm_of(detail::ulong_value(v[2]), v[3], label);
+                if (!alg) {
+                    out.emplace_back(std::move(alg).error());
+                } else {
+                    out.push_back(public_from(*alg, v[5], v[6], v[4]));
+                }
+            }
+        }
         return out;
     });
 }

@@ -228,6 +228,31 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
             }
         }
     }
+    // Public keys of the published versions not seen before, read in one pass over the token;
+    // each answer is taken up (and its error reported) where the version is met below.
+    std::map<std::string, core::Result<crypto::PublicKey>> exported;
+    {
+        std::vector<std::string> missing;
+        std::vector<std::pair<std::string, core::Bytes>> asked;
+        for (const auto& [name, folded] : fold.keys) {
+            for (const auto& f : folded) {
+                if (f.record.state == KeyState::destroyed) continue;
+                const std::string ck = cache_key(f.label, f.id_hex);
+                if (public_keys_.count(ck) != 0) continue;
+                auto id = core::hex_decode(f.id_hex);
+                if (!id) continue;  // reported below
+                missing.push_back(ck);
+                asked.emplace_back(f.label, std::move(*id));
+            }
+        }
+        if (!asked.empty()) {
+            auto answers = token_->public_keys(asked);
+            if (!answers) return answers.error();
+            for (std::size_t i = 0; i < missing.size(); ++i) {
+                exported.emplace(missing[i], std::move((*answers)[i]));
+            }
+        }
+    }
     auto next = std::make_shared<Snapshot>();
     next->highest.insert(fold.highest.begin(), fold.highest.end());
     for (auto& [name, folded] : fold.keys) {
@@ -244,17 +269,16 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
                 if (pk == public_keys_.end()) {
                     auto id = core::hex_decode(v.id_hex);
                     if (!id) return id.error();
-                    auto exported = token_->public_key(v.label, &*id);
-                    if (!exported) return exported.error();
-                    if (exported->algorithm() != v.record.algorithm) {
+                    auto& answer = exported.at(ck);
+                    if (!answer) return answer.error();
+                    if (answer->algorithm() != v.record.algorithm) {
                         return make_error(ErrorKind::integrity, "keys.algorithm_mismatch",
                                           "key " + v.label + " does not match its records");
                     }
-                    pk =
-                        public_keys_
-                            .emplace(
-                                ck, std::make_shared<const crypto::PublicKey>(std::move(*exported)))
-                            .first;
+                    pk = public_keys_
+                             .emplace(ck, std::make_shared<const crypto::PublicKey>(
+                                              std::move(answer).value()))
+                             .first;
                 }
                 v.public_key = pk->second;
                 v.kid = kid_(*v.public_key);

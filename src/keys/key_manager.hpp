@@ -152,8 +152,8 @@ class KeyManager {
     void set_observer(TransitionHook observer);
 
     // Rebuilds the snapshot from the token at `now`: reads every record and key pair, folds
-    // them, loads (attribute check and self-test) a newly active version and exports public
-    // keys of published versions.
+    // them, loads (attribute check and self-test) a newly active version and exports the public
+    // keys of published versions not exported before, all of them in one pass over the token.
     [[nodiscard]] core::Status refresh();
     [[nodiscard]] core::Status refresh(core::TimePoint now);
 
