@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/names.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/ecdsa.hpp"
 
@@ -97,7 +98,7 @@ bool valid_note_key_name(std::string_view name) {
 
 }  // namespace
 
-bool is_valid_origin(std::string_view origin) noexcept { return printable_no_space(origin); }
+bool is_valid_origin(std::string_view origin) noexcept { return core::is_valid_log_origin(origin); }
 
 bool is_valid_key_name(std::string_view name) noexcept {
     return printable_no_space(name) && name.find('+') == std::string_view::npos;

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "config/config.hpp"
+#include "core/names.hpp"
 
 namespace licentra::config {
 
@@ -41,9 +42,9 @@ class Checker {
 
         audit_dir();
         const std::string& origin = c_.audit.origin;
-        // C2SP tlog-checkpoint: the origin is the first line of the note: one non-empty line.
-        if (origin.find_first_of("\r\n") != std::string::npos || origin.size() > 256) {
-            add("audit.origin", "must be a single line of at most 256 characters");
+        // The rule the audit log applies when it opens (the first line of every checkpoint).
+        if (!core::is_valid_log_origin(origin)) {
+            add("audit.origin", "must be 1-255 printable ASCII characters without spaces");
         }
         range("audit.checkpoint.every_entries", c_.audit.checkpoint_every_entries, 1, 1'000'000);
         duration("audit.checkpoint.interval", c_.audit.checkpoint_interval, 1s, 24h);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/names.hpp"
+
 namespace licentra::policy {
 
 namespace {
@@ -101,12 +103,6 @@ const std::vector<std::string>& builtin_forbidden_claims() {
     return kList;
 }
 
-bool valid_name(std::string_view n) noexcept {
-    if (n.empty() || n.size() > 64) return false;
-    if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= '0' && n[0] <= '9'))) return false;
-    return std::all_of(n.begin(), n.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    });
-}
+bool valid_name(std::string_view n) noexcept { return core::is_valid_name(n); }
 
 }  // namespace licentra::policy

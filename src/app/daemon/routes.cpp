@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "core/names.hpp"
 #include "net/query.hpp"
 
 namespace licentra::app {
@@ -86,16 +87,8 @@ Response with_retry_after(Response r, const AuditProbe& audit) {
     return r;
 }
 
-// Key names in paths: the characters the policy allows in key names, nothing to decode.
-bool valid_key_segment(std::string_view s) {
-    if (s.empty() || s.size() > 64) return false;
-    for (char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.';
-        if (!ok) return false;
-    }
-    return true;
-}
+// Key names in paths: exactly the names the policy allows, nothing to decode.
+bool valid_key_segment(std::string_view s) { return core::is_valid_name(s); }
 
 class ApiHandler final : public net::Handler {
   public:

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "audit/checkpoint.hpp"
 #include "support/test_support.hpp"
 
 namespace licentra::config {
@@ -344,6 +345,30 @@ TEST_F(ConfigFiles, ValidationReportsEveryProblemWithItsLocation) {
     EXPECT_EQ(v.size(), 9u) << dump(v);
     EXPECT_EQ(find(v, "listen.address")->line, 2);
     EXPECT_NE(find(v, "hsm.token_uri")->message.find("0444"), std::string::npos) << dump(v);
+}
+
+// --check-config applies the audit log's own origin rule: an origin the configuration accepts
+// always opens the log, and one the log would refuse is refused before the daemon starts.
+TEST_F(ConfigFiles, AuditOriginIsCheckedByTheRuleTheAuditLogApplies) {
+    const std::vector<std::pair<std::string, bool>> cases = {
+        {"o", true},
+        {"signer.example.com/licentra-signd/1", true},
+        {std::string(255, 'x'), true},
+        {std::string(256, 'x'), false},
+        {"two words", false},
+        {"tab\\there", false},  // YAML's \t escape: a tab, not printable
+        {"caf\u00e9", false},   // not ASCII
+    };                          // an empty origin is refused while loading already
+    for (const auto& [yaml_value, ok] : cases) {
+        SCOPED_TRACE(yaml_value);
+        std::string yaml = minimal_yaml();
+        yaml.replace(yaml.find("  origin: o\n"), 12, "  origin: \"" + yaml_value + "\"\n");
+        auto r = load(yaml);
+        ASSERT_TRUE(r.ok()) << dump(r.diagnostics);
+        const bool accepted = find(validate_config(r.config), "audit.origin") == nullptr;
+        EXPECT_EQ(accepted, ok);
+        EXPECT_EQ(audit::is_valid_origin(r.config.audit.origin), ok);
+    }
 }
 
 TEST_F(ConfigFiles, PortsMustBeInRangeAndListenersDistinct) {
