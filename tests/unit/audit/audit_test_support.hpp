@@ -9,12 +9,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "audit/anchor.hpp"
@@ -26,6 +28,17 @@
 #include "crypto/signer.hpp"
 
 namespace licentra::audit::testing {
+
+// Polls cond every 5 ms for at most bound: waits on an observable condition, not a guess.
+template <class Cond>
+bool eventually(Cond cond, std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+    const auto end = std::chrono::steady_clock::now() + bound;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+}
 
 class OsslEd25519Signer final : public crypto::Signer {
   public:

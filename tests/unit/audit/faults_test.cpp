@@ -17,6 +17,7 @@ namespace licentra::audit {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::eventually;
 using testing::sample_entry;
 
 // fdatasync blocks while `hold` is set, until release(); everything else is the real call.
@@ -89,17 +90,6 @@ struct Lines {
     std::mutex mu;
     std::vector<std::string> lines;
 };
-
-// Polls cond every 5 ms for at most bound: waits on an observable condition, not a guess.
-template <class Cond>
-bool eventually(Cond cond, std::chrono::milliseconds bound = 10s) {
-    const auto end = std::chrono::steady_clock::now() + bound;
-    while (!cond()) {
-        if (std::chrono::steady_clock::now() > end) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 class AuditFaultsTest : public ::testing::Test {
   protected:

@@ -18,6 +18,7 @@ namespace licentra::audit {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::eventually;
 using testing::read_lines;
 using testing::sample_entry;
 using testing::test_options;
@@ -231,7 +232,10 @@ TEST_F(AuditLogTest, SignsCheckpointsEveryNEntriesWhenIdleAndAtClose) {
     ASSERT_TRUE(cp.ok());
     EXPECT_EQ(cp->size, 20u);
     // Idle: the interval timer signs the remaining 5 without further appends.
-    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    ASSERT_TRUE(eventually([&] {
+        auto latest = v.open_checkpoint((*log)->latest_checkpoint());
+        return latest.ok() && latest->size == 25u;
+    }));
     cp = v.open_checkpoint((*log)->latest_checkpoint());
     EXPECT_EQ(cp->size, 25u);
     EXPECT_EQ(cp->root, (*log)->root());

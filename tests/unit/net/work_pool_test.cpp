@@ -108,14 +108,23 @@ TEST(WorkPool, ReplacementsAreBoundedAndQueuedJobsPastTheirDeadlineAreDropped) {
 TEST(WorkPool, JobFinishedInTimeIsNotOverrun) {
     WorkPool pool(2);
     std::promise<void> done;
-    bool overrun = false;
+    std::atomic<bool> overrun{false};
     ASSERT_TRUE(pool.post([&] { done.set_value(); },
                           WorkPool::Clock::now() + std::chrono::milliseconds(100),
                           [&] { overrun = true; }));
     done.get_future().wait();
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // Past the deadline (the job has left its thread, or is about to): a later job that must
+    // overrun proves the watchdog has looked at the deadline since, and still counts only it.
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    std::promise<void> late;
+    ASSERT_TRUE(pool.post([released] { released.wait(); },
+                          WorkPool::Clock::now() + std::chrono::milliseconds(120),
+                          [&] { late.set_value(); }));
+    late.get_future().wait();
+    release.set_value();
     EXPECT_FALSE(overrun);
-    EXPECT_EQ(pool.overruns(), 0u);
+    EXPECT_EQ(pool.overruns(), 1u);
 }
 
 }  // namespace
