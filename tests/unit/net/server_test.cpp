@@ -53,7 +53,8 @@ struct Pki {
 // Echo: answers with what the server saw. Special paths exercise the Handler contract.
 class EchoHandler final : public Handler {
   public:
-    explicit EchoHandler(WorkPool* pool) : pool_(pool) {}
+    explicit EchoHandler(WorkPool* pool, std::atomic<int>* slow_entered = nullptr)
+        : pool_(pool), slow_entered_(slow_entered) {}
     void handle(Request r, std::function<void(Response)> done) override {
         if (r.path == "/problem") {
             done(problem_response(ProblemKind::not_found, "no such thing", r.request_id));
@@ -63,8 +64,9 @@ class EchoHandler final : public Handler {
         if (r.path == "/forget") return;  // never calls done
         if (r.path == "/slow") {
             // Completes later from a pool thread, as HSM work does.
+            if (slow_entered_ != nullptr) slow_entered_->fetch_add(1);
             (void)pool_->post([r = std::move(r), done] {
-                std::this_thread::sleep_for(300ms);
+                std::this_thread::sleep_for(100ms);
                 done(Response{200, "text/plain", "slow " + r.request_id, {}});
             });
             return;
@@ -94,6 +96,7 @@ class EchoHandler final : public Handler {
 
   private:
     WorkPool* pool_;
+    std::atomic<int>* slow_entered_;
 };
 
 class ServerTest : public ::testing::Test {
@@ -125,7 +128,8 @@ class ServerTest : public ::testing::Test {
                     done(problem_response(ProblemKind::not_found, "not here", r.request_id));
                 }
             });
-        auto server = Server::create(options, std::make_shared<EchoHandler>(&pool_), ops);
+        auto server =
+            Server::create(options, std::make_shared<EchoHandler>(&pool_, &slow_entered_), ops);
         ASSERT_TRUE(server.ok()) << server.error().to_string();
         server_ = std::move(server).value();
         ASSERT_TRUE(server_->start().ok());
@@ -179,6 +183,7 @@ class ServerTest : public ::testing::Test {
 
     static Pki* pki_;
     WorkPool pool_{2};
+    std::atomic<int> slow_entered_{0};  // requests that reached the /slow handler
     std::unique_ptr<Server> server_;
     std::uint16_t port_ = 0;
     std::mutex log_mutex_;
@@ -446,8 +451,14 @@ TEST_F(ServerTest, IdleTimeoutClosesAKeptAliveConnection) {
     RawTls conn(port_, good());
     ASSERT_TRUE(conn.send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
     EXPECT_EQ(conn.read_response().rfind("HTTP/1.1 200", 0), 0u);
-    std::this_thread::sleep_for(1200ms);
+    const auto idle = std::chrono::steady_clock::now();
+    while (!conn.peer_closed() && std::chrono::steady_clock::now() - idle < 5s) {
+        std::this_thread::sleep_for(10ms);
+    }
+    const auto closed_after = std::chrono::steady_clock::now() - idle;
     EXPECT_TRUE(conn.peer_closed());
+    EXPECT_GE(closed_after, 450ms);  // not before the idle timeout
+    EXPECT_LT(closed_after, 3s);
 }
 
 TEST_F(ServerTest, HandshakeTimeoutClosesSilentConnections) {
@@ -514,7 +525,8 @@ TEST_F(ServerTest, GracefulStopLetsRequestsInFlightFinish) {
         auto c = client();
         result.set_value(c.request("GET", "/slow"));
     });
-    std::this_thread::sleep_for(100ms);  // the request is in the handler now
+    // The request is in the handler now.
+    while (slow_entered_.load() == 0) std::this_thread::sleep_for(5ms);
     const auto t0 = std::chrono::steady_clock::now();
     server_->stop(5s);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
