@@ -96,7 +96,8 @@ Opened open_token(test::SoftHsmToken& fixture) {
 class Closer {
   public:
     explicit Closer(service::RequestStore& store) : store_(store) {
-        storage_.list = [this](const std::string& prefix) -> core::Result<std::vector<std::string>> {
+        storage_.list =
+            [this](const std::string& prefix) -> core::Result<std::vector<std::string>> {
             auto listed = store_.list(prefix);
             if (!listed) return listed.error();
             std::vector<std::string> names;
@@ -118,9 +119,9 @@ class Closer {
                                             {"at_ms", core::unix_millis(now)}};
         const std::string text = claim_value.dump();
         for (const char* round : {"/close/", "/decide/"}) {
-            auto won = must(keys::claim(storage_, id + round, kApprover, core::as_bytes(text),
-                                        timing_, {}),
-                            "claiming a close");
+            auto won = must(
+                keys::claim(storage_, id + round, kApprover, core::as_bytes(text), timing_, {}),
+                "claiming a close");
             if (won != keys::ClaimOutcome::won) throw std::runtime_error("close claim lost");
         }
     }
@@ -141,9 +142,9 @@ policy::ApprovalRequest open_request(const policy::Engine& engine, service::Requ
                                      core::TimePoint now) {
     auto grant = must(engine.authorize<core::action::KeyRotateRequest>(kRequester, kKey),
                       "authorizing the request");
-    auto r = must(policy::ApprovalRequest::open(engine, grant, std::nullopt,
-                                                nlohmann::json::object(), now),
-                  "opening a request");
+    auto r = must(
+        policy::ApprovalRequest::open(engine, grant, std::nullopt, nlohmann::json::object(), now),
+        "opening a request");
     must(store.create(r.id(), r.to_json()), "writing a request");
     return r;
 }
@@ -248,9 +249,10 @@ void measure_in_process(test::SoftHsmToken& fixture) {
     const double requests_ms = ms_since(t0);
 
     std::size_t published = km.published(core::Clock::now()).size();
-    std::printf("in-process (%zu data objects, %zu key pairs, %zu published versions, %zu "
-                "requests):\n",
-                data.size(), pairs.size(), published, folded);
+    std::printf(
+        "in-process (%zu data objects, %zu key pairs, %zu published versions, %zu "
+        "requests):\n",
+        data.size(), pairs.size(), published, folded);
     std::printf("  module load + token open + login   %8.1f ms\n", open_ms);
     std::printf("  Token::list_data(\"licentra/\")      %8.1f ms\n", list_data_ms);
     std::printf("  Token::list_keys(\"licentra/\")      %8.1f ms\n", list_keys_ms);
