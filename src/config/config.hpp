@@ -167,12 +167,4 @@ inline constexpr std::size_t kMaxConfigBytes = 256 * 1024;
 // Parses "250ms", "10s", "5m", "1h" (a positive decimal integer and one unit).
 [[nodiscard]] core::Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 
-// Extracts and percent-decodes the value of a query attribute (RFC 7512 §2.3 pk11-query) from a
-// PKCS#11 URI, e.g. "pin-source": nullopt when absent, "" when present without a value.
-// Errors (kind usage, code "config.bad_uri"): the attribute twice, bad percent-encoding, NUL.
-// Only the query part is read, to resolve the PIN file; the HSM layer parses the whole URI with
-// p11-kit.
-[[nodiscard]] core::Result<std::optional<std::string>> pkcs11_query_attribute(
-    std::string_view uri, std::string_view name);
-
 }  // namespace licentra::config

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "hsm/hsm.hpp"
 
 namespace licentra::config {
 
@@ -147,37 +148,21 @@ class Parser {
         if (!string_field(c, node, "hsm.token_uri", "token_uri", true, cfg_.hsm.token_uri)) return;
         const YAML::Node& uri_node = c.at("token_uri");
         const std::string& uri = cfg_.hsm.token_uri;
-        // RFC 7512 §3: a PKCS#11 URI starts with the "pkcs11:" scheme.
-        if (uri.rfind("pkcs11:", 0) != 0) {
-            error(uri_node, "hsm.token_uri",
-                  "must be a PKCS#11 URI (RFC 7512) starting with pkcs11:");
+        // Parsed by p11-kit exactly as the daemon's Token::open parses it (RFC 7512): only token
+        // and library attributes, never pin-value (the PIN in a configuration file).
+        auto parsed = hsm::check_token_uri(uri);
+        if (!parsed) {
+            error(uri_node, "hsm.token_uri", parsed.error().message);
             return;
         }
-        // RFC 7512 §2.3 "pin-value": the PIN in the URI itself. Never in a configuration file.
-        auto pin_value = pkcs11_query_attribute(uri, "pin-value");
-        if (!pin_value) {
-            error(uri_node, "hsm.token_uri", pin_value.error().message);
-            return;
-        }
-        if (pin_value->has_value()) {
-            error(uri_node, "hsm.token_uri",
-                  "the PIN must not appear in the configuration (pin-value); use "
-                  "pin-source=file:PATH");
-            return;
-        }
-        auto source = pkcs11_query_attribute(uri, "pin-source");
-        if (!source) {
-            error(uri_node, "hsm.token_uri", source.error().message);
-            return;
-        }
-        if (!source->has_value() || (*source)->empty()) {
+        if (!parsed->pin_source || parsed->pin_source->empty()) {
             error(uri_node, "hsm.token_uri",
                   "needs the query attribute pin-source=file:PATH naming the PIN file");
             return;
         }
         // RFC 7512 §2.3: pin-source is a URI; only the file: scheme is supported. "file:///abs"
         // and "file:/abs" are absolute, "file:relative" resolves against the config directory.
-        std::string p = **source;
+        std::string p = *parsed->pin_source;
         if (p.rfind("file:", 0) != 0) {
             error(uri_node, "hsm.token_uri", "pin-source must be a file: URI");
             return;
@@ -378,13 +363,6 @@ class Parser {
     std::vector<Diagnostic>& diags_;
 };
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 }  // namespace
 
 std::string Diagnostic::to_string() const {
@@ -436,49 +414,6 @@ core::Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
         return bad();
     }
     return std::chrono::milliseconds(static_cast<std::int64_t>(value * ms_per_unit));
-}
-
-core::Result<std::optional<std::string>> pkcs11_query_attribute(std::string_view uri,
-                                                                std::string_view name) {
-    auto q = uri.find('?');
-    if (q == std::string_view::npos) return std::optional<std::string>();
-    std::string_view query = uri.substr(q + 1);
-    std::string found;
-    bool seen = false;
-    while (!query.empty()) {
-        auto amp = query.find('&');
-        std::string_view attr = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-        auto eq = attr.find('=');
-        if (attr.substr(0, eq) != name) continue;
-        if (seen) {
-            return core::make_error(core::ErrorKind::usage, "config.bad_uri",
-                                    "query attribute " + std::string(name) + " appears twice");
-        }
-        seen = true;
-        std::string_view raw =
-            eq == std::string_view::npos ? std::string_view() : attr.substr(eq + 1);
-        // RFC 7512 §2.3: values are percent-encoded (pk11-pct-encoded).
-        for (std::size_t i = 0; i < raw.size(); ++i) {
-            if (raw[i] != '%') {
-                found += raw[i];
-                continue;
-            }
-            if (i + 2 >= raw.size() || hex_value(raw[i + 1]) < 0 || hex_value(raw[i + 2]) < 0) {
-                return core::make_error(
-                    core::ErrorKind::usage, "config.bad_uri",
-                    "bad percent-encoding in query attribute " + std::string(name));
-            }
-            found += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
-            i += 2;
-        }
-        if (found.find('\0') != std::string::npos) {
-            return core::make_error(core::ErrorKind::usage, "config.bad_uri",
-                                    "NUL byte in query attribute " + std::string(name));
-        }
-    }
-    if (!seen) return std::optional<std::string>();
-    return std::optional<std::string>(std::move(found));
 }
 
 LoadResult parse_config(std::string_view yaml, const std::string& file_name,

@@ -99,6 +99,15 @@ class FaultLog {
     std::atomic<int> active_{0};
 };
 
+// A token URI as Token::open reads it, checked by p11-kit without opening anything (RFC 7512):
+// only token and library attributes, no pin-value. pin_source: the decoded pin-source value
+// (e.g. "file:/etc/licentra/user.pin"), if the URI has one. Errors: usage hsm.uri_malformed,
+// hsm.uri_pin_value. The one parser of token URIs: configuration checks use it too.
+struct TokenUri {
+    std::optional<std::string> pin_source;
+};
+[[nodiscard]] core::Result<TokenUri> check_token_uri(const std::string& uri);
+
 struct TokenOptions {
     // RFC 7512 token URI, e.g. "pkcs11:token=licentra?pin-source=file:/etc/licentra/user.pin".
     // Token attributes (token, serial, model, manufacturer) and library attributes select the

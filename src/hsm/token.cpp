@@ -28,7 +28,8 @@ using UriPtr = std::unique_ptr<P11KitUri, UriDeleter>;
 
 struct ParsedUri {
     UriPtr uri;
-    std::string looked_for;  // human description of the selecting attributes
+    std::string looked_for;                 // human description of the selecting attributes
+    std::optional<std::string> pin_source;  // decoded, as written
     std::optional<std::filesystem::path> pin_file;
 };
 
@@ -80,6 +81,7 @@ core::Result<ParsedUri> parse_uri(const std::string& text) {
     ParsedUri out;
     if (const char* src = p11_kit_uri_get_pin_source(uri.get())) {
         std::string s(src);
+        out.pin_source = s;
         if (s.rfind("file:", 0) == 0) s = s.substr(5);
         if (s.empty()) {
             return make_error(ErrorKind::usage, "hsm.uri_malformed",
@@ -93,6 +95,12 @@ core::Result<ParsedUri> parse_uri(const std::string& text) {
 }
 
 }  // namespace
+
+core::Result<TokenUri> check_token_uri(const std::string& uri) {
+    auto parsed = parse_uri(uri);
+    if (!parsed) return std::move(parsed).error();
+    return TokenUri{std::move(parsed->pin_source)};
+}
 
 // ---- RAII ----
 namespace detail {

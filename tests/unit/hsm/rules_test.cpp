@@ -1,11 +1,42 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hsm/hsm.hpp"
 #include "hsm/internal.hpp"
 
 namespace licentra::hsm {
 namespace {
 
 using core::ErrorKind;
+
+TEST(TokenUri, PinSourceIsDecodedByP11Kit) {
+    auto u = check_token_uri("pkcs11:token=a?pin-source=file:%2Fx&module-name=m");
+    ASSERT_TRUE(u.ok()) << u.error().to_string();
+    EXPECT_EQ(u->pin_source, "file:/x");
+    auto none = check_token_uri("pkcs11:token=a");
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none->pin_source.has_value());
+}
+
+TEST(TokenUri, WhatTheTokenWouldRefuseIsRefused) {
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"token=a", "hsm.uri_malformed"},                             // no scheme
+        {"pkcs11:token=a?pin-value=1234", "hsm.uri_pin_value"},       // PIN in the URI
+        {"pkcs11:token=a;object=k", "hsm.uri_malformed"},             // selects an object
+        {"pkcs11:token=a;colour=red", "hsm.uri_malformed"},           // unknown attribute
+        {"pkcs11:token=a?pin-source=file:%zz", "hsm.uri_malformed"},  // bad percent-encoding
+    };
+    for (const auto& [uri, code] : bad) {
+        auto u = check_token_uri(uri);
+        ASSERT_FALSE(u.ok()) << uri;
+        EXPECT_EQ(u.error().code, code) << uri;
+        EXPECT_EQ(u.error().kind, ErrorKind::usage) << uri;
+        EXPECT_EQ(u.error().message.find("1234"), std::string::npos) << uri;
+    }
+}
 
 TEST(Classify, BrokenSessionsAreEvictedAndRetried) {
     for (CK_RV rv : {CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED, CKR_USER_NOT_LOGGED_IN}) {
