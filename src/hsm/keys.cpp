@@ -5,6 +5,7 @@
 #include <map>
 #include <variant>
 
+#include "core/names.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/random.hpp"
 #include "hsm/objects.hpp"
@@ -20,7 +21,6 @@ using detail::Attempt;
 
 namespace {
 
-constexpr std::size_t kMaxNameLength = 64;
 constexpr std::size_t kIdLength = 16;
 constexpr CK_ULONG kRsaBits = 3072;
 
@@ -238,13 +238,8 @@ CK_RV sign_raw(Attempt& a, CK_OBJECT_HANDLE key, Mechanism& m, Bytes& out, const
 
 std::string algorithm_name(Algorithm alg) { return std::string(crypto::jws_name(alg)); }
 
-bool valid_name(std::string_view name) {
-    if (name.empty() || name.size() > kMaxNameLength) return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '.' || c == '_' || c == '-';
-    });
-}
+// The policy's key-name rule (core/names.hpp): a label names only keys a policy can name.
+bool valid_name(std::string_view name) { return core::is_valid_name(name); }
 
 }  // namespace
 
@@ -253,7 +248,7 @@ bool valid_name(std::string_view name) {
 core::Result<std::string> key_label(std::string_view name, unsigned version) {
     if (!valid_name(name)) {
         return make_error(ErrorKind::usage, "hsm.key_name",
-                          "key name must be 1-64 characters of A-Z a-z 0-9 . _ -");
+                          "key name must be 1-64 characters of a-z 0-9 . _ -, starting with a letter or digit");
     }
     if (version == 0) {
         return make_error(ErrorKind::usage, "hsm.key_version", "key version must be >= 1");
