@@ -5,10 +5,12 @@
 #include <vector>
 
 #include "app/cli.hpp"
+#include "app/version.hpp"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage: licentra <command> [options]
+       licentra --version
 
 commands:
   audit     verify an audit log offline; print checkpoints and proofs
@@ -32,6 +34,10 @@ int main(int argc, char** argv) {
         return args.empty() ? kExitUsage : kExitOk;
     }
     const std::string& cmd = args[0];
+    if (cmd == "--version") {
+        std::cout << version_line("licentra");
+        return kExitOk;
+    }
     if (cmd == "audit") return cli_audit(args);
     if (cmd == "policy") return cli_policy(args);
     if (cmd == "hsm") return cli_hsm(args);

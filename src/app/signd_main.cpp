@@ -1,6 +1,7 @@
 // licentra-signd: the signing daemon. See docs/daemon.md.
 //
 //   licentra-signd --config FILE [--check-config]
+//   licentra-signd --version
 //
 // Exit codes: 0 clean shutdown (or a valid configuration with --check-config); 1 a runtime
 // failure (HSM, audit log, listeners); 2 an invalid command line, configuration or policy.
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "app/daemon/daemon.hpp"
+#include "app/version.hpp"
 
 int main(int argc, char** argv) {
     // A file-size limit (RLIMIT_FSIZE) must fail the write with EFBIG, which the audit log
@@ -25,8 +27,12 @@ int main(int argc, char** argv) {
             config = args[i].substr(9);
         } else if (args[i] == "--check-config") {
             check_only = true;
+        } else if (args[i] == "--version") {
+            std::cout << licentra::app::version_line("licentra-signd");
+            return 0;
         } else if (args[i] == "--help" || args[i] == "-h") {
-            std::cout << "usage: licentra-signd --config FILE [--check-config]\n";
+            std::cout << "usage: licentra-signd --config FILE [--check-config]\n"
+                      << "       licentra-signd --version\n";
             return 0;
         } else {
             std::cerr << "licentra-signd: unknown argument '" << args[i] << "'\n"

@@ -1,10 +1,10 @@
 #include "app/daemon/daemon.hpp"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -82,26 +82,62 @@ std::int64_t steady_ms() {
         .count();
 }
 
-// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.
-void notify_ready() {
-    const char* path = std::getenv("NOTIFY_SOCKET");
-    if (path == nullptr || path[0] == '\0') return;
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::size_t len = std::strlen(path);
-    if (len >= sizeof addr.sun_path) {
-        ::close(fd);
-        return;
+// systemd service notifications (sd_notify(3)); no-ops when $NOTIFY_SOCKET is not set.
+void notify(const std::string& state) { (void)sd_notify(0, state.c_str()); }
+
+// READY=1 (again, after a reload) with the status line systemctl shows.
+void notify_serving(const std::string& status) { notify("READY=1\nSTATUS=serving: " + status); }
+
+// WATCHDOG=1 every half WatchdogSec= while the daemon makes progress: an io thread ran the no-op
+// posted at the previous tick, and the readiness prober finished a probe within the last
+// interval (a probe that fails still finishes; one hung in the HSM does not). Without a
+// watchdog configured (sd_watchdog_enabled(3)) it starts no thread.
+class Watchdog {
+  public:
+    Watchdog(boost::asio::io_context& io, const std::atomic<std::int64_t>& probe_finished_ms)
+        : io_(io), probe_finished_ms_(probe_finished_ms) {}
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
+    ~Watchdog() { stop(); }
+
+    void start() {
+        std::uint64_t usec = 0;
+        if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+        const auto interval = std::chrono::microseconds(usec);
+        thread_ = std::thread([this, interval] {
+            core::name_this_thread("watchdog");
+            std::unique_lock lock(mutex_);
+            std::uint64_t posted = 0;
+            do {
+                const bool io_answered = io_ran_.load() == posted;
+                const bool probing = steady_ms() - probe_finished_ms_.load() <
+                                     std::chrono::ceil<std::chrono::milliseconds>(interval).count();
+                if (io_answered && probing) notify("WATCHDOG=1");
+                if (io_answered) {
+                    boost::asio::post(io_, [this, next = ++posted] { io_ran_ = next; });
+                }
+            } while (!cv_.wait_for(lock, interval / 2, [this] { return stopping_; }));
+        });
     }
-    std::memcpy(addr.sun_path, path, len);
-    if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
-    const char msg[] = "READY=1";
-    ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&addr),
-             static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
-    ::close(fd);
-}
+
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        cv_.notify_all();
+        if (thread_.joinable()) thread_.join();
+    }
+
+  private:
+    boost::asio::io_context& io_;
+    const std::atomic<std::int64_t>& probe_finished_ms_;
+    std::atomic<std::uint64_t> io_ran_{0};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
 
 // The newest licentra/audit/v<N>, or v1 generated now with `algorithm` (Ed25519 or ECDSA P-256,
 // the C2SP signed-note types 0x01 and 0x02). An existing key keeps its algorithm.
@@ -279,7 +315,8 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     std::string hsm_error;
     // Readiness probe state (see kProbeInterval).
     std::atomic<std::int64_t> probe_started_ms{0};  // steady ms of the probe in flight, or 0
-    std::string probe_failure;                      // guarded by hsm_error_mutex; "" = signs
+    std::atomic<std::int64_t> probe_finished_ms{steady_ms()};  // of the last probe (watchdog)
+    std::string probe_failure;  // guarded by hsm_error_mutex; "" = signs
     net::Server* server_ptr = nullptr;
     OpsProbe probe;
     probe.live = [] { return true; };
@@ -414,6 +451,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
             probe_started_ms = steady_ms();
             std::string failure = probe_once();
             probe_started_ms = 0;
+            probe_finished_ms = steady_ms();
             if (failure.empty()) {
                 token->fault_log().recovered("probe: ");
                 token->fault_log().recovered("timeout: ");
@@ -441,14 +479,22 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     });
 
     ready = true;
-    notify_ready();
-    log_line("ready: API on " + cfg->listen.address + ":" + std::to_string((*server)->api_port()) +
-             ", operations on " + cfg->operations.address + ":" +
-             std::to_string((*server)->ops_port()));
+    const std::string listening =
+        "API on " + cfg->listen.address + ":" + std::to_string((*server)->api_port()) +
+        ", operations on " + cfg->operations.address + ":" + std::to_string((*server)->ops_port());
+    notify_serving(listening);
+    log_line("ready: " + listening);
+    Watchdog watchdog((*server)->io_context(), probe_finished_ms);
+    watchdog.start();
 
     for (;;) {
         int sig = net::wait_for_signal();
         if (sig == SIGHUP) {
+            // RELOADING=1 with the time of the request (sd_notify(3)), READY=1 once done.
+            notify("RELOADING=1\nSTATUS=reloading policy and TLS certificate\nMONOTONIC_USEC=" +
+                   std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                      std::chrono::steady_clock::now().time_since_epoch())
+                                      .count()));
             auto reloaded = policy_holder.reload(cfg->policy.path);
             if (reloaded.ok()) {
                 log_line("SIGHUP: policy reloaded (sha256 " + reloaded.engine->sha256_hex() + ")");
@@ -462,11 +508,14 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
             } else {
                 log_line("SIGHUP: TLS certificate reloaded");
             }
+            notify_serving(listening);
             continue;
         }
         log_line(std::string("signal ") + strsignal(sig) + ": draining");
         break;
     }
+    notify("STOPPING=1\nSTATUS=stopping: draining connections, closing the audit log");
+    watchdog.stop();
     ready = false;
     (*server)->stop(kDrain);
     work_pool.stop();
