@@ -164,7 +164,4 @@ inline constexpr std::size_t kMaxConfigBytes = 256 * 1024;
 
 [[nodiscard]] std::string_view to_string(LogLevel level) noexcept;
 
-// Parses "250ms", "10s", "5m", "1h" (a positive decimal integer and one unit).
-[[nodiscard]] core::Result<std::chrono::milliseconds> parse_duration(std::string_view text);
-
 }  // namespace licentra::config

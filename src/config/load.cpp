@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "core/time.hpp"
 #include "hsm/hsm.hpp"
 
 namespace licentra::config {
@@ -310,12 +311,12 @@ class Parser {
         if (it == c.end()) return false;
         const YAML::Node& n = it->second;
         if (!n.IsScalar()) {
-            error(n, path, "expected a duration such as 500ms, 10s, 5m, 1h" + got(n));
+            error(n, path, "expected a duration such as 500ms, 10s, 5m, 1h, 1d" + got(n));
             return false;
         }
-        auto d = parse_duration(n.Scalar());
+        auto d = core::parse_duration(n.Scalar());
         if (!d) {
-            error(n, path, "expected a duration such as 500ms, 10s, 5m, 1h" + got(n));
+            error(n, path, "expected a duration such as 500ms, 10s, 5m, 1h, 1d" + got(n));
             return false;
         }
         out = *d;
@@ -388,32 +389,6 @@ std::string_view to_string(LogLevel level) noexcept {
         default:
             return "unknown";
     }
-}
-
-core::Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
-    auto bad = [&] {
-        return core::make_error(core::ErrorKind::usage, "config.bad_duration",
-                                "expected a duration such as 500ms, 10s, 5m, 1h");
-    };
-    std::size_t digits = 0;
-    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-    if (digits == 0 || digits > 9) return bad();
-    std::uint64_t value = 0;
-    std::from_chars(text.data(), text.data() + digits, value);
-    const std::string_view unit = text.substr(digits);
-    std::uint64_t ms_per_unit = 0;
-    if (unit == "ms") {
-        ms_per_unit = 1;
-    } else if (unit == "s") {
-        ms_per_unit = 1000;
-    } else if (unit == "m") {
-        ms_per_unit = 60'000;
-    } else if (unit == "h") {
-        ms_per_unit = 3'600'000;
-    } else {
-        return bad();
-    }
-    return std::chrono::milliseconds(static_cast<std::int64_t>(value * ms_per_unit));
 }
 
 LoadResult parse_config(std::string_view yaml, const std::string& file_name,

@@ -58,4 +58,33 @@ Result<TimePoint> parse_rfc3339_ms(std::string_view text) {
     return TimePoint(duration_cast<Clock::duration>(tp.time_since_epoch()));
 }
 
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept {
+    constexpr std::int64_t kMaxMs = 36500LL * 86'400'000LL;
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    if (digits == 0 || (digits > 1 && text[0] == '0')) return std::nullopt;
+    const std::string_view unit = text.substr(digits);
+    std::int64_t ms_per_unit = 0;
+    if (unit == "ms") {
+        ms_per_unit = 1;
+    } else if (unit == "s") {
+        ms_per_unit = 1000;
+    } else if (unit == "m") {
+        ms_per_unit = 60'000;
+    } else if (unit == "h") {
+        ms_per_unit = 3'600'000;
+    } else if (unit == "d") {
+        ms_per_unit = 86'400'000;
+    } else {
+        return std::nullopt;
+    }
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < digits; ++i) {
+        n = n * 10 + (text[i] - '0');
+        if (n > kMaxMs) return std::nullopt;  // before it can overflow
+    }
+    if (n > kMaxMs / ms_per_unit) return std::nullopt;
+    return std::chrono::milliseconds(n * ms_per_unit);
+}
+
 }  // namespace licentra::core

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,11 @@ using TimePoint = Clock::time_point;
 [[nodiscard]] std::string format_rfc3339_ms(TimePoint t);
 // Accepts exactly the form format_rfc3339_ms produces.
 [[nodiscard]] Result<TimePoint> parse_rfc3339_ms(std::string_view text);
+
+// Durations in configuration and policy files: a non-negative integer without leading zeros and
+// one unit, "250ms", "10s", "5m", "12h", "90d"; no fractions, signs, combinations or whitespace;
+// at most 36500 days. The one definition every file format uses.
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(
+    std::string_view text) noexcept;
 
 }  // namespace licentra::core

@@ -1,5 +1,5 @@
-// Durations in the policy: a non-negative integer followed by one unit, "90d", "12h", "30m",
-// "45s". No fractions, no combinations, no whitespace; at most 36500 days.
+// Durations in the policy: core::parse_duration's syntax in whole seconds, "90d", "12h", "30m",
+// "45s" (no "ms"). No fractions, no combinations, no whitespace; at most 36500 days.
 #pragma once
 
 #include <chrono>
