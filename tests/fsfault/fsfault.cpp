@@ -34,6 +34,8 @@
 #include <string_view>
 #include <thread>
 
+#include "preload/file_version.hpp"
+
 #define FSFAULT_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace licentra::fsfault {
@@ -64,28 +66,10 @@ struct Counts {
     std::uint64_t hanging = 0;
 };
 
-// What tells one version of the control file from another.
-struct Version {
-    bool exists = false;
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = 0;
-    std::int64_t mtime_ns = 0;
-    std::int64_t ctime_ns = 0;
-    bool operator==(const Version&) const = default;
-};
+using test::preload::FileVersion;
+using test::preload::nanos;
 
-std::int64_t nanos(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
-
-Version version_of(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return {};
-    return {true, st.st_dev, st.st_ino, st.st_size, nanos(st.st_mtim), nanos(st.st_ctim)};
-}
-
-bool modified_recently(const Version& v) {
+bool modified_recently(const FileVersion& v) {
     timespec now{};
     ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
     return v.exists && nanos(now) - v.mtime_ns < kRecentNs;
@@ -222,7 +206,7 @@ class Faults {
 
     void refresh() {
         if (control_path_.empty()) return;
-        const Version v = version_of(control_path_);
+        const FileVersion v = test::preload::file_version(control_path_);
         {
             std::lock_guard lock(mu_);
             if (loads_ > 0 && v == version_ && !modified_recently(v)) return;
@@ -293,7 +277,7 @@ class Faults {
     const std::string stats_path_;
     std::mutex stats_mu_;  // taken before mu_, never after
     std::mutex mu_;
-    Version version_;
+    FileVersion version_;
     std::string text_;
     std::uint64_t loads_ = 0;
     std::uint64_t malformed_ = 0;

@@ -33,6 +33,7 @@
 
 #include "p11fault/control.hpp"
 #include "p11fault/functions.hpp"
+#include "preload/file_version.hpp"
 
 #define P11FAULT_EXPORT __attribute__((visibility("default")))
 
@@ -54,30 +55,13 @@ constexpr milliseconds kHangPoll{10};
 // The statistics file is rewritten at most this often while calls keep coming.
 constexpr milliseconds kStatsCoalesce{5};
 
-std::int64_t ns_of(const timespec& t) {
-    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
-
-struct FileId {
-    bool exists = false;
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = 0;
-    std::int64_t mtime_ns = 0;
-    std::int64_t ctime_ns = 0;
-    bool operator==(const FileId&) const = default;
-};
-
-FileId file_id(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return {};
-    return {true, st.st_dev, st.st_ino, st.st_size, ns_of(st.st_mtim), ns_of(st.st_ctim)};
-}
+using FileId = test::preload::FileVersion;
+using test::preload::nanos;
 
 std::int64_t wall_ns() {
     timespec t{};
     ::clock_gettime(CLOCK_REALTIME_COARSE, &t);
-    return ns_of(t);
+    return nanos(t);
 }
 
 std::optional<std::string> read_file(const std::string& path) {
@@ -262,7 +246,7 @@ class Faults {
             path = control_path_;
         }
         if (path.empty()) return;
-        const FileId id = file_id(path);
+        const FileId id = test::preload::file_version(path);
         const bool recent = id.exists && wall_ns() - id.mtime_ns < kRecentNs;
         std::lock_guard lock(mu_);
         if (path != control_path_ || (id == id_ && !recent)) return;
