@@ -166,10 +166,7 @@ core::Status KeyManager::refresh(core::TimePoint now) {
     core::Status st = refresh_locked(now);
     // An object another replica is writing or destroying at this instant can vanish between
     // being listed and being read: read the token again rather than report a fault.
-    for (int again = 0;
-         again < 3 && !st &&
-         (st.error().code == "hsm.object_gone" || st.error().code == "keys.key_unreadable");
-         ++again) {
+    for (int again = 0; again < 3 && !st && st.error().code == "hsm.object_gone"; ++again) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         st = refresh_locked(now);
     }
@@ -177,8 +174,7 @@ core::Status KeyManager::refresh(core::TimePoint now) {
     // of the token may have stopped matching it (docs/hsm.md). Have it read from scratch; the
     // last good state keeps serving meanwhile.
     const bool vanished =
-        !st && (st.error().code == "keys.state_vanished" ||
-                st.error().code == "keys.key_vanished" || st.error().code == "keys.key_unreadable");
+        !st && (st.error().code == "keys.state_vanished" || st.error().code == "keys.key_vanished");
     vanished_refreshes_ = vanished ? vanished_refreshes_ + 1 : 0;
     if (vanished_refreshes_ % 10 == 3) token_->reload_view();
     return st;
@@ -255,6 +251,7 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
     }
     auto next = std::make_shared<Snapshot>();
     next->highest.insert(fold.highest.begin(), fold.highest.end());
+    std::vector<core::Error> unreadable;  // active versions whose key pair does not load yet
     for (auto& [name, folded] : fold.keys) {
         auto& versions = next->keys[name];
         for (auto& f : folded) {
@@ -290,14 +287,30 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
                     auto id = core::hex_decode(v.id_hex);
                     if (!id) return id.error();
                     auto loaded = token_->load_key(v.label, &*id);  // attribute check, self-test
-                    if (!loaded) return unreadable_version(v.label, loaded.error());
-                    ref = loaded_refs_.emplace(ck, std::move(*loaded)).first;
+                    if (loaded) {
+                        ref = loaded_refs_.emplace(ck, std::move(*loaded)).first;
+                    } else {
+                        auto why = unreadable_version(v.label, loaded.error());
+                        if (why.code != "keys.key_unreadable") return why;  // a device fault
+                        unreadable.push_back(std::move(why));
+                    }
                 }
-                next->active_refs.emplace(name, ref->second);
+                // A version that cannot be loaded yet is active all the same (records decide),
+                // but it has no signing handle: leases answer 503 until a refresh loads it.
+                if (ref != loaded_refs_.end()) next->active_refs.emplace(name, ref->second);
                 next->active.emplace(name, v);
             }
             versions.push_back(std::move(v));
         }
+    }
+    // SoftHSM's per-process view can keep an object another process was writing when this one
+    // first read it, with default attributes, until the module re-reads the token (docs/hsm.md).
+    for (const auto& why : unreadable) {
+        if (std::find(warned_.begin(), warned_.end(), why.message) == warned_.end()) {
+            warned_.push_back(why.message);
+            log("keys: " + why.code + ": " + why.message + "; re-reading the token from scratch");
+        }
+        token_->reload_view();
     }
     // Which keys start signing with another version: those transitions are ordered against
     // signatures (exclusive gate) and reported to the observer.
@@ -446,8 +459,14 @@ core::Result<SigningLease> KeyManager::lease(const core::Grant<core::action::Tok
         return make_error(ErrorKind::conflict, "keys.no_active_version",
                           "key " + grant.key() + " has no active version");
     }
+    auto ref = snap->active_refs.find(grant.key());
+    if (ref == snap->active_refs.end()) {
+        return make_error(ErrorKind::hsm_unavailable, "keys.key_unreadable",
+                          "active version " + it->second.label +
+                              " cannot be loaded from the token yet; retrying at every refresh");
+    }
     lease.version_ = &it->second;
-    lease.key_ = &snap->active_refs.at(grant.key());
+    lease.key_ = &ref->second;
     lease.token_ = token_.get();
     lease.snapshot_ = std::move(snap);
     return lease;

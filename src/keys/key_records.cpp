@@ -350,11 +350,10 @@ Fold fold_key_records(const std::vector<std::pair<std::string, core::Bytes>>& da
 }
 
 // A version that became active but whose key pair does not read back as a proper signing key
-// (attributes, type, matching CKA_ID). Another replica generated it moments ago: SoftHSM's
-// per-process view can show an object another process is still writing with default
-// attributes. Fail closed as a token fault (the last good state keeps serving, not ready, the
-// view is re-read after three refreshes in a row); a key that stays wrong stays refused and
-// named in the log and /readyz.
+// (attributes, type, matching CKA_ID, not found). Another replica generated it moments ago:
+// SoftHSM's per-process view can show an object another process was still writing with default
+// attributes. The refresh keeps the version active without a signing handle (503, not ready,
+// logged, the module's view re-read); a key that stays wrong stays refused and named.
 core::Error unreadable_version(const std::string& label, const core::Error& why) {
     if (why.kind == ErrorKind::hsm_unavailable || why.kind == ErrorKind::internal) return why;
     return make_error(
