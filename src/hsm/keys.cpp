@@ -247,8 +247,9 @@ bool valid_name(std::string_view name) { return core::is_valid_name(name); }
 
 core::Result<std::string> key_label(std::string_view name, unsigned version) {
     if (!valid_name(name)) {
-        return make_error(ErrorKind::usage, "hsm.key_name",
-                          "key name must be 1-64 characters of a-z 0-9 . _ -, starting with a letter or digit");
+        return make_error(
+            ErrorKind::usage, "hsm.key_name",
+            "key name must be 1-64 characters of a-z 0-9 . _ -, starting with a letter or digit");
     }
     if (version == 0) {
         return make_error(ErrorKind::usage, "hsm.key_version", "key version must be >= 1");

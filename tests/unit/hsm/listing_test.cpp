@@ -36,9 +36,8 @@ std::vector<CK_OBJECT_HANDLE> objects(hsm::Token& token, CK_OBJECT_CLASS cls,
 void copy_public_object(hsm::Token& token, const hsm::KeyRef& key) {
     auto r = token.state().run<std::monostate>(
         [&](hsm::detail::Attempt& a) -> core::Result<std::monostate> {
-            auto got =
-                hsm::detail::get_attributes(a, key.handles->pub.load(),
-                                            {CKA_KEY_TYPE, CKA_EC_PARAMS, CKA_EC_POINT, CKA_ID});
+            auto got = hsm::detail::get_attributes(
+                a, key.handles->pub.load(), {CKA_KEY_TYPE, CKA_EC_PARAMS, CKA_EC_POINT, CKA_ID});
             if (!got) return std::move(got).error();
             CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
             auto& v = *got;
@@ -67,8 +66,8 @@ TEST(HsmAttributes, ReadsSeveralAttributesAtOnceAndAbsentOnesAsEmpty) {
     ASSERT_TRUE(t.token->create_data("licentra/x/a", core::as_bytes(std::string("hello"))));
     auto handles = objects(*t.token, CKO_DATA, "licentra/x/a");
     ASSERT_EQ(handles.size(), 1u);
-    auto got = t.token->state().run<std::vector<std::optional<core::Bytes>>>(
-        [&](hsm::detail::Attempt& a) {
+    auto got =
+        t.token->state().run<std::vector<std::optional<core::Bytes>>>([&](hsm::detail::Attempt& a) {
             return hsm::detail::get_attributes(a, handles[0],
                                                {CKA_LABEL, CKA_ID, CKA_APPLICATION, CKA_CLASS});
         });
@@ -89,8 +88,8 @@ TEST(HsmAttributes, AnObjectDestroyedBeforeTheReadIsGone) {
     auto handles = objects(*t.token, CKO_DATA, "licentra/x/gone");
     ASSERT_EQ(handles.size(), 1u);
     ASSERT_TRUE(t.token->delete_data("licentra/x/gone"));
-    auto got = t.token->state().run<std::vector<std::optional<core::Bytes>>>(
-        [&](hsm::detail::Attempt& a) {
+    auto got =
+        t.token->state().run<std::vector<std::optional<core::Bytes>>>([&](hsm::detail::Attempt& a) {
             return hsm::detail::get_attributes(a, handles[0], {CKA_LABEL, CKA_VALUE});
         });
     ASSERT_FALSE(got);
