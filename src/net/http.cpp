@@ -253,4 +253,30 @@ BeastResponse to_beast_response(Response&& response, const std::string& request_
 }
 
 }  // namespace detail
+namespace {
+
+std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+}  // namespace
+
+bool is_json_media_type(std::string_view content_type) noexcept {
+    const auto semi = content_type.find(';');
+    if (!boost::beast::iequals(trim_ows(content_type.substr(0, semi)), "application/json"))
+        return false;
+    if (semi == std::string_view::npos) return true;
+    const std::string_view param = trim_ows(content_type.substr(semi + 1));
+    const auto eq = param.find('=');
+    if (eq == std::string_view::npos || !boost::beast::iequals(param.substr(0, eq), "charset"))
+        return false;
+    std::string_view value = param.substr(eq + 1);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
+    }
+    return boost::beast::iequals(value, "utf-8");
+}
+
 }  // namespace licentra::net

@@ -141,6 +141,13 @@ inline constexpr std::string_view kProblemContentType = "application/problem+jso
 // A random request id: 16 bytes from the CSPRNG, lowercase hex (32 characters).
 [[nodiscard]] std::string new_request_id();
 
+// A Content-Type that names JSON: "application/json", optionally with the one parameter
+// "charset=utf-8" (RFC 8259 §11 defines no parameters; UTF-8 is the only encoding, RFC 8259
+// §8.1). Type, subtype, parameter name and value match case-insensitively (RFC 9110 §8.3.1),
+// the value may be quoted, whitespace around ";" is allowed. Anything else, and an absent
+// header, is not JSON.
+[[nodiscard]] bool is_json_media_type(std::string_view content_type) noexcept;
+
 // Parses raw bytes as one complete HTTP/1.1 request under `limits` with the same parser
 // configuration the server uses, and converts it to a Request (identity empty). Used by the
 // fuzz target and tests. Errors: usage (net.http_malformed), limit (net.header_too_large,

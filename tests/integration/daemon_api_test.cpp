@@ -111,7 +111,24 @@ TEST_F(DaemonApi, MalformedRequestsGetClearProblems) {
     std::string huge =
         R"({"key":"product-a","claims":{"sub":")" + std::string(70 * 1024, 'a') + "\"}}";
     EXPECT_EQ(daemon_->request("license-server", "POST", "/v1/tokens", huge).status, 413u);
-    EXPECT_EQ(daemon_->request("license-server", "GET", "/v1/tokens").status, 405u);
+    // RFC 9110 §15.5.6: a 405 names the allowed methods.
+    auto wrong_method = daemon_->request("license-server", "GET", "/v1/tokens");
+    EXPECT_EQ(wrong_method.status, 405u);
+    EXPECT_EQ(wrong_method.allow, "POST");
+    auto jwks_post = daemon_->request("license-server", "POST", "/.well-known/jwks.json", "{}");
+    EXPECT_EQ(jwks_post.status, 405u);
+    EXPECT_EQ(jwks_post.allow, "GET");
+    // Only JSON is read, whatever the case of its media type; the rest is 415.
+    const std::string body = R"({"key":"product-a","claims":{}})";
+    auto c = daemon_->client("license-server");
+    for (const char* type : {"text/plain", "application/json; charset=latin1", ""}) {
+        auto r = c.request("POST", "/v1/tokens", body, type);
+        ASSERT_TRUE(r.ok()) << type;
+        EXPECT_EQ(r->status, 415u) << type;
+    }
+    auto upper = c.request("POST", "/v1/tokens", body, "Application/JSON; Charset=UTF-8");
+    ASSERT_TRUE(upper.ok());
+    EXPECT_EQ(upper->status, 422u) << upper->body;  // read as JSON: the claims are incomplete
     EXPECT_EQ(daemon_->request("auditor", "GET", "/v1/nothing").status, 404u);
     EXPECT_EQ(
         daemon_->request("auditor", "GET", "/v1/audit/proofs/inclusion?index=x&size=1").status,

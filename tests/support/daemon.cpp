@@ -218,6 +218,7 @@ HttpResult Daemon::request(const std::string& principal, const std::string& meth
     out.content_type = r->content_type;
     for (const auto& h : r->headers) {
         if (strcasecmp(h.name.c_str(), "X-Request-Id") == 0) out.request_id = h.value;
+        if (strcasecmp(h.name.c_str(), "Allow") == 0) out.allow = h.value;
     }
     return out;
 }

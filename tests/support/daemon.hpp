@@ -72,6 +72,7 @@ struct HttpResult {
     std::string body;
     std::string content_type;
     std::string request_id;
+    std::string allow;  // the Allow header (405)
 };
 
 class Daemon {

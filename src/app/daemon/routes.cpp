@@ -104,11 +104,11 @@ class ApiHandler final : public net::Handler {
         const std::string& path = req.path;
         const bool get = req.method == "GET";
         if (path == "/v1/tokens") {
-            if (req.method != "POST") return done(method_not_allowed(req));
+            if (req.method != "POST") return done(method_not_allowed(req, "POST"));
             return sign(std::move(req), std::move(done));
         }
         if (path == "/.well-known/jwks.json") {
-            if (!get) return done(method_not_allowed(req));
+            if (!get) return done(method_not_allowed(req, "GET"));
             auto out = service_.jwks(caller_of(req));
             if (!out.ok()) return done(failure_response(out, req.request_id));
             Response r = text_response(std::string(kJson), std::move(*out.value));
@@ -116,7 +116,7 @@ class ApiHandler final : public net::Handler {
             return done(std::move(r));
         }
         if (path == "/v1/keys") {
-            if (!get) return done(method_not_allowed(req));
+            if (!get) return done(method_not_allowed(req, "GET"));
             auto out = service_.list_keys(caller_of(req));
             if (!out.ok()) return done(failure_response(out, req.request_id));
             return done(json_response(200, *out.value));
@@ -128,18 +128,18 @@ class ApiHandler final : public net::Handler {
             return request_routes(std::move(req), std::move(done));
         }
         if (path == "/v1/audit/checkpoint") {
-            if (!get) return done(method_not_allowed(req));
+            if (!get) return done(method_not_allowed(req, "GET"));
             auto out = service_.audit_checkpoint(caller_of(req));
             if (!out.ok()) return done(failure_response(out, req.request_id));
             return done(text_response("text/plain; charset=utf-8", std::move(*out.value)));
         }
         if (path == "/v1/audit/entries") {
-            if (!get) return done(method_not_allowed(req));
+            if (!get) return done(method_not_allowed(req, "GET"));
             // Reads log files: off the io threads.
             return offload(std::move(done), [this, req = std::move(req)] { return entries(req); });
         }
         if (path == "/v1/audit/proofs/inclusion") {
-            if (!get) return done(method_not_allowed(req));
+            if (!get) return done(method_not_allowed(req, "GET"));
             return done(two_numbers(req, "index", "size", [&](auto a, auto b) {
                 auto out = service_.inclusion_proof(caller_of(req), a, b);
                 if (!out.ok()) return failure_response(out, req.request_id);
@@ -147,7 +147,7 @@ class ApiHandler final : public net::Handler {
             }));
         }
         if (path == "/v1/audit/proofs/consistency") {
-            if (!get) return done(method_not_allowed(req));
+            if (!get) return done(method_not_allowed(req, "GET"));
             return done(two_numbers(req, "first", "second", [&](auto a, auto b) {
                 auto out = service_.consistency_proof(caller_of(req), a, b);
                 if (!out.ok()) return failure_response(out, req.request_id);
@@ -183,7 +183,7 @@ class ApiHandler final : public net::Handler {
         std::string name(rest.substr(0, slash));
         if (!valid_key_segment(name)) return done(not_found(req));
         if (slash == std::string_view::npos) {
-            if (req.method != "GET") return done(method_not_allowed(req));
+            if (req.method != "GET") return done(method_not_allowed(req, "GET"));
             auto out = service_.get_key(caller_of(req), name);
             if (!out.ok()) return done(failure_response(out, req.request_id));
             return done(json_response(200, *out.value));
@@ -211,7 +211,7 @@ class ApiHandler final : public net::Handler {
             }
         }
         if (!op) return done(not_found(req));
-        if (req.method != "POST") return done(method_not_allowed(req));
+        if (req.method != "POST") return done(method_not_allowed(req, "POST"));
         auto body = optional_body(req);
         if (!body) return done(bad_request("the body must be a JSON object", req.request_id));
         bool force = false;
@@ -233,7 +233,7 @@ class ApiHandler final : public net::Handler {
     // /v1/requests, /v1/requests/{id}, /v1/requests/{id}/approve, /v1/requests/{id}/reject
     void request_routes(Request req, std::function<void(Response)> done) {
         if (req.path == "/v1/requests") {
-            if (req.method != "GET") return done(method_not_allowed(req));
+            if (req.method != "GET") return done(method_not_allowed(req, "GET"));
             return offload(std::move(done), [this, req = std::move(req)] {
                 auto out = service_.list_requests(caller_of(req));
                 if (!out.ok()) return failure_response(out, req.request_id);
@@ -245,7 +245,7 @@ class ApiHandler final : public net::Handler {
         std::string id(rest.substr(0, slash));
         std::string verb = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
         if (verb.empty()) {
-            if (req.method != "GET") return done(method_not_allowed(req));
+            if (req.method != "GET") return done(method_not_allowed(req, "GET"));
             return offload(std::move(done), [this, req = std::move(req), id] {
                 auto out = service_.get_request(caller_of(req), id);
                 if (!out.ok()) return failure_response(out, req.request_id);
@@ -253,7 +253,7 @@ class ApiHandler final : public net::Handler {
             });
         }
         if (verb != "/approve" && verb != "/reject") return done(not_found(req));
-        if (req.method != "POST") return done(method_not_allowed(req));
+        if (req.method != "POST") return done(method_not_allowed(req, "POST"));
         auto body = optional_body(req);
         if (!body) return done(bad_request("the body must be a JSON object", req.request_id));
         std::optional<std::string> digest;
@@ -273,19 +273,23 @@ class ApiHandler final : public net::Handler {
         });
     }
 
-    static Response method_not_allowed(const Request& req) {
-        return net::problem_response(ProblemKind::method_not_allowed,
-                                     "method " + req.method + " is not allowed on " + req.path,
-                                     req.request_id);
+    // RFC 9110 §15.5.6: a 405 names the methods the resource supports in Allow.
+    static Response method_not_allowed(const Request& req, std::string_view allow) {
+        Response r = net::problem_response(
+            ProblemKind::method_not_allowed,
+            "method " + req.method + " is not allowed on " + req.path, req.request_id);
+        r.headers.push_back({"Allow", std::string(allow)});
+        return r;
     }
     static Response not_found(const Request& req) {
         return net::problem_response(ProblemKind::not_found, "no such resource", req.request_id);
     }
 
     void sign(Request req, std::function<void(Response)> done) {
-        if (!req.content_type.empty() && req.content_type.rfind("application/json", 0) != 0) {
-            return done(net::problem_response(ProblemKind::unsupported_media_type,
-                                              "the body must be application/json", req.request_id));
+        if (!net::is_json_media_type(req.content_type)) {
+            return done(net::problem_response(
+                ProblemKind::unsupported_media_type,
+                "the body must be sent as Content-Type: application/json", req.request_id));
         }
         nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
         if (body.is_discarded()) {

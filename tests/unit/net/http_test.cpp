@@ -92,5 +92,20 @@ TEST(ParseRequest, EnforcesLimitsAndRejectsGarbage) {
     ASSERT_FALSE(partial.ok());
 }
 
+TEST(JsonMediaType, ApplicationJsonWithAnOptionalUtf8CharsetInAnyCase) {
+    for (const char* ok : {"application/json", "Application/JSON", "application/json;charset=utf-8",
+                           "application/json; charset=UTF-8",
+                           "application/json ; Charset=\"utf-8\"", " application/json\t"}) {
+        EXPECT_TRUE(is_json_media_type(ok)) << ok;
+    }
+    for (const char* bad :
+         {"", "application/jsonx", "application/json-seq", "text/json",
+          "application/x-www-form-urlencoded", "application/json; charset=latin1",
+          "application/json; version=2", "application/json;", "application/json; charset",
+          "application/json; charset=utf-8; x=y", "application/*"}) {
+        EXPECT_FALSE(is_json_media_type(bad)) << bad;
+    }
+}
+
 }  // namespace
 }  // namespace licentra::net
