@@ -15,6 +15,7 @@
 #include "crypto/algorithm.hpp"
 #include "crypto/ecdsa.hpp"
 #include "crypto/public_key.hpp"
+#include "token/strict_json.hpp"
 
 namespace licentra {
 
@@ -84,76 +85,9 @@ constexpr std::size_t kMaxPayloadDepth = 32;
 constexpr std::size_t kMaxJwksDepth = 8;
 constexpr std::size_t kMaxJwksKeys = 1000;
 
-enum class JsonProblem { none, syntax, duplicate, too_deep };
-
-struct ParsedJson {
-    nlohmann::json value;
-    JsonProblem problem = JsonProblem::none;
-    std::string detail;
-};
-
-struct JsonAbort {
-    JsonProblem problem;
-    std::string detail;
-};
-
-// Parses JSON text strictly: RFC 8259 syntax (nlohmann also rejects invalid UTF-8), no byte
-// order mark, no duplicate member names in any object, nesting at most max_depth.
-// RFC 7515 §5.2 step 4 allows rejecting duplicate Header Parameter names, and RFC 7519 §4 says
-// "Claim Names within a JWT Claims Set MUST be unique"; we reject them everywhere.
-ParsedJson parse_strict(std::string_view text, std::size_t max_depth) {
-    ParsedJson out;
-    if (text.size() >= 3 && static_cast<unsigned char>(text[0]) == 0xEF &&
-        static_cast<unsigned char>(text[1]) == 0xBB &&
-        static_cast<unsigned char>(text[2]) == 0xBF) {
-        out.problem = JsonProblem::syntax;
-        out.detail = "byte order mark";
-        return out;
-    }
-    std::vector<std::set<std::string>> names;  // one set per open object
-    std::size_t depth = 0;
-    auto callback = [&](int /*depth*/, nlohmann::json::parse_event_t event,
-                        nlohmann::json& parsed) -> bool {
-        using Ev = nlohmann::json::parse_event_t;
-        switch (event) {
-            case Ev::object_start:
-            case Ev::array_start:
-                if (++depth > max_depth) {
-                    throw JsonAbort{JsonProblem::too_deep,
-                                    "nested deeper than " + std::to_string(max_depth)};
-                }
-                if (event == Ev::object_start) names.emplace_back();
-                break;
-            case Ev::object_end:
-            case Ev::array_end:
-                --depth;
-                if (event == Ev::object_end && !names.empty()) names.pop_back();
-                break;
-            case Ev::key:
-                if (!names.empty() && !names.back().insert(parsed.get<std::string>()).second) {
-                    throw JsonAbort{JsonProblem::duplicate,
-                                    "duplicate member \"" + parsed.get<std::string>() + "\""};
-                }
-                break;
-            case Ev::value:
-            default:
-                break;
-        }
-        return true;
-    };
-    try {
-        out.value = nlohmann::json::parse(text.begin(), text.end(), callback, true, false);
-    } catch (const JsonAbort& abort) {
-        out.problem = abort.problem;
-        out.detail = abort.detail;
-        out.value = nullptr;
-    } catch (const nlohmann::json::exception&) {
-        out.problem = JsonProblem::syntax;
-        out.detail = "not valid JSON";
-        out.value = nullptr;
-    }
-    return out;
-}
+using token::JsonProblem;
+using token::parse_strict_json;
+using token::ParsedJson;
 
 VerifyResult fail(VerifyErrc code, std::string message) {
     VerifyResult r;
@@ -324,7 +258,7 @@ VerifierOrError Verifier::from_jwks(std::string_view jwks_json) noexcept {
             return failed(VerifyErrc::malformed_jwks,
                           "JWKS larger than " + std::to_string(kMaxJwksBytes) + " bytes");
         }
-        ParsedJson doc = parse_strict(jwks_json, kMaxJwksDepth);
+        ParsedJson doc = parse_strict_json(jwks_json, kMaxJwksDepth);
         if (doc.problem != JsonProblem::none) {
             return failed(VerifyErrc::malformed_jwks, "JWKS is not strict JSON: " + doc.detail);
         }
@@ -412,7 +346,7 @@ VerifyResult Verifier::verify(std::string_view token, const VerifyOptions& optio
         }
 
         // --- protected header
-        ParsedJson header = parse_strict(core::as_chars(*header_bytes), kMaxHeaderDepth);
+        ParsedJson header = parse_strict_json(core::as_chars(*header_bytes), kMaxHeaderDepth);
         if (header.problem == JsonProblem::duplicate) {
             return fail(VerifyErrc::duplicate_member, "header: " + header.detail);
         }
@@ -518,7 +452,7 @@ VerifyResult Verifier::verify(std::string_view token, const VerifyOptions& optio
         }
 
         // --- claims (only read once the signature is known to be good)
-        ParsedJson payload = parse_strict(core::as_chars(*payload_bytes), kMaxPayloadDepth);
+        ParsedJson payload = parse_strict_json(core::as_chars(*payload_bytes), kMaxPayloadDepth);
         if (payload.problem == JsonProblem::duplicate) {
             return fail(VerifyErrc::duplicate_member, "claims: " + payload.detail);
         }

@@ -103,6 +103,15 @@ TEST_F(DaemonApi, ClaimViolationsAreAllListedWith422) {
 TEST_F(DaemonApi, MalformedRequestsGetClearProblems) {
     EXPECT_EQ(daemon_->request("license-server", "POST", "/v1/tokens", "{not json").status, 400u);
     EXPECT_EQ(daemon_->request("license-server", "POST", "/v1/tokens", "[1,2]").status, 400u);
+    // I-JSON (RFC 7493 §2.3): a name twice in one object, at any depth, is refused.
+    auto dup = daemon_->request("license-server", "POST", "/v1/tokens",
+                                R"({"key":"product-a","key":"product-b","claims":{}})");
+    EXPECT_EQ(dup.status, 400u) << dup.body;
+    EXPECT_NE(dup.body.find("duplicate member"), std::string::npos) << dup.body;
+    auto dup_claim = daemon_->request("license-server", "POST", "/v1/tokens",
+                                      R"({"key":"product-a","claims":{"sub":"a","sub":"b"}})");
+    EXPECT_EQ(dup_claim.status, 400u) << dup_claim.body;
+    EXPECT_EQ(dup_claim.body.find("\"a\""), std::string::npos) << dup_claim.body;
     EXPECT_EQ(daemon_
                   ->request("license-server", "POST", "/v1/tokens",
                             R"({"key":"product-a","claims":{},"extra":1})")

@@ -5,6 +5,7 @@
 
 #include "core/names.hpp"
 #include "net/query.hpp"
+#include "token/strict_json.hpp"
 
 namespace licentra::app {
 
@@ -17,6 +18,8 @@ using net::Response;
 namespace {
 
 constexpr std::string_view kJson = "application/json";
+// Request bodies nest no deeper than this (the claims of a token included).
+constexpr std::size_t kMaxBodyDepth = 32;
 constexpr std::string_view kKeysPrefix = "/v1/keys/";
 constexpr std::string_view kRequestsPrefix = "/v1/requests/";
 constexpr std::uint64_t kMaxEntriesPerRequest = 10000;
@@ -171,9 +174,11 @@ class ApiHandler final : public net::Handler {
 
     static std::optional<nlohmann::json> optional_body(const Request& req) {
         if (req.body.empty()) return nlohmann::json::object();
-        nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
-        if (body.is_discarded() || !body.is_object()) return std::nullopt;
-        return body;
+        auto body = token::parse_strict_json(req.body, kMaxBodyDepth);
+        if (body.problem != token::JsonProblem::none || !body.value.is_object()) {
+            return std::nullopt;
+        }
+        return std::move(body.value);
     }
 
     // /v1/keys/{name}, /v1/keys/{name}/rotations, /v1/keys/{name}/versions/{n}/{retire,destroy}
@@ -291,10 +296,17 @@ class ApiHandler final : public net::Handler {
                 ProblemKind::unsupported_media_type,
                 "the body must be sent as Content-Type: application/json", req.request_id));
         }
-        nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
-        if (body.is_discarded()) {
-            return done(bad_request("the body is not valid JSON", req.request_id));
+        // One strict parser for every body: RFC 8259, no duplicate member names (I-JSON,
+        // RFC 7493 §2.3), bounded nesting.
+        auto parsed = token::parse_strict_json(req.body, kMaxBodyDepth);
+        if (parsed.problem == token::JsonProblem::duplicate) {
+            return done(bad_request("the body has a " + parsed.detail, req.request_id));
         }
+        if (parsed.problem != token::JsonProblem::none) {
+            return done(
+                bad_request("the body is not valid JSON (" + parsed.detail + ")", req.request_id));
+        }
+        nlohmann::json body = std::move(parsed.value);
         if (!body.is_object()) {
             return done(bad_request("the body must be a JSON object", req.request_id));
         }
