@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cassert>
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -33,12 +35,15 @@ struct Error {
     ErrorKind kind = ErrorKind::internal;
     std::string code;     // stable reason code, "<module>.<reason>"
     std::string message;  // human-readable; never contains secrets
+    // When trying again can succeed (a rate limit refills): HTTP answers carry it as
+    // Retry-After (RFC 9110 §10.2.3).
+    std::optional<std::chrono::seconds> retry_after;
 
     [[nodiscard]] std::string to_string() const;
 };
 
 [[nodiscard]] inline Error make_error(ErrorKind kind, std::string code, std::string message = {}) {
-    return Error{kind, std::move(code), std::move(message)};
+    return Error{kind, std::move(code), std::move(message), std::nullopt};
 }
 
 template <typename T>

@@ -115,8 +115,14 @@ Response problem_response(ProblemKind kind, std::string_view detail, std::string
 
 Response error_response(const core::Error& error, std::string_view request_id) {
     nlohmann::json ext = {{"code", error.code}};
-    return problem_response(problem_kind_for(error.kind), error.message, request_id,
-                            ext.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    Response r =
+        problem_response(problem_kind_for(error.kind), error.message, request_id,
+                         ext.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (error.retry_after) {
+        r.headers.push_back(
+            {"Retry-After", std::to_string(std::max<std::int64_t>(1, error.retry_after->count()))});
+    }
+    return r;
 }
 
 std::string new_request_id() {

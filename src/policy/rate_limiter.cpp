@@ -1,6 +1,7 @@
 #include "policy/rate_limiter.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace licentra::policy {
 
@@ -28,9 +29,14 @@ core::Status RateLimiter::acquire(std::string_view principal, const RateLimit& l
     }
     b.tokens = std::min(b.tokens, burst);
     if (b.tokens < 1.0) {
-        return core::make_error(
-            core::ErrorKind::limit, "policy.rate_limited",
-            "signing rate limit of \"" + std::string(principal) + "\" exceeded");
+        auto err =
+            core::make_error(core::ErrorKind::limit, "policy.rate_limited",
+                             "signing rate limit of \"" + std::string(principal) + "\" exceeded");
+        // Whole seconds until the bucket holds one token again (at least 1).
+        const double wait = (1.0 - b.tokens) / limit.per_second;
+        err.retry_after = std::chrono::seconds(
+            std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait))));
+        return err;
     }
     b.tokens -= 1.0;
     return core::ok_status();

@@ -1,9 +1,12 @@
 // The API as each user sees it: the role matrix, error shapes and limits.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "support/daemon.hpp"
+#include "support/test_support.hpp"
 
 namespace licentra::test {
 namespace {
@@ -182,6 +185,36 @@ TEST_F(DaemonApi, OperationsListenerServesProbesOnly) {
     EXPECT_NE(m.body.find("licentra_tokens_issued_total"), std::string::npos);
     EXPECT_EQ(daemon_->ops_get("/v1/keys").status, 404u);
     EXPECT_EQ(daemon_->ops_get("/.well-known/jwks.json").status, 404u);
+}
+
+// RFC 6585 §4: a 429 may say how long to wait; the daemon says when the principal's bucket
+// holds a token again.
+TEST(DaemonRateLimit, SigningPastTheLimitIs429WithRetryAfter) {
+    std::string policy =
+        read_file(std::filesystem::path(LICENTRA_SOURCE_DIR) / "policy" / "policy.example.yaml");
+    const std::string limit = "signing_rate_limit: { per_second: 200, burst: 400 }";
+    const auto pos = policy.find(limit);
+    ASSERT_NE(pos, std::string::npos);
+    policy.replace(pos, limit.size(), "signing_rate_limit: { per_second: 0.2, burst: 1 }");
+    Deployment deployment(policy);
+    Daemon daemon(deployment);
+    const std::string body = R"({"key":"product-a","claims":)" + example_claims("product-a") + "}";
+    auto c = daemon.client("license-server");
+    auto first = c.request("POST", "/v1/tokens", body, "application/json");
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(first->status, 201u) << first->body;
+    auto second = c.request("POST", "/v1/tokens", body, "application/json");
+    ASSERT_TRUE(second.ok());
+    EXPECT_EQ(second->status, 429u) << second->body;
+    EXPECT_EQ(nlohmann::json::parse(second->body)["code"], "policy.rate_limited");
+    std::string retry_after;
+    for (const auto& h : second->headers) {
+        if (h.name == "Retry-After") retry_after = h.value;
+    }
+    // One token every 5 s: between 1 and 5 s from now, in whole seconds.
+    ASSERT_FALSE(retry_after.empty());
+    EXPECT_GE(std::stoi(retry_after), 1);
+    EXPECT_LE(std::stoi(retry_after), 5);
 }
 
 }  // namespace

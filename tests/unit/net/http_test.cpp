@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace licentra::net {
@@ -105,6 +106,25 @@ TEST(JsonMediaType, ApplicationJsonWithAnOptionalUtf8CharsetInAnyCase) {
           "application/json; charset=utf-8; x=y", "application/*"}) {
         EXPECT_FALSE(is_json_media_type(bad)) << bad;
     }
+}
+
+TEST(ErrorResponse, ARetryAfterOfTheErrorBecomesTheHeader) {
+    auto limited = core::make_error(core::ErrorKind::limit, "policy.rate_limited", "slow down");
+    limited.retry_after = std::chrono::seconds(7);
+    const Response r = error_response(limited, "rid");
+    EXPECT_EQ(r.status, 429u);
+    ASSERT_EQ(std::count_if(r.headers.begin(), r.headers.end(),
+                            [](const auto& h) { return h.name == "Retry-After"; }),
+              1);
+    for (const auto& h : r.headers) {
+        if (h.name == "Retry-After") {
+            EXPECT_EQ(h.value, "7");
+        }
+    }
+    const Response plain =
+        error_response(core::make_error(core::ErrorKind::limit, "x.y", "no hint"), "rid");
+    EXPECT_TRUE(std::none_of(plain.headers.begin(), plain.headers.end(),
+                             [](const auto& h) { return h.name == "Retry-After"; }));
 }
 
 }  // namespace

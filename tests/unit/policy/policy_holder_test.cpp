@@ -86,6 +86,7 @@ TEST(PolicyRateLimiter, AllowsTheBurstThenRefuses) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().kind, core::ErrorKind::limit);
     EXPECT_EQ(s.error().code, "policy.rate_limited");
+    EXPECT_EQ(s.error().retry_after, std::chrono::seconds(1));  // one token in 0.5 s: 1 s
     // Other principals have their own bucket.
     EXPECT_TRUE(limiter.acquire("other", limit, t0).ok());
     // Half a second refills one token at 2/s.
@@ -95,6 +96,19 @@ TEST(PolicyRateLimiter, AllowsTheBurstThenRefuses) {
     const auto t1 = t0 + std::chrono::hours(10);
     for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.acquire("ls", limit, t1).ok());
     EXPECT_FALSE(limiter.acquire("ls", limit, t1).ok());
+}
+
+TEST(PolicyRateLimiter, RetryAfterIsTheWholeSecondsUntilTheNextToken) {
+    RateLimiter limiter;
+    const RateLimit slow{0.1, 1};  // one token every 10 s
+    const auto t0 = RateLimiter::Clock::time_point{} + std::chrono::hours(1);
+    ASSERT_TRUE(limiter.acquire("ls", slow, t0).ok());
+    auto s = limiter.acquire("ls", slow, t0);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().retry_after, std::chrono::seconds(10));
+    auto later = limiter.acquire("ls", slow, t0 + std::chrono::milliseconds(7500));
+    ASSERT_FALSE(later.ok());
+    EXPECT_EQ(later.error().retry_after, std::chrono::seconds(3));  // 2.5 s left, rounded up
 }
 
 TEST(PolicyRateLimiter, UsesThePolicyLimitAndLeavesOthersUnlimited) {
