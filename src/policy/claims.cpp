@@ -46,6 +46,36 @@ void add(std::vector<Violation>& out, const std::string& claim, const char* code
     out.push_back(Violation{claim, code, std::move(message)});
 }
 
+// C0 controls, DEL and C1 controls (UTF-8 C2 80..C2 9F): invisible or terminal-active text that
+// a license value has no use for and a log or a viewer may render misleadingly.
+bool has_control_character(const std::string& s) noexcept {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7F) return true;
+        if (c == 0xC2 && i + 1 < s.size()) {
+            const auto d = static_cast<unsigned char>(s[i + 1]);
+            if (d >= 0x80 && d <= 0x9F) return true;
+        }
+    }
+    return false;
+}
+
+// Every string anywhere in v (object members and array items included).
+bool any_string_has_control_character(const nlohmann::json& v) {
+    if (v.is_string()) return has_control_character(v.get_ref<const std::string&>());
+    if (v.is_array() || v.is_object()) {
+        for (const auto& item : v) {
+            if (any_string_has_control_character(item)) return true;
+        }
+        if (v.is_object()) {
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                if (has_control_character(it.key())) return true;
+            }
+        }
+    }
+    return false;
+}
+
 void check_string(std::vector<Violation>& out, const std::string& claim, const std::string& s,
                   const ValueRule& r, const char* what) {
     const std::uint64_t n = code_points(s);
@@ -134,6 +164,12 @@ std::vector<Violation> Engine::validate_claims(std::string_view key, const nlohm
         if (name == "exp" || name == "nbf") continue;  // checked below
         if (contains(cr.required, name) || contains(cr.allowed, name)) {
             auto rule = cr.rules.find(name);
+            const bool controls_allowed =
+                rule != cr.rules.end() && rule->second.allow_control_characters;
+            if (!controls_allowed && any_string_has_control_character(it.value())) {
+                add(out, name, "policy.claim_control_character",
+                    "value contains a control character (U+0000-U+001F, U+007F-U+009F)");
+            }
             if (rule != cr.rules.end()) check_value(out, name, it.value(), rule->second);
             continue;
         }

@@ -477,7 +477,9 @@ class EngineBuilder {
     bool parse_rule(const YamlNode& n, ValueRule& r) {
         Fields f;
         const std::size_t before = diags_.size();
-        if (!fields(n, {"type", "min_length", "max_length", "min", "max", "max_items", "one_of"},
+        if (!fields(n,
+                    {"type", "min_length", "max_length", "min", "max", "max_items", "one_of",
+                     "allow_control_characters"},
                     f)) {
             return false;
         }
@@ -526,6 +528,9 @@ class EngineBuilder {
         if (r.min && r.max && *r.min > *r.max) err(*opt(f, "min"), "min is greater than max");
         if (const YamlNode* x = only("max_items", r.type == ValueType::string_list)) {
             if (auto v = integer(*x, 1, 10000)) r.max_items = static_cast<std::uint64_t>(*v);
+        }
+        if (const YamlNode* x = only("allow_control_characters", stringy)) {
+            if (auto b = boolean(*x)) r.allow_control_characters = *b;
         }
         if (const YamlNode* x = only("one_of", stringy)) {
             if (!x->is_seq() || x->items.empty()) {

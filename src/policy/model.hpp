@@ -131,6 +131,9 @@ struct ValueRule {
     std::optional<std::int64_t> max;          // integer
     std::optional<std::uint64_t> max_items;   // string_list
     std::vector<std::string> one_of;          // string, string_list items: allowed values
+    // string, string_list items: control characters (U+0000-U+001F, U+007F-U+009F) allowed.
+    // Without it a claim string holding one is refused (policy.claim_control_character).
+    bool allow_control_characters = false;
 };
 
 struct ClaimRules {

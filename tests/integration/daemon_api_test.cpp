@@ -84,10 +84,11 @@ TEST_F(DaemonApi, SignerCannotReachAnotherKeyOrManageKeys) {
 TEST_F(DaemonApi, ClaimViolationsAreAllListedWith422) {
     // Forbidden claim, unknown claim, validity too long, wrong type, missing required claim.
     const long far = static_cast<long>(std::time(nullptr)) + 400L * 86400;
-    std::string body = R"({"key":"product-a","claims":{"sub":"c","product":"product-a",)"
-                       R"("edition":"pro","email":"x@example.com","color":"red","seats":"ten",)"
-                       R"("exp":)" +
-                       std::to_string(far) + "}}";
+    std::string body =
+        R"({"key":"product-a","claims":{"sub":"c","product":"product-a",)"
+        R"("edition":"pro\u001b[2J","email":"x@example.com","color":"red","seats":"ten",)"
+        R"("exp":)" +
+        std::to_string(far) + "}}";
     auto r = daemon_->request("license-server", "POST", "/v1/tokens", body);
     ASSERT_EQ(r.status, 422u) << r.body;
     EXPECT_EQ(r.content_type, "application/problem+json");
@@ -98,6 +99,7 @@ TEST_F(DaemonApi, ClaimViolationsAreAllListedWith422) {
     EXPECT_TRUE(codes.count("policy.claim_not_allowed"));
     EXPECT_TRUE(codes.count("policy.claim_type"));
     EXPECT_TRUE(codes.count("policy.exp_beyond_max_validity"));
+    EXPECT_TRUE(codes.count("policy.claim_control_character"));  // the escape in "edition"
     // Violations name claims, never their values.
     EXPECT_EQ(r.body.find("x@example.com"), std::string::npos);
     EXPECT_EQ(r.body.find("red"), std::string::npos);

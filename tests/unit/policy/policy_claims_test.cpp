@@ -117,10 +117,42 @@ const ClaimCase kClaimCases[] = {
      "exp:policy.exp_beyond_max_validity"},
     {"nbf_not_integer", [](json& c, auto) { c["nbf"] = "soon"; }, "nbf:policy.claim_type"},
     {"nbf_after_exp", [](json& c, auto n) { c["nbf"] = n + 86400; }, "nbf:policy.nbf_after_exp"},
+    {"control_newline", [](json& c, auto) { c["sub"] = "s3\ncr"; },
+     "sub:policy.claim_control_character"},
+    {"control_escape", [](json& c, auto) { c["sub"] = "\x1b[2J"; },
+     "sub:policy.claim_control_character"},
+    {"control_del", [](json& c, auto) { c["sub"] = "ab\x7f"; },
+     "sub:policy.claim_control_character"},
+    {"control_c1", [](json& c, auto) { c["sub"] = "ab\xc2\x85"; },  // U+0085 NEL
+     "sub:policy.claim_control_character"},
+    {"control_in_list_item",
+     [](json& c, auto) {
+         c["features"] = {"a", "b\tc"};
+     },
+     "features:policy.claim_control_character"},
 };
 
 INSTANTIATE_TEST_SUITE_P(EveryRule, PolicyClaimRule, ::testing::ValuesIn(kClaimCases),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST_F(PolicyClaims, PrintableUnicodeIsNotAControlCharacter) {
+    json c = valid();
+    c["sub"] = "caf\xc3\xa9 \xc2\xa0x";  // é and U+00A0 (C2 A0 is not a C1 control)
+    EXPECT_TRUE(check(c).empty()) << ::testing::PrintToString(codes(check(c)));
+}
+
+TEST_F(PolicyClaims, ARuleMayAllowControlCharacters) {
+    auto e = test::load_ok(test::mutate(
+        "sub: {type: string, min_length: 2, max_length: 8}",
+        "sub: {type: string, min_length: 2, max_length: 8, allow_control_characters: true}"));
+    ASSERT_NE(e, nullptr);
+    json c = valid();
+    c["sub"] = "a\tb";
+    EXPECT_TRUE(e->validate_claims("product-a", c, now_).empty());
+    c["tier"] = "pro\n";  // its rule does not allow them
+    const auto got = codes(e->validate_claims("product-a", c, now_));
+    EXPECT_NE(std::find(got.begin(), got.end(), "tier:policy.claim_control_character"), got.end());
+}
 
 TEST_F(PolicyClaims, EveryViolationIsReported) {
     json c{{"iss", "x"}, {"email", "a@b"}, {"colour", "red"}, {"seats", 99}, {"tier", "gold"}};
