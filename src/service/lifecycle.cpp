@@ -281,10 +281,13 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 o.state = std::string(keys::state_name(done->record.state));
                 o.kid = done->kid;
             } else if (done.error().kind == ErrorKind::unavailable ||
-                       done.error().kind == ErrorKind::hsm_unavailable) {
-                // Nothing was changed and the cause passes (a slow or busy token, an HSM
-                // fault): the request stays pending, and this or another replica executes it
-                // later. The attempt is on record.
+                       done.error().kind == ErrorKind::hsm_unavailable ||
+                       done.error().code == "hsm.internal") {
+                // The cause passes (a slow or busy token, an HSM fault, an HSM answer the
+                // daemon has no name for): the request stays pending, and this or another
+                // replica executes it later; what the attempt left on the token is folded like
+                // any other record (a stray pair keeps its version number taken). The attempt
+                // is on record.
                 audit_request(engine, o.principal, action_of(r.operation(), "execute"), r, caller,
                               audit::Outcome::failed, done.error().code);
                 (void)deps_.requests->remove(my_decision);
@@ -344,7 +347,8 @@ Outcome<nlohmann::json> answer(const Service::Closed& closed) {
 Outcome<nlohmann::json> Service::deferred(const core::Error& error, const std::string& id) {
     // The request or approval is on the token; only its execution waits for a passing fault
     // (the periodic tick of any replica executes it). Say so rather than fail the officer.
-    if (error.kind != ErrorKind::unavailable && error.kind != ErrorKind::hsm_unavailable) {
+    if (error.kind != ErrorKind::unavailable && error.kind != ErrorKind::hsm_unavailable &&
+        error.code != "hsm.internal") {
         return Outcome<nlohmann::json>::fail(error);
     }
     auto s = load_request(id, core::Clock::now());
