@@ -567,14 +567,23 @@ core::Result<crypto::PublicKey> Token::public_key(const std::string& label, cons
     });
 }
 
+namespace {
+
+// Every key object of class `cls` on the token, in one search.
+core::Result<std::vector<CK_OBJECT_HANDLE>> objects_of_class(Attempt& a, CK_OBJECT_CLASS cls) {
+    CK_ATTRIBUTE tmpl[] = {attr(CKA_CLASS, cls)};
+    return detail::find_objects(a, tmpl, 1, "listing keys");
+}
+
+}  // namespace
+
 core::Result<std::vector<KeyInfo>> Token::list_keys(const std::string& prefix) {
     return state_->run<std::vector<KeyInfo>>([&](Attempt& a) -> core::Result<std::vector<KeyInfo>> {
         // Keyed by label and CKA_ID: several pairs may share a label (docs/adr/0004).
         std::map<std::pair<std::string, std::string>, KeyInfo> by_label;
         for (CK_OBJECT_CLASS cls : {CKO_PUBLIC_KEY, CKO_PRIVATE_KEY}) {
             const bool pub = cls == CKO_PUBLIC_KEY;
-            CK_ATTRIBUTE tmpl[] = {attr(CKA_CLASS, cls)};
-            auto objs = detail::find_objects(a, tmpl, 1, "listing keys");
+            auto objs = objects_of_class(a, cls);
             if (!objs) return std::move(objs).error();
             for (CK_OBJECT_HANDLE o : *objs) {
                 auto got = pub ? detail::get_attributes(
@@ -628,8 +637,7 @@ core::Result<std::vector<core::Result<crypto::PublicKey>>> Token::public_keys(
         bool vanished = false;  // an object disappeared between the search and its read
         for (CK_OBJECT_CLASS cls : {CKO_PUBLIC_KEY, CKO_PRIVATE_KEY}) {
             const bool pub = cls == CKO_PUBLIC_KEY;
-            CK_ATTRIBUTE tmpl[] = {attr(CKA_CLASS, cls)};
-            auto objs = detail::find_objects(a, tmpl, 1, "listing keys");
+            auto objs = objects_of_class(a, cls);
             if (!objs) return std::move(objs).error();
             for (CK_OBJECT_HANDLE o : *objs) {
                 auto got =
