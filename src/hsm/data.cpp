@@ -116,22 +116,25 @@ core::Status Token::create_data(const std::string& label, ByteView value) {
     if (auto st = check_data(label, value); !st) return st;
     std::lock_guard write(state_->write_mu);
     core::Status st;
-    // SoftHSM's file store sometimes answers CKR_GENERAL_ERROR to a C_CreateObject that races
-    // another process's write; the record is append-only (a duplicate of it is harmless), so
-    // try again a few times.
+    // SoftHSM's file store sometimes answers CKR_GENERAL_ERROR, or CKR_TEMPLATE_INCONSISTENT
+    // (the new object's file lost its class while another process rewrote the store), to a
+    // C_CreateObject that races another process's write. The template is fixed and the record
+    // append-only (a duplicate of it is harmless), so try again a few times.
     for (int attempt = 0; attempt < 4; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
+        CK_RV create_rv = CKR_OK;
         st = detail::to_status(
             state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
                 // Read the token's current contents right before writing (see write_mu).
                 if (auto seen = find_data(a, &label); !seen) return std::move(seen).error();
                 if (auto created = create_object(a, label, 1, value); !created) {
+                    create_rv = a.fault_rv;
                     return created.error();
                 }
                 return std::monostate{};
             }));
-        if (st ||
-            (st.error().code != "hsm.device_unavailable" && st.error().code != "hsm.internal")) {
+        if (st || (st.error().code != "hsm.device_unavailable" &&
+                   st.error().code != "hsm.internal" && create_rv != CKR_TEMPLATE_INCONSISTENT)) {
             break;
         }
     }

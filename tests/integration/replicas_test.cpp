@@ -80,6 +80,14 @@ class Cluster {
     }
     Daemon& operator[](std::size_t i) { return *daemons_[i % daemons_.size()]; }
     std::size_t size() const { return daemons_.size(); }
+    // Every replica's operational log, for a failure message.
+    std::string logs() const {
+        std::string out;
+        for (std::size_t i = 0; i < daemons_.size(); ++i) {
+            out += "\n--- replica " + std::to_string(i + 1) + " ---\n" + daemons_[i]->log();
+        }
+        return out;
+    }
 
     // The versions of `key` as replica i serves them: "v<N>:<state>:<kid>" lines.
     std::string versions(std::size_t i, const std::string& key) {
@@ -258,7 +266,7 @@ TEST_P(Replicas, TheSameApprovalAtOnceExecutesOnceAndEveryReplicaPublishesTheRes
                 // The same officer's approval already recorded through another replica.
                 ASSERT_TRUE(
                     is_closed_refusal(r, {"policy.duplicate_approval", "policy.request_closed"}))
-                    << r.status << ' ' << r.body << c[0].log() << c[1].log() << c[2].log();
+                    << r.status << ' ' << r.body << c.logs();
             }
         }
         // Executed exactly once in the end, whoever did it.
@@ -268,7 +276,8 @@ TEST_P(Replicas, TheSameApprovalAtOnceExecutesOnceAndEveryReplicaPublishesTheRes
                 view = parse(c[round].request("officer-b", "GET", "/v1/requests/" + id));
                 return view["state"] != "pending" && view["state"] != "closing";
             },
-            std::chrono::seconds(10)));
+            std::chrono::seconds(10)))
+            << "round " << round << ": " << view.dump() << c.logs();
         ASSERT_EQ(view["state"], "executed") << view.dump();
         ASSERT_EQ(view["result"]["version"], round + 2) << view.dump();
         kids.insert(view["result"]["kid"].get<std::string>());
@@ -332,7 +341,8 @@ TEST_P(Replicas, DistinctApprovalsAtOnceAreAllCountedAndExecuteOnce) {
                 view = parse(c[round + 1].request("officer-b", "GET", "/v1/requests/" + id));
                 return view["state"] != "pending" && view["state"] != "closing";
             },
-            std::chrono::seconds(5)));
+            std::chrono::seconds(5)))
+            << "round " << round << ": " << view.dump() << c.logs();
         ASSERT_EQ(view["state"], "executed") << view.dump();
         // Every approval answered 200 is on the token: the replicas' views together hold it
         // (one replica's view can lag a record that raced its own write; docs/adr/0004).
@@ -385,7 +395,7 @@ TEST_P(Replicas, AnApprovalAndARejectionAtOnceNeverExecuteARejectedRequest) {
                 return view["state"] != "pending" && view["state"] != "closing";
             },
             std::chrono::seconds(10)))
-            << view.dump();
+            << "round " << round << ": " << view.dump() << c.logs();
         const std::string state = view["state"];
         ASSERT_TRUE(state == "executed" || state == "rejected") << view.dump();
         outcome_of[view["digest"]] = state;
