@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "core/metrics.hpp"
 #include "core/result.hpp"
 #include "crypto/algorithm.hpp"
 #include "crypto/public_key.hpp"
@@ -97,6 +98,30 @@ class FaultLog {
     std::chrono::milliseconds interval_;
     std::map<std::string, Entry, std::less<>> entries_;
     std::atomic<int> active_{0};
+};
+
+// PKCS#11 metrics of this process (a module is initialized once per process), for /metrics.
+// Updated lock-free on every call.
+struct Metrics {
+    // Every C_* call by function name ("C_Sign") and result: "ok", or the class of its CKR_*
+    // value (request, conflict, stale_handle, session, device, auth, internal).
+    core::metrics::Family<core::metrics::Counter> operations{{"operation", "result"}, 512};
+    // Calls that did not return CKR_OK, by CKR_* name ("CKR_DEVICE_ERROR").
+    core::metrics::Family<core::metrics::Counter> errors{{"ckr"}, 128};
+    // Time to borrow a pooled session (idle, newly opened or waited for), in seconds; calls that
+    // gave up (pool busy, token lost) included.
+    core::metrics::Histogram session_wait{core::metrics::kLatencySeconds};
+    // Sessions closed after a session or device fault.
+    core::metrics::Counter sessions_evicted;
+};
+[[nodiscard]] Metrics& metrics() noexcept;
+
+// The session pool at one instant. suspect: idle sessions opened before the last session or
+// device fault; each is checked (C_GetSessionInfo) before reuse and closed if it died.
+struct PoolStats {
+    std::size_t idle = 0;
+    std::size_t in_use = 0;
+    std::size_t suspect = 0;
 };
 
 // A token URI as Token::open reads it, checked by p11-kit without opening anything (RFC 7512):
@@ -233,6 +258,9 @@ class Token {
     // again; calls meanwhile answer hsm.token_lost (503). For a view that stopped matching the
     // token (SoftHSM's file store can lose sight of objects other processes wrote).
     void reload_view();
+
+    // The session pool now (takes the pool lock briefly; for /metrics).
+    [[nodiscard]] PoolStats pool_stats() const;
 
     // Internal state (slot, pool) for hsm/internal.hpp; not for other modules.
     [[nodiscard]] detail::TokenState& state() const noexcept { return *state_; }

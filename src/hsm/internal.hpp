@@ -61,10 +61,13 @@ bool trace_enabled() noexcept;
 void trace(const char* function, CK_RV rv);
 std::uint64_t login_calls() noexcept;  // number of C_Login calls in this process (tests)
 void count_login() noexcept;
+// Counts a C_* call in metrics(): operation and result, and the CKR_* name if it failed.
+void count_call(const char* function, CK_RV rv) noexcept;
 
 template <typename Fn, typename... Args>
 inline CK_RV call(const char* name, Fn fn, Args... args) {
     const CK_RV rv = fn(args...);
+    count_call(name, rv);
     if (trace_enabled()) trace(name, rv);
     return rv;
 }
@@ -227,7 +230,8 @@ class TokenState {
     // Borrows a session: an idle one (checked with C_GetSessionInfo if opened before the last
     // fault), or a new one (opened and logged in with bounded backoff). Waits at most
     // options.acquire_timeout for a free pool slot.
-    core::Result<Lease> acquire();
+    core::Result<Lease> acquire();  // timed into metrics().session_wait
+    core::Result<Lease> acquire_untimed();
     void release(std::unique_ptr<Session> s, bool evict) noexcept;
     // Records a session/device fault: idle sessions opened before it get checked on reuse.
     void note_fault(std::uint64_t session_generation) noexcept;

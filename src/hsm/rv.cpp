@@ -196,6 +196,11 @@ core::Error p11_error(const char* function, CK_RV rv, std::string_view context) 
     return core::make_error(error_kind(f), std::string(fault_code(f)), std::move(message));
 }
 
+Metrics& metrics() noexcept {
+    static Metrics m;
+    return m;
+}
+
 namespace detail {
 
 namespace {
@@ -215,6 +220,42 @@ void trace(const char* function, CK_RV rv) {
 }
 
 std::uint64_t login_calls() noexcept { return g_login_calls.load(); }
+
+void count_call(const char* function, CK_RV rv) noexcept {
+    std::string_view result = "ok";
+    switch (classify(rv)) {
+        case Fault::none:
+            break;
+        case Fault::request:
+            result = "request";
+            break;
+        case Fault::conflict:
+            result = "conflict";
+            break;
+        case Fault::stale_handle:
+            result = "stale_handle";
+            break;
+        case Fault::session:
+            result = "session";
+            break;
+        case Fault::device:
+            result = "device";
+            break;
+        case Fault::auth:
+            result = "auth";
+            break;
+        case Fault::internal:
+            result = "internal";
+            break;
+    }
+    try {
+        auto& m = metrics();
+        m.operations.at({function, result}).inc();
+        if (rv != CKR_OK) m.errors.at({rv_name(rv)}).inc();
+    } catch (...) {
+        // Out of memory for a new label set: the call is not counted.
+    }
+}
 void count_login() noexcept { g_login_calls.fetch_add(1); }
 
 }  // namespace detail

@@ -161,6 +161,7 @@ void TokenState::note_fault(std::uint64_t session_generation) noexcept {
 
 void TokenState::release(std::unique_ptr<Session> s, bool evict) noexcept {
     if (evict) {
+        metrics().sessions_evicted.inc();
         note_fault(s->generation());
         s.reset();  // C_CloseSession outside the pool lock
         std::lock_guard lock(mu);
@@ -338,6 +339,14 @@ bool TokenState::reinitialize_locked(std::unique_lock<std::mutex>& lock) {
 }
 
 core::Result<Lease> TokenState::acquire() {
+    const auto start = std::chrono::steady_clock::now();
+    auto lease = acquire_untimed();
+    metrics().session_wait.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return lease;
+}
+
+core::Result<Lease> TokenState::acquire_untimed() {
     std::unique_lock lock(mu);
     const auto deadline = std::chrono::steady_clock::now() + options.acquire_timeout;
     for (;;) {
@@ -491,6 +500,22 @@ core::Result<std::unique_ptr<Token>> Token::open(std::shared_ptr<Module> module,
         state->idle.push_back(std::move(first).value());
     }
     return std::unique_ptr<Token>(new Token(std::move(state)));
+}
+
+PoolStats Token::pool_stats() const {
+    auto& t = *state_;
+    std::lock_guard lock(t.mu);
+    PoolStats p;
+    const auto suspect_up_to = t.fault_generation.load();
+    for (const auto& s : t.idle) {
+        if (s->generation() <= suspect_up_to) {
+            ++p.suspect;
+        } else {
+            ++p.idle;
+        }
+    }
+    p.in_use = t.open_count - t.idle.size();
+    return p;
 }
 
 void Token::reload_view() {

@@ -402,5 +402,36 @@ TEST(HsmPool, BusyPoolAnswersLimitAfterTheWaitBound) {
     EXPECT_EQ(sig.error().code, "hsm.pool_busy");
 }
 
+// The process-wide metrics count every call, its failures by CKR_* name, and the session waits.
+TEST(HsmMetrics, CountsCallsFailuresByCkrAndSessionWaits) {
+    OpenToken t(2);
+    auto key = t.token->generate_key("metrics", 1, Algorithm::EdDSA);
+    ASSERT_TRUE(key.ok()) << key.error().to_string();
+    auto& m = metrics();
+    const auto signs = m.operations.at({"C_Sign", "ok"}).value();
+    const auto waits = m.session_wait.snapshot().count;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(t.token->sign(*key, msg("m")).ok());
+    EXPECT_EQ(m.operations.at({"C_Sign", "ok"}).value(), signs + 3);
+    EXPECT_EQ(m.session_wait.snapshot().count, waits + 3);
+
+    // A sensitive attribute read fails with CKR_ATTRIBUTE_SENSITIVE, a request error.
+    const auto sensitive = m.errors.at({"CKR_ATTRIBUTE_SENSITIVE"}).value();
+    const auto requests = m.operations.at({"C_GetAttributeValue", "request"}).value();
+    EXPECT_EQ(detail::read_private_attribute(*t.token, *key, CKA_VALUE), CKR_ATTRIBUTE_SENSITIVE);
+    EXPECT_EQ(m.errors.at({"CKR_ATTRIBUTE_SENSITIVE"}).value(), sensitive + 1);
+    EXPECT_EQ(m.operations.at({"C_GetAttributeValue", "request"}).value(), requests + 1);
+
+    // Pool states: one session lent out, the others idle.
+    {
+        auto lease = t.token->state().acquire();
+        ASSERT_TRUE(lease.ok());
+        const auto p = t.token->pool_stats();
+        EXPECT_EQ(p.in_use, 1u);
+        EXPECT_EQ(p.suspect, 0u);
+        EXPECT_LE(p.idle, 1u);
+    }
+    EXPECT_EQ(t.token->pool_stats().in_use, 0u);
+}
+
 }  // namespace
 }  // namespace licentra::hsm
