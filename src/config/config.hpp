@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/log_level.hpp"
 #include "core/result.hpp"
 
 namespace licentra::config {
@@ -93,10 +94,12 @@ struct LimitsConfig {
     std::size_t max_requests_in_flight_per_connection = 8;
 };
 
-enum class LogLevel { debug, info, warning, error };
+using LogLevel = core::LogLevel;
+using LogFormat = core::LogFormat;
 
 struct LogConfig {
     LogLevel level = LogLevel::info;
+    LogFormat format = LogFormat::json;
 };
 
 // Where a key was written: used by validation errors. Line and column are 1-based.

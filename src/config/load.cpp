@@ -237,7 +237,17 @@ class Parser {
 
     void log(const YAML::Node& node) {
         Children c;
-        mapping(node, "log", {"level"}, c);
+        mapping(node, "log", {"level", "format"}, c);
+        std::string format;
+        if (string_field(c, node, "log.format", "format", false, format)) {
+            if (format == "json") {
+                cfg_.log.format = LogFormat::json;
+            } else if (format == "text") {
+                cfg_.log.format = LogFormat::text;
+            } else {
+                error(c.at("format"), "log.format", "must be one of json, text");
+            }
+        }
         std::string level;
         if (!string_field(c, node, "log.level", "level", false, level)) return;
         if (level == "debug") {

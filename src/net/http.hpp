@@ -65,6 +65,11 @@ struct Response {
     std::string body;
     std::vector<Header>
         headers;  // extra headers; Content-Length, Connection, X-Request-Id are set by net
+    // For the access log and the request metrics only, never sent: the route template the
+    // handler matched ("/v1/keys/{key}", never an id or a query) and the principal it acted
+    // for. Empty when the handler named none.
+    std::string route;
+    std::string principal;
 };
 
 // The application side of a listener.

@@ -243,6 +243,8 @@ class HttpSession : public SessionBase {
         if (ec) {
             if (const auto kind = detail::problem_for_read_error(ec); kind && !stop_requested_) {
                 state_->bad_requests.fetch_add(1);
+                read_at_ = std::chrono::steady_clock::now();
+                method_.clear();
                 request_id_ = new_request_id();
                 keep_alive_ = false;
                 version_ = 11;
@@ -262,8 +264,10 @@ class HttpSession : public SessionBase {
             return;
         }
 
+        read_at_ = std::chrono::steady_clock::now();
         auto message = parser_->release();
         parser_.reset();
+        method_ = std::string(message.method_string());
         version_ = message.version();
         keep_alive_ = message.keep_alive();
         ++served_;
@@ -323,6 +327,19 @@ class HttpSession : public SessionBase {
     }
 
     void send(Response response) {
+        if (state_->options.on_exchange) {
+            Exchange x;
+            x.api = &handler_ == state_->api_handler.get();
+            x.method = method_;
+            x.route = response.route;
+            x.status = response.status;
+            x.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - read_at_);
+            x.request_id = request_id_;
+            x.principal = response.principal;
+            x.remote = remote_;
+            state_->options.on_exchange(x);
+        }
         const bool keep_alive = keep_alive_ && !stop_requested_ && !state_->stopping.load();
         response_ = std::make_shared<detail::BeastResponse>(
             detail::to_beast_response(std::move(response), request_id_, keep_alive, version_));
@@ -364,6 +381,8 @@ class HttpSession : public SessionBase {
     std::optional<detail::RequestParser> parser_;
     std::shared_ptr<detail::BeastResponse> response_;
     std::string request_id_;
+    std::string method_;
+    std::chrono::steady_clock::time_point read_at_{};
     unsigned version_ = 11;
     bool keep_alive_ = false;
     bool stop_requested_ = false;

@@ -10,9 +10,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -40,8 +42,10 @@ struct ServerOptions {
     Limits limits;      // API listener
     Limits ops_limits;  // operations listener
     unsigned io_threads = 2;
-    LogSink log = log_to_stderr;  // operational log (handshake failures are rate-limited)
+    LogSink log = log_line;  // operational log (handshake failures are rate-limited)
     std::chrono::milliseconds handshake_log_interval{1000};
+    // Called once per response, on the connection's strand: must not block.
+    std::function<void(const Exchange&)> on_exchange;
 };
 
 // Counters for /metrics. All monotonic except the *_active gauges.

@@ -63,6 +63,12 @@ Service::Service(Dependencies deps) : deps_(std::move(deps)) {
     }
 }
 
+std::string Service::principal_name(const core::ClientIdentity& identity) const {
+    const auto engine = deps_.policy->current();
+    auto principal = engine->identify(identity);
+    return principal ? (*principal)->name : unknown_principal_name(identity);
+}
+
 core::Result<const policy::Principal*> Service::identify(const policy::Engine& engine,
                                                          const Caller& caller,
                                                          std::string_view action,

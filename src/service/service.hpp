@@ -172,6 +172,10 @@ class Service {
     // Creates v1 of every policy key that has none (audited as principal "system").
     [[nodiscard]] core::Status bootstrap_keys();
 
+    // The name the current policy gives the certificate's holder, or unknown_principal_name:
+    // for the access log. Decides nothing.
+    [[nodiscard]] std::string principal_name(const core::ClientIdentity& identity) const;
+
     // Counters for /metrics.
     struct Stats {
         std::atomic<std::uint64_t> tokens_issued{0};

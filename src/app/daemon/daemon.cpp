@@ -41,13 +41,8 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitInvalid = 2;
 constexpr auto kDrain = std::chrono::seconds(10);
 
-void log_line(std::string_view line) {
-    // One write per line so concurrent lines do not interleave.
-    std::string out = "licentra-signd: ";
-    out += line;
-    out += '\n';
-    std::cerr << out << std::flush;
-}
+// The operational log (JSON lines or text on stderr, docs/operations.md#logs).
+void log_line(std::string_view line) { net::log_line(line); }
 
 class WorkPoolExecutor final : public service::Executor {
   public:
@@ -180,6 +175,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         return kExitInvalid;
     }
     policy::EngineHolder policy_holder(policy_load.engine);
+    net::configure_log(cfg->log.level, cfg->log.format);
 
     // Lifecycle signals go to the main thread only: block them before any thread starts.
     if (!net::block_signals()) {
@@ -383,6 +379,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     server_options.io_threads =
         static_cast<unsigned>(cfg->server.worker_threads > 0 ? cfg->server.worker_threads : 2);
     server_options.log = log_line;
+    server_options.on_exchange = [](const net::Exchange& x) { net::log_exchange(x); };
     AuditProbe audit_probe;
     audit_probe.slow = [&audit_log] { return audit_log->slow(); };
     audit_probe.retry_after = std::chrono::ceil<std::chrono::seconds>(cfg->audit.sync_timeout);

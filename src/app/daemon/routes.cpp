@@ -90,6 +90,45 @@ Response with_retry_after(Response r, const AuditProbe& audit) {
     return r;
 }
 
+// The route template of a path, for the access log and the request metrics: one of a fixed
+// set, so neither carries a key name, version or request id; "unmatched" for any other path.
+std::string_view route_template(std::string_view path) {
+    static constexpr std::string_view kFixed[] = {"/v1/tokens",
+                                                  "/.well-known/jwks.json",
+                                                  "/v1/keys",
+                                                  "/v1/requests",
+                                                  "/v1/audit/checkpoint",
+                                                  "/v1/audit/entries",
+                                                  "/v1/audit/proofs/inclusion",
+                                                  "/v1/audit/proofs/consistency"};
+    for (const auto fixed : kFixed) {
+        if (path == fixed) return fixed;
+    }
+    if (path.starts_with(kKeysPrefix)) {
+        const auto rest = path.substr(kKeysPrefix.size());
+        const auto slash = rest.find('/');
+        if (slash == std::string_view::npos) return "/v1/keys/{key}";
+        const auto tail = rest.substr(slash);
+        if (tail == "/rotations") return "/v1/keys/{key}/rotations";
+        if (tail.starts_with("/versions/")) {
+            const auto v = tail.substr(10);
+            const auto verb = v.substr(std::min(v.find('/'), v.size()));
+            if (verb == "/retire") return "/v1/keys/{key}/versions/{version}/retire";
+            if (verb == "/destroy") return "/v1/keys/{key}/versions/{version}/destroy";
+        }
+        return "unmatched";
+    }
+    if (path.starts_with(kRequestsPrefix)) {
+        const auto rest = path.substr(kRequestsPrefix.size());
+        const auto slash = rest.find('/');
+        if (slash == std::string_view::npos) return "/v1/requests/{id}";
+        const auto verb = rest.substr(slash);
+        if (verb == "/approve") return "/v1/requests/{id}/approve";
+        if (verb == "/reject") return "/v1/requests/{id}/reject";
+    }
+    return "unmatched";
+}
+
 // Key names in paths: exactly the names the policy allows, nothing to decode.
 bool valid_key_segment(std::string_view s) { return core::is_valid_name(s); }
 
@@ -101,7 +140,10 @@ class ApiHandler final : public net::Handler {
           audit_(std::make_shared<const AuditProbe>(std::move(audit))) {}
 
     void handle(Request req, std::function<void(Response)> answer) override {
-        auto done = [audit = audit_, answer = std::move(answer)](Response r) {
+        auto done = [audit = audit_, answer = std::move(answer), route = route_template(req.path),
+                     principal = service_.principal_name(req.identity)](Response r) mutable {
+            r.route = route;
+            r.principal = std::move(principal);
             answer(with_retry_after(std::move(r), *audit));
         };
         const std::string& path = req.path;
@@ -377,7 +419,13 @@ class OpsHandler final : public net::Handler {
   public:
     explicit OpsHandler(OpsProbe probe) : probe_(std::move(probe)) {}
 
-    void handle(Request req, std::function<void(Response)> done) override {
+    void handle(Request req, std::function<void(Response)> answer) override {
+        auto done = [&answer, &req](Response r) {
+            r.route = req.path == "/healthz" || req.path == "/readyz" || req.path == "/metrics"
+                          ? req.path
+                          : "unmatched";
+            answer(std::move(r));
+        };
         if (req.method != "GET" && req.method != "HEAD") {
             return done(net::problem_response(ProblemKind::method_not_allowed,
                                               "only GET is served here", req.request_id));
