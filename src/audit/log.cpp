@@ -222,6 +222,10 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
     if (created && ::fsync(log->dir_fd_) != 0) {
         return io_error("audit.io_error", "cannot sync " + dir.string(), errno);
     }
+    if (struct stat st{}; ::fstat(log->cp_fd_, &st) == 0) {
+        log->metrics_.checkpoint_unix_ms =
+            std::int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+    }
 
     // In-memory state.
     for (std::uint64_t i = 0; i < scan->tree.size(); ++i) log->frontier_.append(scan->tree.leaf(i));
@@ -447,6 +451,8 @@ void AuditLog::write_batch(Batch& batch) {
     }
     // The deadline covers everything that can block on the disk: creating and syncing a new
     // segment too, not only the write and fdatasync.
+    const auto sync_start = SteadyClock::now();
+    metrics_.batch_entries.observe(static_cast<double>(batch.items.size()));
     begin_sync(&batch.items);
     if (segment_bytes_ >= options_.segment_max_bytes) {
         if (auto st = roll_segment(batch.items.front()->seq); !st) {
@@ -476,6 +482,8 @@ void AuditLog::write_batch(Batch& batch) {
     if (st && ops_->fdatasync(seg_fd_) != 0) {
         st = io_error("audit.sync_failed", "audit fdatasync failed", errno);
     }
+    metrics_.sync_seconds.observe(
+        std::chrono::duration<double>(SteadyClock::now() - sync_start).count());
     const bool late = end_sync();
     if (!st) {
         // Fail closed: whatever reached the file is not acknowledged, and nothing more will be
@@ -582,6 +590,7 @@ core::Status AuditLog::sign_checkpoint() {
         latest_note_ = *note;
         checkpoint_size_ = c.size;
     }
+    metrics_.checkpoint_unix_ms = core::unix_millis(core::Clock::now());
     std::optional<core::Error> anchor_error;
     if (deps_.anchor != nullptr) {
         if (auto ast = deps_.anchor->store(*note); !ast) anchor_error = ast.error();
@@ -849,6 +858,11 @@ std::optional<core::Error> AuditLog::checkpoint_error() const {
 std::uint64_t AuditLog::size() const {
     std::shared_lock tl(tree_mu_);
     return tree_.size();
+}
+
+std::uint64_t AuditLog::checkpoint_size() const {
+    std::shared_lock tl(tree_mu_);
+    return checkpoint_size_;
 }
 
 Hash AuditLog::root() const {

@@ -45,6 +45,7 @@
 #include "audit/file_ops.hpp"
 #include "audit/merkle.hpp"
 #include "audit/store.hpp"
+#include "core/metrics.hpp"
 #include "core/result.hpp"
 #include "crypto/signer.hpp"
 
@@ -90,6 +91,17 @@ struct Appended {
 };
 
 enum class LogState { open, failed, closed };
+
+// What the writer and the checkpoints did, for /metrics. Updated lock-free.
+struct LogMetrics {
+    // Each batch's write + fdatasync (and segment roll), seconds.
+    core::metrics::Histogram sync_seconds{core::metrics::kLatencySeconds};
+    // Entries per batch (group commit).
+    core::metrics::Histogram batch_entries{core::metrics::kSizes};
+    // When the newest checkpoint was stored (Unix milliseconds): signed by this process, or at
+    // open the modification time of the checkpoints file.
+    std::atomic<std::int64_t> checkpoint_unix_ms{0};
+};
 
 class AuditLog {
   public:
@@ -145,9 +157,12 @@ class AuditLog {
     [[nodiscard]] const RecoveryReport& recovery() const noexcept { return recovery_; }
     [[nodiscard]] const NoteVerifier& verifier() const noexcept { return cp_signer_.verifier(); }
     [[nodiscard]] const LogOptions& options() const noexcept { return options_; }
+    [[nodiscard]] const LogMetrics& metrics() const noexcept { return metrics_; }
 
     // Durable entries. Thread-safe, like every read below.
     [[nodiscard]] std::uint64_t size() const;
+    // Entries the newest signed checkpoint covers (<= size()).
+    [[nodiscard]] std::uint64_t checkpoint_size() const;
     // Root of the whole log (from the compact range) and of any earlier size.
     [[nodiscard]] Hash root() const;
     [[nodiscard]] core::Result<Hash> root(std::uint64_t size) const;
@@ -318,6 +333,8 @@ class AuditLog {
     mutable std::mutex status_mu_;
     std::optional<core::Error> failure_;
     std::optional<core::Error> checkpoint_error_;
+
+    LogMetrics metrics_;
 };
 
 }  // namespace licentra::audit

@@ -81,6 +81,43 @@ TEST_F(AuditLogTest, AppendReturnsIndexAndLeafHashAndSurvivesReopen) {
     EXPECT_EQ((*again)->append(sample_entry(5))->index, 5u);
 }
 
+TEST_F(AuditLogTest, MetricsCountBatchesSyncsAndTheCheckpointLag) {
+    auto o = options();
+    o.checkpoint_every = 1000;
+    o.checkpoint_interval = std::chrono::hours(1);
+    const auto before_open = core::unix_millis(core::Clock::now());
+    auto log = open(o);
+    ASSERT_TRUE(log.ok()) << log.error().to_string();
+    const auto& m = (*log)->metrics();
+    // open() signed the checkpoint of the empty log.
+    EXPECT_GE(m.checkpoint_unix_ms.load(), before_open);
+    EXPECT_EQ((*log)->checkpoint_size(), 0u);
+    for (std::uint64_t i = 0; i < 3; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
+    // Synchronous appends one after another: one batch of one entry each.
+    const auto batches = m.batch_entries.snapshot();
+    EXPECT_EQ(batches.count, 3u);
+    EXPECT_DOUBLE_EQ(batches.sum, 3.0);
+    EXPECT_EQ(batches.cumulative.at(0), 3u);  // le="1"
+    EXPECT_EQ(m.sync_seconds.snapshot().count, 3u);
+    EXPECT_EQ((*log)->size() - (*log)->checkpoint_size(), 3u);  // unsigned entries
+    const auto before_checkpoint = core::unix_millis(core::Clock::now());
+    ASSERT_TRUE((*log)->checkpoint_now().ok());
+    EXPECT_EQ((*log)->checkpoint_size(), 3u);
+    EXPECT_GE(m.checkpoint_unix_ms.load(), before_checkpoint);
+    ASSERT_TRUE((*log)->close().ok());
+    log->reset();
+
+    // Reopened: the newest checkpoint's time is the checkpoints file's modification time.
+    const auto mtime = std::filesystem::last_write_time(dir() / "checkpoints");
+    auto again = open(o);
+    ASSERT_TRUE(again.ok()) << again.error().to_string();
+    EXPECT_EQ((*again)->checkpoint_size(), 3u);
+    const auto expected = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::file_clock::to_sys(mtime).time_since_epoch())
+                              .count();
+    EXPECT_EQ((*again)->metrics().checkpoint_unix_ms.load(), expected);
+}
+
 TEST_F(AuditLogTest, RejectsInvalidEntriesWithoutConsumingAnIndex) {
     auto log = open(options());
     ASSERT_TRUE(log.ok());
