@@ -556,7 +556,23 @@ void Service::tick(core::TimePoint now) {
         (void)deps_.keys->bootstrap(*grant, rules.algorithm);
     }
     std::vector<std::string> pending_rotation_keys;
-    if (auto all = deps_.requests->list(""); all) {
+    auto all = deps_.requests->list("");
+    if (all) {
+        // For /metrics: every policy key, and the requests still pending at `now`.
+        std::map<std::string, std::uint64_t> pending;
+        for (const auto& rules : engine->keys()) pending[rules.name] = 0;
+        for (const auto& [id, records] : group_by_request(*all)) {
+            auto folded = fold_request(id, records, now);
+            if (!folded || !*folded) continue;
+            const auto& r = (*folded)->request;
+            if (r.state() == policy::RequestState::pending && !r.expired(now)) {
+                ++pending[r.key()];
+            }
+        }
+        std::lock_guard lock(pending_mu_);
+        pending_ = std::move(pending);
+    }
+    if (all) {
         for (const auto& [id, records] : group_by_request(*all)) {
             auto folded = fold_request(id, records, now);
             if (!folded || !*folded) continue;
@@ -592,26 +608,39 @@ void Service::tick(core::TimePoint now) {
     tick_scheduled_rotations(*engine, now, pending_rotation_keys);
 }
 
+std::optional<std::int64_t> scheduled_rotation_due_ms(
+    const policy::KeyRules& rules, const std::vector<keys::KeyVersion>& versions) {
+    if (!rules.rotation.period) return std::nullopt;
+    bool waiting = false;
+    const keys::KeyVersion* active = nullptr;
+    for (const auto& v : versions) {
+        waiting |= v.record.state == keys::KeyState::pre_active;
+        if (v.record.state == keys::KeyState::active) active = &v;
+    }
+    if (waiting || active == nullptr) return std::nullopt;
+    const std::int64_t active_since =
+        active->record.activated_ms.value_or(active->record.created_ms);
+    // The next version is published publish_ahead before the period ends.
+    return active_since +
+           1000 * (rules.rotation.period->count() - rules.rotation.publish_ahead.count());
+}
+
+std::map<std::string, std::uint64_t> Service::pending_requests() const {
+    std::lock_guard lock(pending_mu_);
+    return pending_;
+}
+
 void Service::tick_scheduled_rotations(const policy::Engine& engine, core::TimePoint now,
                                        const std::vector<std::string>& pending_rotation_keys) {
     const std::string system(policy::kSystemPrincipal);
     const std::int64_t t = core::unix_millis(now);
     for (const auto& rules : engine.keys()) {
-        if (!rules.rotation.period) continue;
-        auto versions = deps_.keys->versions(rules.name);
-        bool waiting = false;
-        std::optional<keys::KeyVersion> active;
-        for (const auto& v : versions) {
-            waiting |= v.record.state == keys::KeyState::pre_active;
-            if (v.record.state == keys::KeyState::active) active = v;
-        }
-        if (waiting || !active) continue;
-        const std::int64_t active_since =
-            active->record.activated_ms.value_or(active->record.created_ms);
-        // The next version is published publish_ahead before the period ends.
-        const std::int64_t due = active_since + 1000 * (rules.rotation.period->count() -
-                                                        rules.rotation.publish_ahead.count());
-        if (t < due) continue;
+        const auto versions = deps_.keys->versions(rules.name);
+        const auto due = scheduled_rotation_due_ms(rules, versions);
+        if (!due || t < *due) continue;
+        const auto active = std::find_if(versions.begin(), versions.end(), [](const auto& v) {
+            return v.record.state == keys::KeyState::active;
+        });  // there is one: due is set
         if (rules.rotation.requires_approval) {
             if (std::find(pending_rotation_keys.begin(), pending_rotation_keys.end(), rules.name) !=
                 pending_rotation_keys.end()) {

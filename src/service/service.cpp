@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 
 #include "audit/record.hpp"
 #include "core/bytes.hpp"
 #include "core/time.hpp"
+#include "crypto/algorithm.hpp"
 #include "token/claims.hpp"
 #include "token/jwk.hpp"
 #include "token/jws.hpp"
@@ -197,7 +199,14 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         const keys::KeyVersion& v = lease->version();
         auto input = token::make_signing_input(v.record.algorithm, v.kid, full);
         if (!input) return refuse(input.error());
+        const std::string_view alg = crypto::jws_name(v.record.algorithm);
+        const auto sign_start = std::chrono::steady_clock::now();
         auto signature = lease->sign(core::as_bytes(input->text));
+        if (signature) {
+            stats_.sign_seconds.at({alg}).observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - sign_start)
+                    .count());
+        }
         if (!signature) {
             if (answered->load()) return;  // the deadline answered and audited it
             core::Error err = signature.error();
@@ -230,7 +239,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         e.pseudonyms = std::move(pseudonyms);
         IssuedToken issued{std::move(*tok), v.kid, 0};
         deps_.audit->append_async(
-            std::move(e), [this, issued = std::move(issued),
+            std::move(e), [this, issued = std::move(issued), key_name = key, alg,
                            done](core::Result<audit::Appended> appended) mutable {
                 if (!appended) {
                     // Fail closed: the signature exists only in this process; dropped.
@@ -241,6 +250,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
                 }
                 issued.audit_index = appended->index;
                 stats_.tokens_issued.fetch_add(1, std::memory_order_relaxed);
+                stats_.tokens.at({key_name, alg}).inc();
                 done(Outcome<IssuedToken>::success(std::move(issued)));
             });
     };

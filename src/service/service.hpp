@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "audit/anchor.hpp"
 #include "audit/log.hpp"
 #include "core/identity.hpp"
+#include "core/metrics.hpp"
 #include "core/result.hpp"
 #include "keys/key_manager.hpp"
 #include "policy/approval.hpp"
@@ -181,8 +183,16 @@ class Service {
         std::atomic<std::uint64_t> tokens_issued{0};
         std::atomic<std::uint64_t> denied{0};
         std::atomic<std::uint64_t> failed{0};
+        // Tokens issued (signed and audited) by key and algorithm.
+        core::metrics::Family<core::metrics::Counter> tokens{{"key", "algorithm"}, 256};
+        // The HSM signature of a token, by algorithm, seconds.
+        core::metrics::HistogramFamily sign_seconds{
+            {"algorithm"}, 16, core::metrics::kLatencySeconds};
     };
     [[nodiscard]] const Stats& stats() const noexcept { return stats_; }
+    // Pending approval requests by key (every policy key, 0 for none), as the last tick() found
+    // them on the token.
+    [[nodiscard]] std::map<std::string, std::uint64_t> pending_requests() const;
 
   private:
     // Resolves the caller to a principal with the given engine snapshot; a certificate the
@@ -229,7 +239,15 @@ class Service {
     Dependencies deps_;
     policy::RateLimiter limiter_;
     Stats stats_;
+    mutable std::mutex pending_mu_;
+    std::map<std::string, std::uint64_t> pending_;  // by key, guarded by pending_mu_
 };
+
+// When the scheduled rotation of a key's active version is due (Unix milliseconds): the next
+// version is created publish_ahead before the rotation period ends. None without a rotation
+// period, without an active version, or while a pre-active version waits.
+[[nodiscard]] std::optional<std::int64_t> scheduled_rotation_due_ms(
+    const policy::KeyRules& rules, const std::vector<keys::KeyVersion>& versions);
 
 // The JSON view of an approval request served by the API (docs/api.md).
 [[nodiscard]] nlohmann::json request_json(const policy::ApprovalRequest& r, core::TimePoint now);
