@@ -80,10 +80,6 @@ struct ClusterConfig {
     std::chrono::milliseconds claim_write_bound{500};
 };
 
-struct TokenConfig {
-    std::string issuer = "licentra-signd";  // "iss" of every token
-};
-
 struct LimitsConfig {
     std::size_t max_header_bytes = 8192;
     std::size_t max_body_bytes = 65536;
@@ -117,7 +113,6 @@ struct Config {
     AuditConfig audit;
     ServerConfig server;
     ClusterConfig cluster;
-    TokenConfig tokens;
     LimitsConfig limits;
     LogConfig log;
 

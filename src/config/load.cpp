@@ -65,10 +65,11 @@ class Parser {
             duration_field(c, "cluster.claim_write_bound", "claim_write_bound",
                            cfg_.cluster.claim_write_bound);
         });
+        // Removed: the issuer (iss) of a key's tokens is the `issuer` of that key in the policy.
         section(top, "tokens", root, false, [&](const YAML::Node& n) {
-            Children c;
-            mapping(n, "tokens", {"issuer"}, c);
-            string_field(c, n, "tokens.issuer", "issuer", false, cfg_.tokens.issuer);
+            error(n, "tokens",
+                  "this section was removed: a token's issuer (iss) is the issuer of its key in "
+                  "the policy; delete the section");
         });
         section(top, "limits", root, false, [&](const YAML::Node& n) { limits(n); });
         section(top, "log", root, false, [&](const YAML::Node& n) { log(n); });

@@ -62,10 +62,6 @@ class Checker {
                                           "): each thread needs its own session");
         }
 
-        if (c_.tokens.issuer.empty() || c_.tokens.issuer.size() > 256) {
-            add("tokens.issuer", "must be 1 to 256 characters");
-        }
-
         const LimitsConfig& l = c_.limits;
         range("limits.max_header_bytes", l.max_header_bytes, 1024, 65536);
         range("limits.max_body_bytes", l.max_body_bytes, 1024, 16u << 20);

@@ -56,8 +56,6 @@ class ConfigFiles : public ::testing::Test {
                "server:\n"
                "  worker_threads: 3\n"
                "  hsm_threads: 5\n"
-               "tokens:\n"
-               "  issuer: https://signer.test\n"
                "limits:\n"
                "  max_header_bytes: 4096\n"
                "  max_body_bytes: 32768\n"
@@ -137,7 +135,6 @@ TEST_F(ConfigFiles, LoadsEveryKeyAndResolvesRelativePathsAgainstTheFileDirectory
     EXPECT_EQ(c.audit.segment_bytes, 1048576u);
     EXPECT_EQ(c.server.worker_threads, 3u);
     EXPECT_EQ(c.server.hsm_threads, 5u);
-    EXPECT_EQ(c.tokens.issuer, "https://signer.test");
     EXPECT_EQ(c.limits.max_header_bytes, 4096u);
     EXPECT_EQ(c.limits.max_body_bytes, 32768u);
     EXPECT_EQ(c.limits.read_timeout, 1500ms);
@@ -165,7 +162,6 @@ TEST_F(ConfigFiles, OptionalKeysTakeTheirDocumentedDefaults) {
     EXPECT_EQ(c.audit.checkpoint_every_entries, 1000u);
     EXPECT_EQ(c.audit.checkpoint_interval, 60s);
     EXPECT_EQ(c.audit.segment_bytes, 64u << 20);
-    EXPECT_EQ(c.tokens.issuer, "licentra-signd");
     EXPECT_EQ(c.limits.max_header_bytes, 8192u);
     EXPECT_EQ(c.limits.max_body_bytes, 65536u);
     EXPECT_EQ(c.limits.read_timeout, 10s);
@@ -261,6 +257,13 @@ TEST_F(ConfigFiles, SyntaxErrorsAndNonMappingsAreReportedWithLocation) {
     EXPECT_FALSE(load("a: 1\n---\nb: 2\n").ok());
     EXPECT_FALSE(load(std::string(10000, '[')).ok());
     EXPECT_FALSE(load_config(root_ / "does-not-exist.yaml").ok());
+}
+
+TEST_F(ConfigFiles, TheRemovedTokensSectionIsRefusedWithWhatToDo) {
+    auto r = load(minimal_yaml() + "tokens:\n  issuer: https://signer.test\n");
+    ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r.diagnostics);
+    EXPECT_EQ(r.diagnostics[0].key_path, "tokens");
+    EXPECT_NE(r.diagnostics[0].message.find("issuer of its key in the policy"), std::string::npos);
 }
 
 TEST_F(ConfigFiles, ThePinNeverLivesInTheConfiguration) {
