@@ -1,9 +1,13 @@
 #include "net/tls.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <boost/system/error_code.hpp>
+#include <cstdio>
+#include <ctime>
 
 #include "crypto/ossl.hpp"
 
@@ -127,6 +131,32 @@ core::Status ReloadableServerContext::reload(const ServerTlsFiles& files) {
 std::shared_ptr<ssl::context> ReloadableServerContext::current() const {
     std::lock_guard lock(mutex_);
     return ctx_;
+}
+
+core::Result<std::int64_t> earliest_certificate_expiry(const std::filesystem::path& file) {
+    auto fail = [&](const std::string& why) {
+        return core::make_error(core::ErrorKind::usage, "net.tls_config",
+                                "certificate file " + file.string() + ": " + why);
+    };
+    std::FILE* f = std::fopen(file.c_str(), "rb");
+    if (f == nullptr) return fail("cannot be read");
+    std::optional<std::int64_t> earliest;
+    bool bad_time = false;
+    while (X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr)) {
+        std::tm tm{};
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) {
+            const std::int64_t t = ::timegm(&tm);
+            if (!earliest || t < *earliest) earliest = t;
+        } else {
+            bad_time = true;
+        }
+        X509_free(cert);
+    }
+    std::fclose(f);
+    ERR_clear_error();  // the read that ended the loop (end of file)
+    if (bad_time) return fail("a certificate has an unreadable notAfter");
+    if (!earliest) return fail("holds no PEM certificate");
+    return *earliest;
 }
 
 }  // namespace licentra::net

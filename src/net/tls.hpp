@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/ssl/context.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,12 @@ struct ClientTlsFiles {
 // certificate and key loaded. Errors: usage (net.tls_config).
 [[nodiscard]] core::Result<std::shared_ptr<boost::asio::ssl::context>> make_client_context(
     const ClientTlsFiles& files);
+
+// The earliest notAfter (Unix seconds) of the PEM certificates in `file`: for a chain or a CA
+// bundle, the time the first of them expires. Errors: usage (net.tls_config) when the file
+// cannot be read or holds no certificate.
+[[nodiscard]] core::Result<std::int64_t> earliest_certificate_expiry(
+    const std::filesystem::path& file);
 
 // The API listener's current server context. New connections take current(); reload() builds
 // a new context and swaps it in atomically, so connections already open keep theirs. A failed
