@@ -87,6 +87,7 @@ struct LimitsConfig {
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
     std::chrono::milliseconds handshake_timeout{std::chrono::seconds(5)};
     std::size_t max_connections = 4096;
+    std::size_t max_handshakes = 256;  // of max_connections, not yet through the handshake
     std::size_t max_requests_in_flight_per_connection = 8;
 };
 

@@ -222,7 +222,8 @@ class Parser {
         Children c;
         mapping(node, "limits",
                 {"max_header_bytes", "max_body_bytes", "read_timeout", "idle_timeout",
-                 "handshake_timeout", "max_connections", "max_requests_in_flight_per_connection"},
+                 "handshake_timeout", "max_connections", "max_handshakes",
+                 "max_requests_in_flight_per_connection"},
                 c);
         auto& l = cfg_.limits;
         uint_field(c, "limits.max_header_bytes", "max_header_bytes", l.max_header_bytes);
@@ -231,6 +232,7 @@ class Parser {
         duration_field(c, "limits.idle_timeout", "idle_timeout", l.idle_timeout);
         duration_field(c, "limits.handshake_timeout", "handshake_timeout", l.handshake_timeout);
         uint_field(c, "limits.max_connections", "max_connections", l.max_connections);
+        uint_field(c, "limits.max_handshakes", "max_handshakes", l.max_handshakes);
         uint_field(c, "limits.max_requests_in_flight_per_connection",
                    "max_requests_in_flight_per_connection",
                    l.max_requests_in_flight_per_connection);

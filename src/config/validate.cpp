@@ -69,6 +69,12 @@ class Checker {
         duration("limits.idle_timeout", l.idle_timeout, 100ms, 1h);
         duration("limits.handshake_timeout", l.handshake_timeout, 100ms, 1h);
         range("limits.max_connections", l.max_connections, 1, 1'000'000);
+        range("limits.max_handshakes", l.max_handshakes, 1, 1'000'000);
+        if (l.max_handshakes > l.max_connections) {
+            add("limits.max_handshakes",
+                "must not exceed limits.max_connections (" + std::to_string(l.max_connections) +
+                    "): connections in their handshake are part of that cap");
+        }
         range("limits.max_requests_in_flight_per_connection",
               l.max_requests_in_flight_per_connection, 1, 128);
         return std::move(out_);

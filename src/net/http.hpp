@@ -33,6 +33,9 @@ struct Limits {
     std::chrono::milliseconds write_timeout{10'000};
     // Concurrent connections per listener; beyond it new connections are closed at accept.
     std::size_t max_connections = 4096;
+    // Of those, connections still in their TLS handshake (not yet authenticated); beyond it new
+    // connections are closed at accept, so unauthenticated peers cannot take every slot.
+    std::size_t max_handshakes = 256;
     // Requests served on one connection before it is closed (0 = unlimited).
     std::size_t max_requests_per_connection = 0;
 };

@@ -81,7 +81,8 @@ struct Server::State {
     std::atomic<bool> stopping{false};
     std::atomic<std::uint64_t> next_connection_id{1};
     std::atomic<std::uint64_t> accepted{0}, rejected{0}, active_api{0}, active_ops{0},
-        handshake_failures{0}, requests{0}, bad_requests{0}, timeouts{0}, accept_errors{0};
+        handshake_failures{0}, requests{0}, bad_requests{0}, timeouts{0}, accept_errors{0},
+        handshaking{0}, rejected_handshakes{0};
 
     std::shared_ptr<impl::Listener> api_listener;
     std::shared_ptr<impl::Listener> ops_listener;
@@ -399,7 +400,9 @@ class TlsSession final : public HttpSession<TlsSession>,
         : HttpSession(state, socket.get_executor(), *state->api_handler, state->options.limits,
                       state->active_api, std::move(remote)),
           socket_(std::move(socket)),
-          timer_(ex_) {}
+          timer_(ex_) {
+        handshake_slot_.emplace(state_->handshaking);
+    }
 
     void run() {
         state_->add(this, weak_from_this());
@@ -506,6 +509,7 @@ class TlsSession final : public HttpSession<TlsSession>,
     }
 
     void on_handshake(beast::error_code ec) {
+        handshake_slot_.reset();  // through the handshake, or out
         if (ec) {
             if (ec == beast::error::timeout) state_->timeouts.fetch_add(1);
             count_handshake_failure(ec.message());
@@ -577,6 +581,7 @@ class TlsSession final : public HttpSession<TlsSession>,
 
     tcp::socket socket_;        // until the handshake starts
     asio::steady_timer timer_;  // handshake deadline, then the idle deadline between requests
+    std::optional<ConnectionSlot> handshake_slot_;  // Limits::max_handshakes, until handshaken
     std::chrono::steady_clock::time_point idle_started_;
     bool idle_waiting_ = false;
     std::chrono::steady_clock::time_point deadline_;
@@ -684,8 +689,12 @@ class Listener : public std::enable_shared_from_this<Listener> {
         state_->accepted.fetch_add(1);
         const Limits& limits = tls_ ? state_->options.limits : state_->options.ops_limits;
         auto& active = tls_ ? state_->active_api : state_->active_ops;
-        if (active.load() >= limits.max_connections) {
+        if (active.load() >= limits.max_connections ||
+            (tls_ && state_->handshaking.load() >= limits.max_handshakes)) {
             state_->rejected.fetch_add(1);
+            if (tls_ && active.load() < limits.max_connections) {
+                state_->rejected_handshakes.fetch_add(1);
+            }
             beast::error_code close_ec;
             socket.close(close_ec);  // over the cap: closed at once
         } else {
@@ -827,6 +836,8 @@ ServerStats Server::stats() const noexcept {
     ServerStats s;
     s.connections_accepted = state_->accepted.load();
     s.connections_rejected = state_->rejected.load();
+    s.handshakes_rejected = state_->rejected_handshakes.load();
+    s.handshakes_active = state_->handshaking.load();
     s.connections_active = state_->active_api.load();
     s.ops_connections_active = state_->active_ops.load();
     s.handshake_failures = state_->handshake_failures.load();

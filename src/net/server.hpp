@@ -51,7 +51,9 @@ struct ServerOptions {
 // Counters for /metrics. All monotonic except the *_active gauges.
 struct ServerStats {
     std::uint64_t connections_accepted = 0;
-    std::uint64_t connections_rejected = 0;  // over max_connections
+    std::uint64_t connections_rejected = 0;  // over max_connections or max_handshakes
+    std::uint64_t handshakes_rejected = 0;   // of those, over max_handshakes alone
+    std::uint64_t handshakes_active = 0;     // API connections still in their handshake
     std::uint64_t connections_active = 0;    // API listener, including pre-handshake
     std::uint64_t ops_connections_active = 0;
     std::uint64_t handshake_failures = 0;

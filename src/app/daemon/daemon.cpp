@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "app/daemon/metrics.hpp"
 #include "app/daemon/routes.hpp"
 #include "app/wiring/audit_hsm.hpp"
 #include "app/wiring/requests_hsm.hpp"
@@ -148,14 +149,6 @@ core::Result<hsm::KeyRef> audit_key(hsm::Token& token, crypto::Algorithm algorit
     if (newest > 0) return token.load_key("audit", newest);
     *generated = true;
     return token.generate_key("audit", 1, algorithm);
-}
-
-std::string metric(std::string_view name, std::string_view help, std::string_view type,
-                   std::uint64_t value) {
-    std::ostringstream out;
-    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
-        << name << ' ' << value << '\n';
-    return out.str();
 }
 
 }  // namespace
@@ -316,13 +309,8 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     net::Server* server_ptr = nullptr;
     OpsProbe probe;
     probe.live = [] { return true; };
-    probe.not_ready_reason = [&]() -> std::string {
-        if (!ready.load()) return "starting";
-        if (audit_log->slow()) return "audit log: sync past deadline";
-        if (!audit_log->healthy()) return "audit log cannot record";
-        if (auto e = audit_log->checkpoint_error()) {
-            return "audit checkpoint: " + e->code;  // the probe retries it every interval
-        }
+    // The HSM part of readiness: "" while every active key signs and the key state reads.
+    auto hsm_not_ready = [&]() -> std::string {
         // "hsm: <code>..." while the HSM cannot sign with every active key (docs/daemon.md).
         if (const auto started = probe_started_ms.load(); started != 0) {
             const auto running = steady_ms() - started;
@@ -339,36 +327,35 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         if (!hsm_ok.load()) return "hsm: " + hsm_error;
         return {};
     };
-    probe.metrics = [&]() {
-        std::string out;
-        const auto& s = service.stats();
-        out += metric("licentra_tokens_issued_total", "Tokens signed and audited.", "counter",
-                      s.tokens_issued.load());
-        out += metric("licentra_requests_denied_total", "Requests refused by policy or limits.",
-                      "counter", s.denied.load());
-        out += metric("licentra_requests_failed_total", "Requests that failed (HSM, audit).",
-                      "counter", s.failed.load());
-        out += metric("licentra_audit_entries", "Durable audit log entries.", "gauge",
-                      audit_log->size());
-        out += metric("licentra_audit_healthy", "1 if the audit log accepts appends.", "gauge",
-                      audit_log->healthy() ? 1 : 0);
-        out += metric("licentra_hsm_work_queued", "Jobs waiting for an HSM thread.", "gauge",
-                      work_pool.queued());
-        if (server_ptr != nullptr) {
-            auto st = server_ptr->stats();
-            out += metric("licentra_tls_handshake_failures_total", "Refused TLS handshakes.",
-                          "counter", st.handshake_failures);
-            out += metric("licentra_connections_active", "Open API connections.", "gauge",
-                          st.connections_active);
-            out += metric("licentra_http_requests_total", "HTTP responses written.", "counter",
-                          st.requests);
+    probe.not_ready_reason = [&]() -> std::string {
+        if (!ready.load()) return "starting";
+        if (audit_log->slow()) return "audit log: sync past deadline";
+        if (!audit_log->healthy()) return "audit log cannot record";
+        if (auto e = audit_log->checkpoint_error()) {
+            return "audit checkpoint: " + e->code;  // the probe retries it every interval
         }
-        return out;
+        // "hsm: <code>..." while the HSM cannot sign with every active key (docs/daemon.md).
+        return hsm_not_ready();
     };
+    RequestMetrics request_metrics;
+    CertificateExpiry certificates;
+    MetricsSources metrics_sources;
+    metrics_sources.service = &service;
+    metrics_sources.audit = audit_log.get();
+    metrics_sources.keys = &key_manager;
+    metrics_sources.policy = &policy_holder;
+    metrics_sources.token = token.get();
+    metrics_sources.work_pool = &work_pool;
+    metrics_sources.server = &server_ptr;
+    metrics_sources.requests = &request_metrics;
+    metrics_sources.certificates = &certificates;
+    metrics_sources.hsm_up = [&] { return hsm_not_ready().empty(); };
+    probe.metrics = [&]() { return render_metrics(metrics_sources); };
 
     net::ServerOptions server_options;
     server_options.api = {cfg->listen.address, cfg->listen.port};
     server_options.tls = {cfg->tls.cert, cfg->tls.key, cfg->tls.client_ca};
+    certificates.load(server_options.tls, log_line);
     server_options.ops = net::ListenAddress{cfg->operations.address, cfg->operations.port};
     server_options.limits.header_limit = cfg->limits.max_header_bytes;
     server_options.limits.body_limit = cfg->limits.max_body_bytes;
@@ -376,10 +363,14 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     server_options.limits.idle_timeout = cfg->limits.idle_timeout;
     server_options.limits.handshake_timeout = cfg->limits.handshake_timeout;
     server_options.limits.max_connections = cfg->limits.max_connections;
+    server_options.limits.max_handshakes = cfg->limits.max_handshakes;
     server_options.io_threads =
         static_cast<unsigned>(cfg->server.worker_threads > 0 ? cfg->server.worker_threads : 2);
     server_options.log = log_line;
-    server_options.on_exchange = [](const net::Exchange& x) { net::log_exchange(x); };
+    server_options.on_exchange = [&request_metrics](const net::Exchange& x) {
+        net::log_exchange(x);
+        request_metrics.record(x);
+    };
     AuditProbe audit_probe;
     audit_probe.slow = [&audit_log] { return audit_log->slow(); };
     audit_probe.retry_after = std::chrono::ceil<std::chrono::seconds>(cfg->audit.sync_timeout);
@@ -504,6 +495,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
                          st.error().to_string());
             } else {
                 log_line("SIGHUP: TLS certificate reloaded");
+                certificates.load(server_options.tls, log_line);
             }
             notify_serving(listening);
             continue;

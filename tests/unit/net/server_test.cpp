@@ -67,7 +67,7 @@ class EchoHandler final : public Handler {
             if (slow_entered_ != nullptr) slow_entered_->fetch_add(1);
             (void)pool_->post([r = std::move(r), done] {
                 std::this_thread::sleep_for(100ms);
-                done(Response{200, "text/plain", "slow " + r.request_id, {}});
+                done(Response{200, "text/plain", "slow " + r.request_id, {}, {}, {}});
             });
             return;
         }
@@ -86,7 +86,7 @@ class EchoHandler final : public Handler {
             {"connection_id", r.connection_id},
             {"request_id", r.request_id},
         };
-        Response res{200, "application/json", j.dump(), {{"X-Echo", "1"}}};
+        Response res{200, "application/json", j.dump(), {{"X-Echo", "1"}}, {}, {}};
         if (r.path == "/async") {
             std::thread([done, res] { done(res); }).detach();
             return;
@@ -123,7 +123,7 @@ class ServerTest : public ::testing::Test {
         auto ops =
             std::make_shared<FunctionHandler>([](Request r, std::function<void(Response)> done) {
                 if (r.path == "/healthz") {
-                    done(Response{200, "text/plain", "ok", {}});
+                    done(Response{200, "text/plain", "ok", {}, {}, {}});
                 } else {
                     done(problem_response(ProblemKind::not_found, "not here", r.request_id));
                 }
@@ -404,32 +404,70 @@ TEST_F(ServerTest, SlowlorisIsCutOffByTheWholeRequestDeadline) {
     EXPECT_GE(server_->stats().timeouts, 1u);
 }
 
-TEST_F(ServerTest, IdleConnectionsDoNotStopANewClientWithDefaultLimits) {
-    Limits limits;                   // defaults (4096 connections)...
+// Waits (bounded) until pred holds.
+template <class Pred>
+bool within(std::chrono::milliseconds limit, Pred pred) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+TEST_F(ServerTest, SilentConnectionsDoNotLockOutAuthenticatedClientsWithDefaultLimits) {
+    Limits limits;                   // defaults (4096 connections, 256 in their handshake)...
     limits.handshake_timeout = 20s;  // ...but sockets must not outlive the test for long
     start(limits);
-    std::vector<int> idle;
-    idle.reserve(1000);
+    std::vector<std::unique_ptr<RawTls>> clients;
+    for (int i = 0; i < 20; ++i) {
+        clients.push_back(std::make_unique<RawTls>(port_, good()));
+        ASSERT_TRUE(clients.back()->handshake_ok());
+    }
+    std::vector<int> silent;
+    silent.reserve(1000);
     for (int i = 0; i < 1000; ++i) {
         const int fd = testing::tcp_connect(port_);
         ASSERT_GE(fd, 0) << "connect " << i;
-        idle.push_back(fd);
+        silent.push_back(fd);
     }
-    std::vector<std::unique_ptr<RawTls>> idle_tls;
-    for (int i = 0; i < 20; ++i) {
-        idle_tls.push_back(std::make_unique<RawTls>(port_, good()));
-        ASSERT_TRUE(idle_tls.back()->handshake_ok());
+    // 256 wait in their handshake; the other 744 are closed at accept.
+    ASSERT_TRUE(within(10s, [&] { return server_->stats().handshakes_rejected == 744u; }))
+        << server_->stats().handshakes_rejected;
+    EXPECT_EQ(server_->stats().handshakes_active, 256u);
+    EXPECT_EQ(server_->stats().connections_active, 20u + 256u);
+    EXPECT_EQ(server_->stats().connections_rejected, 744u);
+    // The authenticated clients are served as before.
+    for (auto& c : clients) {
+        ASSERT_TRUE(c->send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+        EXPECT_EQ(c->read_response().rfind("HTTP/1.1 200", 0), 0u);
     }
-    const auto t0 = std::chrono::steady_clock::now();
-    auto c = client();
-    auto r = c.request("GET", "/echo");
-    const auto elapsed = std::chrono::steady_clock::now() - t0;
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    EXPECT_EQ(r->status, 200u);
-    EXPECT_LT(elapsed, 2s);
-    EXPECT_GE(server_->stats().connections_active, 1000u);
-    EXPECT_EQ(server_->stats().connections_rejected, 0u);
-    for (int fd : idle) ::close(fd);
+    for (int fd : silent) ::close(fd);
+}
+
+TEST_F(ServerTest, HandshakeCapClosesUnauthenticatedConnectionsBeyondIt) {
+    Limits limits;
+    limits.max_connections = 10;
+    limits.max_handshakes = 2;
+    start(limits);
+    const int a = testing::tcp_connect(port_);
+    const int b = testing::tcp_connect(port_);
+    ASSERT_GE(a, 0);
+    ASSERT_GE(b, 0);
+    ASSERT_TRUE(within(5s, [&] { return server_->stats().handshakes_active == 2u; }));
+    const int c = testing::tcp_connect(port_);
+    ASSERT_GE(c, 0);
+    char byte;
+    EXPECT_EQ(::recv(c, &byte, 1, 0), 0);  // closed at accept
+    EXPECT_EQ(server_->stats().handshakes_rejected, 1u);
+    EXPECT_EQ(server_->stats().connections_rejected, 1u);
+    ::close(c);
+    // A slot frees when a connection leaves its handshake: a client gets through again.
+    ::close(a);
+    ASSERT_TRUE(within(5s, [&] { return server_->stats().handshakes_active == 1u; }));
+    EXPECT_TRUE(served(good()));
+    EXPECT_EQ(server_->stats().handshakes_active, 1u);
+    ::close(b);
 }
 
 TEST_F(ServerTest, ConnectionCapClosesConnectionsBeyondIt) {
