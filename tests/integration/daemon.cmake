@@ -9,3 +9,10 @@ if(TARGET licentra-signd AND TARGET licentra_daemon_harness)
                 LIBS licentra_daemon_harness licentra::crypto nlohmann_json::nlohmann_json)
   add_dependencies(daemon_integration_test licentra-signd licentra)
 endif()
+# /metrics: promtool's check, and the counters against the audit log after a mixed workload.
+if(TARGET licentra-signd AND TARGET licentra_daemon_harness)
+  licentra_test(daemon_metrics_test LABELS integration
+                SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_metrics_test.cpp
+                LIBS licentra_daemon_harness nlohmann_json::nlohmann_json)
+  add_dependencies(daemon_metrics_test licentra-signd)
+endif()
