@@ -6,6 +6,7 @@
 # 3. every file under /etc is a conffile;
 # 4. extracts the .deb (dpkg-deb -x) and runs the packaged `licentra-signd --version`,
 #    `licentra --version` and `licentra-signd --check-config` on the packaged configuration;
+#    the packaged alert rules pass `promtool check rules`;
 # 5. systemd-analyze verify and systemd-analyze security --offline=true on the packaged unit:
 #    an exposure above 1.5 fails.
 # Under CI=true a missing tool fails the test; elsewhere the test is skipped (exit 77).
@@ -18,7 +19,7 @@ max_exposure=1.5
 fail() { echo "package check: FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-for tool in cmake cpack dpkg-deb lintian systemd-analyze softhsm2-util openssl script; do
+for tool in cmake cpack dpkg-deb lintian systemd-analyze softhsm2-util openssl script promtool; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     if [ "${CI:-}" = "true" ]; then fail "$tool is not installed (run scripts/setup)"; fi
     echo "package check: SKIP: $tool is not installed (run scripts/setup)"
@@ -90,6 +91,11 @@ fi
 SOFTHSM2_CONF="$tmp/hsm/softhsm2.conf" \
   "$root/usr/sbin/licentra-signd" --config "$root/etc/licentra/signd.check.yaml" --check-config ||
   fail "licentra-signd --check-config refused the packaged configuration"
+
+step "the packaged Prometheus alert rules"
+rules="$root/usr/share/doc/licentra-signer/examples/licentra-alerts.yml"
+[ -f "$rules" ] || fail "the package has no $(basename "$rules") in its examples"
+promtool check rules "$rules" || fail "promtool check rules refused the packaged alert rules"
 
 unit="$root/lib/systemd/system/licentra-signd.service"
 step "systemd-analyze verify"
