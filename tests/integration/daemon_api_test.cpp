@@ -81,6 +81,16 @@ TEST_F(DaemonApi, SignerCannotReachAnotherKeyOrManageKeys) {
     EXPECT_EQ(unknown.status, 403u);
 }
 
+TEST_F(DaemonApi, AKeyThePolicyDoesNotHaveIs403AndAPathThatIsNoEndpointIs404) {
+    for (const char* principal : {"auditor", "officer-a", "license-server"}) {
+        auto r = daemon_->request(principal, "GET", "/v1/keys/no-such-key");
+        EXPECT_EQ(r.status, 403u) << principal << ' ' << r.body;
+        EXPECT_NE(r.body.find("\"policy."), std::string::npos) << r.body;
+    }
+    EXPECT_EQ(daemon_->request("auditor", "GET", "/v1/keys/product-a/nothing").status, 404u);
+    EXPECT_EQ(daemon_->request("auditor", "GET", "/v1/nothing").status, 404u);
+}
+
 TEST_F(DaemonApi, ClaimViolationsAreAllListedWith422) {
     // Forbidden claim, unknown claim, validity too long, wrong type, missing required claim.
     const long far = static_cast<long>(std::time(nullptr)) + 400L * 86400;
