@@ -1,8 +1,10 @@
 // Key pairs: generation, attribute checks, self-test, loading, listing, signing, destruction.
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <map>
+#include <thread>
 #include <variant>
 
 #include "core/names.hpp"
@@ -379,10 +381,28 @@ core::Result<Algorithm> pair_algorithm(Attempt& a, const Pair& p, const std::str
 
 // Checks attributes, exports the public key and self-tests: the common tail of generate and load.
 core::Result<KeyRef> make_key_ref(TokenState& t, Attempt& a, const std::string& label,
-                                  const Pair& p, Algorithm alg) {
+                                  const Pair& found, Algorithm alg) {
+    Pair p = found;
     auto attrs = read_key_attributes(a, p.priv, p.pub);
     if (!attrs) return std::move(attrs).error();
-    const auto violations = key_attribute_violations(*attrs);
+    auto violations = key_attribute_violations(*attrs);
+    // SoftHSM's file store can answer an object's attributes with the class defaults (public
+    // CKA_TOKEN false, CKA_ENCRYPT true, ...): a process that indexes the token directory
+    // while an object file is still being written keeps an empty copy of that object. The
+    // attributes a key was generated with cannot change, so find the pair again by label and
+    // CKA_ID (a search matches only a copy that has them) and read again a few times before
+    // judging the key (docs/hsm.md).
+    for (int retry = 0; !violations.empty() && retry < 4; ++retry) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10 << retry));
+        if (auto again = find_pair(a, label, true, &p.id); again) p = *again;
+        attrs = read_key_attributes(a, p.priv, p.pub);
+        if (!attrs) return std::move(attrs).error();
+        violations = key_attribute_violations(*attrs);
+        if (violations.empty() && t.options.log) {
+            t.options.log("hsm: key " + label + " read back with default attributes; read " +
+                          std::to_string(retry + 2) + " gave its own");
+        }
+    }
     if (!violations.empty()) {
         std::string why;
         for (const auto& v : violations) why += (why.empty() ? "" : "; ") + v;
