@@ -43,11 +43,11 @@ int main(int argc, char** argv) {
     if (pool_threads > 0) pool = std::make_unique<net::WorkPool>(pool_threads);
     auto handler = std::make_shared<net::FunctionHandler>(
         [&pool](net::Request r, std::function<void(net::Response)> done) {
-            net::Response res{
-                201,
-                "application/json",
-                "{\"token\":\"x\",\"kid\":\"k\",\"bytes\":" + std::to_string(r.body.size()) + "}",
-                {}};
+            net::Response res;
+            res.status = 201;
+            res.content_type = "application/json";
+            res.body =
+                "{\"token\":\"x\",\"kid\":\"k\",\"bytes\":" + std::to_string(r.body.size()) + "}";
             if (pool) {
                 if (!pool->post([done, res] { done(res); })) {
                     done(net::problem_response(net::ProblemKind::overloaded, "queue full",
