@@ -19,56 +19,46 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kAuditUsage = R"(usage: licentra audit <command> [options]
+constexpr const char* kAuditFooter =
+    "Hashes in JSON are base64, as in checkpoints. Exit codes: 0 verified / done, 2 usage, "
+    "3 tampered (a log or a checkpoint does not verify, or the logs contradict each other), "
+    "4 unreadable (the directory or its files cannot be read), 8 an unreadable key or trusted "
+    "checkpoint file. See docs/audit.md.";
 
-commands:
-  verify --dir DIR --key FILE [--origin ORIGIN] [--trusted-checkpoint FILE] [--json]
-      Recompute the Merkle tree from every entry, check every checkpoint signature, that each
-      checkpoint matches the tree and is consistent with the next, and (with
-      --trusted-checkpoint) that the log contains a checkpoint obtained independently, e.g. the
-      one anchored on the HSM. FILE holds the signed-note verifier key
-      <name>+<hex key hash>+<base64 key>. Reports the first problem with its reason.
-      --dir may be repeated to verify the logs of several replicas at once: every log is
-      verified and reported, then the logs that verified are cross-checked (no (key, version)
-      with two kids, no request executed twice, no origin twice). --key is given once for all
-      directories or once per --dir, in order; --origin and --trusted-checkpoint, if given,
-      once per --dir, in order. Exits with the worst outcome.
-  checkpoint --dir DIR
-      Print the newest stored checkpoint as JSON.
-  prove-inclusion --dir DIR --index I [--size N]
-      Print the RFC 9162 inclusion proof of entry I in the tree of size N (default: the newest
-      checkpoint's size) as JSON.
-  prove-consistency --dir DIR --from A --to B
-      Print the RFC 9162 consistency proof between tree sizes A and B as JSON.
+constexpr const char* kVerifyFooter =
+    "Recompute the Merkle tree from every entry, check every checkpoint signature, that each "
+    "checkpoint matches the tree and is consistent with the next, and (with "
+    "--trusted-checkpoint) that the log contains a checkpoint obtained independently, e.g. the "
+    "one anchored on the HSM. The key FILE holds the signed-note verifier key "
+    "<name>+<hex key hash>+<base64 key>. Reports the first problem with its reason.\n"
+    "--dir may be repeated to verify the logs of several replicas at once: every log is "
+    "verified and reported, then the logs that verified are cross-checked (no (key, version) "
+    "with two kids, no request executed twice, no origin twice). --key is given once for all "
+    "directories or once per --dir, in order; --origin and --trusted-checkpoint, if given, once "
+    "per --dir, in order. Exits with the worst outcome: 3 before 4 before 0.";
 
-Hashes in JSON are base64, as in checkpoints. Exit codes: 0 verified / done, 2 usage,
-3 tampered (a log or a checkpoint does not verify, or the logs contradict each other),
-4 unreadable (the directory or its files cannot be read). See docs/audit.md.
-)";
+struct AuditOptions {
+    std::vector<std::string> dirs;
+    std::vector<std::string> keys;
+    std::vector<std::string> origins;
+    std::vector<std::string> trusted;
+    std::string dir;
+    std::uint64_t index = 0;
+    std::uint64_t size = 0;
+    CLI::Option* size_option = nullptr;  // prove-inclusion: whether --size was given
+    std::uint64_t from = 0;
+    std::uint64_t to = 0;
+    bool json = false;
+};
+
+int local_error(const std::string& message) {
+    std::cerr << "licentra: " << message << "\n";
+    return kExitLocal;
+}
 
 int usage_error(const std::string& message) {
     std::cerr << "licentra audit: " << message << "\n";
     return kExitUsage;
-}
-
-std::optional<std::string> read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::optional<std::uint64_t> parse_u64(const std::optional<std::string>& text) {
-    if (!text || text->empty() || text->size() > 20) return std::nullopt;
-    std::uint64_t v = 0;
-    for (char c : *text) {
-        if (c < '0' || c > '9') return std::nullopt;
-        const auto digit = static_cast<std::uint64_t>(c - '0');
-        if (v > (UINT64_MAX - digit) / 10) return std::nullopt;
-        v = v * 10 + digit;
-    }
-    return v;
 }
 
 std::string b64(const audit::Hash& h) { return core::base64_encode(h); }
@@ -174,26 +164,6 @@ void print_report(const audit::VerifyReport& r, const std::string& prefix) {
     }
 }
 
-// Every value of a repeatable option, in command-line order. Args keeps only the last one;
-// this walks argv by the same rules (value options take the next word or "=value", "--" ends
-// the options). Call only after Args accepted argv.
-std::vector<std::string> all_values(const std::vector<std::string>& argv,
-                                    const std::set<std::string>& value_options,
-                                    const std::string& name) {
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < argv.size(); ++i) {
-        const std::string& a = argv[i];
-        if (a == "--") break;
-        if (a.size() <= 2 || a.rfind("--", 0) != 0) continue;
-        const auto eq = a.find('=');
-        const std::string option = a.substr(0, eq);
-        if (value_options.count(option) == 0) continue;
-        std::string value = eq != std::string::npos ? a.substr(eq + 1) : argv[++i];
-        if (option == name) out.push_back(std::move(value));
-    }
-    return out;
-}
-
 bool same_directory(const std::string& a, const std::string& b) {
     std::error_code ec;
     const bool same = std::filesystem::equivalent(a, b, ec);
@@ -203,14 +173,15 @@ bool same_directory(const std::string& a, const std::string& b) {
 }
 
 // A verifier key file: one line <name>+<hex key hash>+<base64 key>.
-std::optional<audit::NoteVerifier> load_verifier(const std::string& file, std::string* error) {
-    const auto text = read_text_file(file);
-    if (!text) {
-        *error = "cannot read key file " + file;
-        return std::nullopt;
-    }
+// On failure *error says why and *unreadable whether the file could not be read at all.
+std::optional<audit::NoteVerifier> load_verifier(const std::string& file, std::string* error,
+                                                 bool* unreadable) {
+    *unreadable = true;
+    const auto text = read_local_file(file, error, 1024 * 1024);
+    if (!text) return std::nullopt;
     std::string_view key = *text;
     while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.remove_suffix(1);
+    *unreadable = false;
     auto verifier = audit::NoteVerifier::parse(key);
     if (!verifier) {
         *error = file + ": " + verifier.error().message;
@@ -229,12 +200,11 @@ json entry_ref_json(const audit::EntryRef& ref, const std::vector<std::string>& 
 // verify with one or several --dir. Options that belong to one log (--key, --origin,
 // --trusted-checkpoint) are matched to the directories in order; --key may also be given once
 // for all of them (replicas sharing one HSM token sign checkpoints with the same key).
-int cmd_verify(const Args& a, const std::vector<std::string>& argv,
-               const std::set<std::string>& value_options) {
-    const auto dirs = all_values(argv, value_options, "--dir");
-    const auto keys = all_values(argv, value_options, "--key");
-    const auto origins = all_values(argv, value_options, "--origin");
-    const auto trusted = all_values(argv, value_options, "--trusted-checkpoint");
+int cmd_verify(const AuditOptions& a) {
+    const auto& dirs = a.dirs;
+    const auto& keys = a.keys;
+    const auto& origins = a.origins;
+    const auto& trusted = a.trusted;
     if (dirs.empty()) return usage_error("verify needs --dir DIR and --key FILE");
     if (keys.empty()) return usage_error("verify needs --key FILE: no --key for " + dirs[0]);
     const std::string dir_count = std::to_string(dirs.size()) + " --dir";
@@ -265,8 +235,9 @@ int cmd_verify(const Args& a, const std::vector<std::string>& argv,
     verifiers.reserve(keys.size());
     for (const auto& file : keys) {
         std::string error;
-        auto v = load_verifier(file, &error);
-        if (!v) return usage_error(error);
+        bool unreadable = false;
+        auto v = load_verifier(file, &error, &unreadable);
+        if (!v) return unreadable ? local_error(error) : usage_error(error);
         verifiers.push_back(std::move(*v));
     }
     std::vector<audit::LogToVerify> logs;
@@ -275,8 +246,9 @@ int cmd_verify(const Args& a, const std::vector<std::string>& argv,
         l.options.dir = dirs[i];
         if (!origins.empty()) l.options.origin = origins[i];
         if (!trusted.empty()) {
-            auto text = read_text_file(trusted[i]);
-            if (!text) return usage_error("cannot read trusted checkpoint " + trusted[i]);
+            std::string error;
+            auto text = read_local_file(trusted[i], &error, 1024 * 1024);
+            if (!text) return local_error(error);
             l.options.trusted_checkpoint = *text;
         }
         l.verifier = &verifiers[keys.size() == 1 ? 0 : i];
@@ -285,7 +257,7 @@ int cmd_verify(const Args& a, const std::vector<std::string>& argv,
     const audit::MultiVerifyReport m = audit::verify_log_directories(logs);
     const bool single = dirs.size() == 1;
 
-    if (a.has("--json")) {
+    if (a.json) {
         json contradictions = json::array();
         for (const auto& c : m.contradictions) {
             contradictions.push_back({{"reason", c.reason},
@@ -340,9 +312,8 @@ int cmd_verify(const Args& a, const std::vector<std::string>& argv,
     return exit_code(m.status);
 }
 
-int cmd_checkpoint(const Args& a) {
-    const auto dir = a.get("--dir");
-    if (!dir) return usage_error("checkpoint needs --dir DIR");
+int cmd_checkpoint(const AuditOptions& a) {
+    const auto dir = &a.dir;
     audit::Finding f;
     auto scan = audit::scan_log_directory(*dir, &f);
     if (!scan) return scan_failure(f);
@@ -360,15 +331,11 @@ int cmd_checkpoint(const Args& a) {
     return kExitOk;
 }
 
-int cmd_prove_inclusion(const Args& a) {
-    const auto dir = a.get("--dir");
-    const auto index = parse_u64(a.get("--index"));
-    if (!dir || !index) return usage_error("prove-inclusion needs --dir DIR and --index I");
+int cmd_prove_inclusion(const AuditOptions& a) {
+    const auto dir = &a.dir;
+    const auto index = &a.index;
     std::optional<std::uint64_t> size;
-    if (a.get("--size")) {
-        size = parse_u64(a.get("--size"));
-        if (!size) return usage_error("--size must be a non-negative integer");
-    }
+    if (a.size_option != nullptr && a.size_option->count() > 0) size = a.size;
     audit::Finding f;
     auto scan = audit::scan_log_directory(*dir, &f);
     if (!scan) return scan_failure(f);
@@ -387,13 +354,10 @@ int cmd_prove_inclusion(const Args& a) {
     return kExitOk;
 }
 
-int cmd_prove_consistency(const Args& a) {
-    const auto dir = a.get("--dir");
-    const auto from = parse_u64(a.get("--from"));
-    const auto to = parse_u64(a.get("--to"));
-    if (!dir || !from || !to) {
-        return usage_error("prove-consistency needs --dir DIR, --from A and --to B");
-    }
+int cmd_prove_consistency(const AuditOptions& a) {
+    const auto dir = &a.dir;
+    const auto from = &a.from;
+    const auto to = &a.to;
     audit::Finding f;
     auto scan = audit::scan_log_directory(*dir, &f);
     if (!scan) return scan_failure(f);
@@ -408,45 +372,70 @@ int cmd_prove_consistency(const Args& a) {
     return kExitOk;
 }
 
-}  // namespace
-
-int cli_audit(const std::vector<std::string>& args) {
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    const std::set<std::string> value_options = {
-        "--dir",   "--key",  "--origin", "--trusted-checkpoint",
-        "--index", "--size", "--from",   "--to"};
-    Args parsed(rest, value_options, {"--help", "--json"});
-    if (!parsed.ok()) {
-        std::cerr << "licentra audit: " << parsed.error() << "\n" << kAuditUsage;
-        return kExitUsage;
-    }
-    if (parsed.has("--help")) {
-        std::cout << kAuditUsage;
-        return kExitOk;
-    }
-    const auto& pos = parsed.positional();
-    if (pos.size() != 1) {
-        std::cerr << kAuditUsage;
-        return kExitUsage;
-    }
+// Runs one audit command; a failure to read or parse that escapes as an exception is reported
+// as an unreadable log.
+template <class F>
+void run_audit(Outcome& outcome, F&& f) {
     try {
-        if (pos[0] == "verify") return cmd_verify(parsed, rest, value_options);
-        // Only verify takes several directories; elsewhere a repeated option is a mistake, not
-        // "the last one wins".
-        for (const auto& name : value_options) {
-            if (all_values(rest, value_options, name).size() > 1) {
-                return usage_error(name + " is given more than once");
-            }
-        }
-        if (pos[0] == "checkpoint") return cmd_checkpoint(parsed);
-        if (pos[0] == "prove-inclusion") return cmd_prove_inclusion(parsed);
-        if (pos[0] == "prove-consistency") return cmd_prove_consistency(parsed);
+        outcome.code = f();
     } catch (const std::exception& e) {
         std::cerr << "licentra audit: " << e.what() << "\n";
-        return kExitUnreadable;
+        outcome.code = kExitUnreadable;
     }
-    std::cerr << "licentra audit: unknown command '" << pos[0] << "'\n" << kAuditUsage;
-    return kExitUsage;
+}
+
+}  // namespace
+
+void add_audit_commands(CLI::App& root, Outcome& outcome) {
+    CLI::App* audit = root.add_subcommand(
+        "audit", "Verify an audit log offline; print checkpoints and proofs (auditors)");
+    audit->require_subcommand(1);
+    audit->footer(kAuditFooter);
+
+    auto v = std::make_shared<AuditOptions>();
+    CLI::App* verify = audit->add_subcommand(
+        "verify", "Verify one audit log, or several replicas' logs and cross-check them");
+    verify->add_option("--dir", v->dirs, "Audit log directory (repeatable; required)");
+    verify->add_option("--key", v->keys, "Verifier key file (once, or once per --dir; required)");
+    verify->add_option("--origin", v->origins, "Expected checkpoint origin (once per --dir)");
+    verify->add_option("--trusted-checkpoint", v->trusted,
+                       "A checkpoint obtained independently that the log must contain (once per "
+                       "--dir)");
+    verify->add_flag("--json", v->json, "Print the report as JSON");
+    verify->footer(std::string(kVerifyFooter) + "\n" + kAuditFooter);
+    verify->callback([v, &outcome] { run_audit(outcome, [&] { return cmd_verify(*v); }); });
+
+    auto c = std::make_shared<AuditOptions>();
+    CLI::App* checkpoint =
+        audit->add_subcommand("checkpoint", "Print the newest stored checkpoint as JSON");
+    checkpoint->add_option("--dir", c->dir, "Audit log directory")->required();
+    checkpoint->add_flag("--json", c->json, "Print JSON (the only output format)");
+    checkpoint->footer(kAuditFooter);
+    checkpoint->callback([c, &outcome] { run_audit(outcome, [&] { return cmd_checkpoint(*c); }); });
+
+    auto i = std::make_shared<AuditOptions>();
+    CLI::App* inclusion = audit->add_subcommand(
+        "prove-inclusion",
+        "Print the RFC 9162 inclusion proof of entry I in the tree of size N as JSON");
+    inclusion->add_option("--dir", i->dir, "Audit log directory")->required();
+    inclusion->add_option("--index", i->index, "Entry index I")->required();
+    i->size_option = inclusion->add_option("--size", i->size,
+                                           "Tree size N (default: the newest checkpoint's size)");
+    inclusion->add_flag("--json", i->json, "Print JSON (the only output format)");
+    inclusion->footer(kAuditFooter);
+    inclusion->callback(
+        [i, &outcome] { run_audit(outcome, [&] { return cmd_prove_inclusion(*i); }); });
+
+    auto p = std::make_shared<AuditOptions>();
+    CLI::App* consistency = audit->add_subcommand(
+        "prove-consistency", "Print the RFC 9162 consistency proof between tree sizes A and B");
+    consistency->add_option("--dir", p->dir, "Audit log directory")->required();
+    consistency->add_option("--from", p->from, "Tree size A")->required();
+    consistency->add_option("--to", p->to, "Tree size B")->required();
+    consistency->add_flag("--json", p->json, "Print JSON (the only output format)");
+    consistency->footer(kAuditFooter);
+    consistency->callback(
+        [p, &outcome] { run_audit(outcome, [&] { return cmd_prove_consistency(*p); }); });
 }
 
 }  // namespace licentra::app

@@ -2,6 +2,8 @@
 // and inspection. The PIN comes from the URI's pin-source file, never from the command line.
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
 
 #include "app/cli.hpp"
 #include "crypto/algorithm.hpp"
@@ -11,100 +13,91 @@ namespace licentra::app {
 
 namespace {
 
-constexpr const char* kHsmUsage = R"(usage: licentra hsm keys --uri URI [--module PATH] [--prefix P]
-       licentra hsm generate --uri URI --name NAME --version N --alg EdDSA|ES256|ES384|PS256
-                             [--module PATH]
+constexpr const char* kUriHelp =
+    "URI is an RFC 7512 token URI with the PIN file as pin-source, e.g.\n"
+    "  pkcs11:token=licentra?pin-source=file:/var/lib/licentra/hsm/user.pin\n"
+    "The module defaults to $LICENTRA_PKCS11_MODULE or SoftHSM2's module; for SoftHSM set\n"
+    "SOFTHSM2_CONF. Exit codes: 0 done, 2 usage (bad URI), 9 HSM (module, token or operation "
+    "failed). See docs/hsm.md.";
 
-URI is an RFC 7512 token URI with the PIN file as pin-source, e.g.
-  pkcs11:token=licentra?pin-source=file:/var/lib/licentra/hsm/user.pin
-PATH defaults to $LICENTRA_PKCS11_MODULE or SoftHSM2's module. For SoftHSM set SOFTHSM2_CONF.
-'keys' lists key versions (label, algorithm, CKA_ID, whether the private key is present).
-'generate' creates a sign-only key pair licentra/NAME/vN inside the token. See docs/hsm.md.
-)";
+struct HsmOptions {
+    std::string uri;
+    std::string module;
+    bool json = false;
+    // keys
+    std::string prefix = "licentra/";
+    // generate
+    std::string name;
+    unsigned version = 0;
+    std::string alg;
+};
 
-}  // namespace
+void add_common(CLI::App* cmd, HsmOptions& o) {
+    cmd->add_option("--uri", o.uri, "PKCS#11 token URI with pin-source=file:PATH")->required();
+    cmd->add_option("--module", o.module,
+                    "PKCS#11 module (default: $LICENTRA_PKCS11_MODULE or SoftHSM2)");
+    cmd->add_flag("--json", o.json, "Print the result as JSON");
+    cmd->footer(kUriHelp);
+}
 
-int cli_hsm(const std::vector<std::string>& args) {
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    Args parsed(rest, {"--uri", "--module", "--prefix", "--name", "--version", "--alg"},
-                {"--help"});
-    if (!parsed.ok()) {
-        std::cerr << "licentra hsm: " << parsed.error() << "\n" << kHsmUsage;
-        return kExitUsage;
-    }
-    if (parsed.has("--help")) {
-        std::cout << kHsmUsage;
-        return kExitOk;
-    }
-    const auto& pos = parsed.positional();
-    if (pos.size() != 1 || (pos[0] != "keys" && pos[0] != "generate") || !parsed.get("--uri")) {
-        std::cerr << kHsmUsage;
-        return kExitUsage;
-    }
+// Opens the token; on failure prints why and sets *code.
+std::unique_ptr<hsm::Token> open_token(const HsmOptions& o, int* code) {
     std::string module_path = "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so";
     if (const char* env = std::getenv("LICENTRA_PKCS11_MODULE"); env != nullptr && *env != '\0') {
         module_path = env;
     }
-    if (auto m = parsed.get("--module")) module_path = *m;
-
-    std::optional<crypto::Algorithm> alg;
-    unsigned long version = 0;
-    if (pos[0] == "generate") {
-        const auto name = parsed.get("--name");
-        const auto ver = parsed.get("--version");
-        const auto a = parsed.get("--alg");
-        if (!name || !ver || !a) {
-            std::cerr << kHsmUsage;
-            return kExitUsage;
-        }
-        alg = crypto::algorithm_from_jws_name(*a);
-        if (!alg) {
-            std::cerr << "licentra hsm: unknown algorithm '" << *a << "'\n";
-            return kExitUsage;
-        }
-        try {
-            version = std::stoul(*ver);
-        } catch (...) {
-            version = 0;
-        }
-        if (version == 0 || version > 0x7fffffffUL) {
-            std::cerr << "licentra hsm: --version must be a positive integer\n";
-            return kExitUsage;
-        }
+    if (!o.module.empty()) module_path = o.module;
+    std::string error;
+    if (!check_readable(module_path, &error)) {
+        std::cerr << "licentra: " << error << "\n";
+        *code = kExitLocal;
+        return nullptr;
     }
-
     auto module = hsm::Module::load(module_path);
     if (!module) {
         std::cerr << "licentra hsm: " << module.error().message << "\n";
-        return kExitUnavailable;
+        *code = kExitHsm;
+        return nullptr;
     }
     hsm::TokenOptions options;
-    options.uri = *parsed.get("--uri");
+    options.uri = o.uri;
     options.pool_size = 1;
     auto token = hsm::Token::open(*module, options);
     if (!token) {
         std::cerr << "licentra hsm: " << token.error().message << "\n";
-        return token.error().kind == core::ErrorKind::usage ? kExitUsage : kExitUnavailable;
+        *code = token.error().kind == core::ErrorKind::usage ? kExitUsage : kExitHsm;
+        return nullptr;
     }
+    return std::move(*token);
+}
 
-    if (pos[0] == "generate") {
-        auto key =
-            (*token)->generate_key(*parsed.get("--name"), static_cast<unsigned>(version), *alg);
-        if (!key) {
-            std::cerr << "licentra hsm: " << key.error().message << "\n";
-            return kExitFailure;
-        }
-        std::cout << key->label << " " << crypto::jws_name(key->algorithm)
-                  << " id=" << core::hex_encode(key->id) << "\n";
-        return kExitOk;
-    }
-
-    auto keys = (*token)->list_keys(parsed.get("--prefix").value_or("licentra/"));
+int hsm_keys(const HsmOptions& o) {
+    int code = kExitOk;
+    auto token = open_token(o, &code);
+    if (!token) return code;
+    auto keys = token->list_keys(o.prefix);
     if (!keys) {
         std::cerr << "licentra hsm: " << keys.error().message << "\n";
-        return kExitUnavailable;
+        return kExitHsm;
     }
-    std::cout << "token " << (*token)->label() << " (serial " << (*token)->serial()
+    if (o.json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& k : *keys) {
+            list.push_back({{"label", k.label},
+                            {"algorithm", k.algorithm ? nlohmann::json(std::string(
+                                                            crypto::jws_name(*k.algorithm)))
+                                                      : nlohmann::json(nullptr)},
+                            {"id", k.id_hex},
+                            {"private", k.has_private}});
+        }
+        std::cout << nlohmann::json{{"token", token->label()},
+                                    {"serial", token->serial()},
+                                    {"keys", std::move(list)}}
+                         .dump(2)
+                  << "\n";
+        return kExitOk;
+    }
+    std::cout << "token " << token->label() << " (serial " << token->serial()
               << "): " << keys->size() << " key version(s)\n";
     for (const auto& k : *keys) {
         std::cout << "  " << k.label << "  "
@@ -113,6 +106,62 @@ int cli_hsm(const std::vector<std::string>& args) {
                   << "\n";
     }
     return kExitOk;
+}
+
+int hsm_generate(const HsmOptions& o) {
+    const auto alg = crypto::algorithm_from_jws_name(o.alg);
+    if (!alg) {
+        std::cerr << "licentra hsm generate: unknown algorithm '" << o.alg << "'\n";
+        return kExitUsage;
+    }
+    int code = kExitOk;
+    auto token = open_token(o, &code);
+    if (!token) return code;
+    auto key = token->generate_key(o.name, o.version, *alg);
+    if (!key) {
+        std::cerr << "licentra hsm: " << key.error().message << "\n";
+        return kExitHsm;
+    }
+    if (o.json) {
+        std::cout << nlohmann::json{{"label", key->label},
+                                    {"algorithm", std::string(crypto::jws_name(key->algorithm))},
+                                    {"id", core::hex_encode(key->id)}}
+                         .dump(2)
+                  << "\n";
+        return kExitOk;
+    }
+    std::cout << key->label << " " << crypto::jws_name(key->algorithm)
+              << " id=" << core::hex_encode(key->id) << "\n";
+    return kExitOk;
+}
+
+}  // namespace
+
+void add_hsm_commands(CLI::App& root, Outcome& outcome) {
+    CLI::App* hsm = root.add_subcommand(
+        "hsm", "List or generate key versions directly on a PKCS#11 token (operators)");
+    hsm->require_subcommand(1);
+    hsm->footer(kUriHelp);
+
+    auto keys_o = std::make_shared<HsmOptions>();
+    CLI::App* keys = hsm->add_subcommand(
+        "keys", "List key versions (label, algorithm, CKA_ID, whether the private key is present)");
+    add_common(keys, *keys_o);
+    keys->add_option("--prefix", keys_o->prefix, "Label prefix to list")->capture_default_str();
+    keys->callback([keys_o, &outcome] { outcome.code = hsm_keys(*keys_o); });
+
+    auto gen_o = std::make_shared<HsmOptions>();
+    CLI::App* gen = hsm->add_subcommand(
+        "generate", "Create a sign-only key pair licentra/NAME/vN on the token");
+    add_common(gen, *gen_o);
+    gen->add_option("--name", gen_o->name, "Key name")->required();
+    gen->add_option("--version", gen_o->version, "Key version, a positive integer")
+        ->required()
+        ->check(CLI::Range(1U, 0x7fffffffU));
+    gen->add_option("--alg", gen_o->alg, "Algorithm")
+        ->required()
+        ->check(CLI::IsMember({"EdDSA", "ES256", "ES384", "PS256"}));
+    gen->callback([gen_o, &outcome] { outcome.code = hsm_generate(*gen_o); });
 }
 
 }  // namespace licentra::app

@@ -1,49 +1,43 @@
 // licentra: one command line for every user — license-server operators (token, jwks),
 // security officers (keys, requests), auditors (audit, offline) and policy authors (policy).
-#include <iostream>
+// The command tree is built here; each command family lives in cli_<family>.cpp.
 #include <string>
 #include <vector>
 
 #include "app/cli.hpp"
 #include "app/version.hpp"
 
-namespace {
+namespace licentra::app {
 
-constexpr const char* kUsage = R"(usage: licentra <command> [options]
-       licentra --version
+void build_cli(CLI::App& app, Outcome& outcome) {
+    app.description(
+        "One command line for every user of Licentra Signer: license-server operators (token, "
+        "jwks), security officers (keys, requests), auditors (audit, offline) and policy "
+        "authors (policy).");
+    std::string version = version_line("licentra");
+    while (!version.empty() && version.back() == '\n') version.pop_back();
+    app.set_version_flag("--version", version, "Print the version and exit");
+    app.require_subcommand(1);
+    app.footer(
+        "Run 'licentra <command> --help' for the options of a command. See docs/cli.md.\n"
+        "Exit codes: 0 ok, 1 failed, 2 usage, 3 tampered, 4 log unreadable, 5 daemon "
+        "unreachable or 5xx, 6 denied, 7 conflict, 8 local file or credentials, 9 HSM.");
+    add_audit_commands(app, outcome);
+    add_policy_commands(app, outcome);
+    CLI::App* token = app.add_subcommand(
+        "token", "Sign license tokens through the daemon, or verify them offline");
+    token->require_subcommand(1);
+    add_client_commands(app, *token, outcome);
+    add_token_verify(*token, outcome);
+    add_hsm_commands(app, outcome);
+}
 
-commands:
-  audit     verify an audit log offline; print checkpoints and proofs
-  policy    check a policy file and print its permission matrix
-  token     sign (through the daemon) or verify (offline) license tokens
-  jwks      fetch the daemon's public keys
-  keys      list keys; request rotation, retirement, destruction
-  requests  list, approve or reject pending key requests
-  hsm       list or generate key versions directly on a PKCS#11 token (operators)
-
-Run 'licentra <command> --help' for the options of a command. See docs/cli.md.
-)";
-
-}  // namespace
+}  // namespace licentra::app
 
 int main(int argc, char** argv) {
     using namespace licentra::app;
-    std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-        std::cout << kUsage;
-        return args.empty() ? kExitUsage : kExitOk;
-    }
-    const std::string& cmd = args[0];
-    if (cmd == "--version") {
-        std::cout << version_line("licentra");
-        return kExitOk;
-    }
-    if (cmd == "audit") return cli_audit(args);
-    if (cmd == "policy") return cli_policy(args);
-    if (cmd == "hsm") return cli_hsm(args);
-    if (cmd == "token" || cmd == "jwks" || cmd == "keys" || cmd == "requests") {
-        return cli_client(args);
-    }
-    std::cerr << "licentra: unknown command '" << cmd << "'\n" << kUsage;
-    return kExitUsage;
+    CLI::App app("", "licentra");
+    Outcome outcome;
+    build_cli(app, outcome);
+    return run_cli(app, std::vector<std::string>(argv + 1, argv + argc), outcome);
 }

@@ -70,7 +70,7 @@ TEST_F(CliVerify, UsageErrorsExitTwoAndNeverEchoAToken) {
     std::string out, err;
     EXPECT_EQ(run({"verify", token_.string()}, &out), kExitUsage);
     EXPECT_EQ(run({"verify", "--jwks", jwks_.string()}, &out), kExitUsage);
-    EXPECT_EQ(run({"verify", token_.string(), "--jwks", "/nonexistent/jwks"}, &out), kExitUsage);
+    EXPECT_EQ(run({"verify", token_.string(), "--jwks", "/nonexistent/jwks"}, &out), kExitLocal);
     EXPECT_EQ(run({"verify", token_.string(), "--jwks", jwks_.string(), "--leeway", "x"}, &out),
               kExitUsage);
     EXPECT_EQ(run({"verify", good_, "--jwks", jwks_.string()}, &out, &err), kExitUsage);
