@@ -109,6 +109,9 @@ struct Config {
     Endpoint listen{"127.0.0.1", 8443};
     TlsConfig tls;
     Endpoint operations{"127.0.0.1", 9090};
+    // The public JWKS listener (TLS, server certificate only, no client certificate; serves
+    // only /.well-known/jwks.json). Absent: none.
+    std::optional<Endpoint> public_jwks;
     HsmConfig hsm;
     PolicyConfig policy;
     AuditConfig audit;

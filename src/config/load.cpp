@@ -36,14 +36,18 @@ class Parser {
         }
         Children top;
         mapping(root, "",
-                {"listen", "tls", "operations", "hsm", "policy", "audit", "server", "cluster",
-                 "tokens", "limits", "log"},
+                {"listen", "tls", "operations", "public_jwks", "hsm", "policy", "audit", "server",
+                 "cluster", "tokens", "limits", "log"},
                 top);
         section(top, "listen", root, false,
                 [&](const YAML::Node& n) { endpoint(n, "listen", cfg_.listen); });
         section(top, "tls", root, true, [&](const YAML::Node& n) { tls(n); });
         section(top, "operations", root, false,
                 [&](const YAML::Node& n) { endpoint(n, "operations", cfg_.operations); });
+        section(top, "public_jwks", root, false, [&](const YAML::Node& n) {
+            cfg_.public_jwks = Endpoint{"127.0.0.1", 8444};
+            endpoint(n, "public_jwks", *cfg_.public_jwks);
+        });
         section(top, "hsm", root, true, [&](const YAML::Node& n) { hsm(n); });
         section(top, "policy", root, true, [&](const YAML::Node& n) {
             Children c;

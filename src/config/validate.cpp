@@ -19,14 +19,28 @@ class Checker {
   public:
     explicit Checker(const Config& c) : c_(c) {}
 
+    // Two listeners on one port: the same address, or either on every address.
+    static bool shares_port(const Endpoint& a, const Endpoint& b) {
+        const auto any = [](const std::string& x) { return x == "0.0.0.0" || x == "::"; };
+        return a.port == b.port && (a.address == b.address || any(a.address) || any(b.address));
+    }
+
     std::vector<Diagnostic> run() {
         address("listen.address", c_.listen.address);
         address("operations.address", c_.operations.address);
-        if (c_.listen.port == c_.operations.port &&
-            (c_.listen.address == c_.operations.address || c_.listen.address == "0.0.0.0" ||
-             c_.operations.address == "0.0.0.0" || c_.listen.address == "::" ||
-             c_.operations.address == "::")) {
+        if (shares_port(c_.listen, c_.operations)) {
             add("operations.port", "the operations listener cannot share the API listener's port");
+        }
+        if (c_.public_jwks) {
+            address("public_jwks.address", c_.public_jwks->address);
+            for (const Endpoint* other : {&c_.listen, &c_.operations}) {
+                if (shares_port(*c_.public_jwks, *other)) {
+                    add("public_jwks.port",
+                        other == &c_.listen
+                            ? "the public JWKS listener cannot share the API listener's port"
+                            : "the public JWKS listener cannot share the operations port");
+                }
+            }
         }
 
         file("tls.cert", c_.tls.cert);
@@ -70,11 +84,6 @@ class Checker {
         duration("limits.handshake_timeout", l.handshake_timeout, 100ms, 1h);
         range("limits.max_connections", l.max_connections, 1, 1'000'000);
         range("limits.max_handshakes", l.max_handshakes, 1, 1'000'000);
-        if (l.max_handshakes > l.max_connections) {
-            add("limits.max_handshakes",
-                "must not exceed limits.max_connections (" + std::to_string(l.max_connections) +
-                    "): connections in their handshake are part of that cap");
-        }
         range("limits.max_requests_in_flight_per_connection",
               l.max_requests_in_flight_per_connection, 1, 128);
         return std::move(out_);

@@ -197,6 +197,9 @@ Request to_request(BeastRequest&& message) {
     if (auto it = message.find(http::field::accept); it != message.end()) {
         r.accept = std::string(it->value());
     }
+    if (auto it = message.find(http::field::if_none_match); it != message.end()) {
+        r.if_none_match = std::string(it->value());
+    }
     r.body = std::move(message.body());
     return r;
 }

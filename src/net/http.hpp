@@ -48,12 +48,13 @@ struct Header {
 // One parsed request. Requests are served one at a time per connection: the next request is
 // not read until this one's response is written.
 struct Request {
-    std::string method;        // as sent, e.g. "GET"
-    std::string target;        // origin-form: path + optional "?query", not decoded
-    std::string path;          // target up to '?', not decoded
-    std::string query;         // after '?', not decoded (see query.hpp)
-    std::string content_type;  // Content-Type header value, empty if absent
-    std::string accept;        // Accept header value, empty if absent
+    std::string method;         // as sent, e.g. "GET"
+    std::string target;         // origin-form: path + optional "?query", not decoded
+    std::string path;           // target up to '?', not decoded
+    std::string query;          // after '?', not decoded (see query.hpp)
+    std::string content_type;   // Content-Type header value, empty if absent
+    std::string accept;         // Accept header value, empty if absent
+    std::string if_none_match;  // If-None-Match header value, empty if absent
     std::string body;
     core::ClientIdentity identity;    // verified client certificate; empty on the ops listener
     bool authenticated = false;       // true on the mTLS listener (identity is meaningful)

@@ -179,7 +179,7 @@ void log_line(std::string_view line) {
 
 void log_exchange(const Exchange& x) {
     auto& s = state();
-    const auto level = x.api ? spdlog::level::info : spdlog::level::debug;
+    const auto level = x.listener == "operations" ? spdlog::level::debug : spdlog::level::info;
     if (!s.logger->should_log(level)) return;
     const auto route = x.route.empty() ? std::string_view("unmatched") : x.route;
     char duration[32];
@@ -199,7 +199,7 @@ void log_exchange(const Exchange& x) {
         member(out, "msg", msg);
         member(out, "request_id", x.request_id);
         if (!x.principal.empty()) member(out, "principal", x.principal);
-        member(out, "listener", x.api ? "api" : "operations");
+        member(out, "listener", x.listener);
         if (!x.method.empty()) member(out, "method", x.method);
         member(out, "route", route);
         out += ",\"status\":" + std::to_string(x.status);

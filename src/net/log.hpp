@@ -22,7 +22,7 @@ using LogSink = std::function<void(std::string_view line)>;
 // One answered request, for the access log and the request metrics: no body, header value or
 // query string. The views are valid only during the call.
 struct Exchange {
-    bool api = true;  // false: the operations listener
+    std::string_view listener = "api";  // "api", "operations" or "public"
     std::string_view method;
     std::string_view route;  // Response::route; "" when no handler answered (malformed request)
     unsigned status = 0;

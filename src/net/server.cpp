@@ -74,7 +74,9 @@ struct Server::State {
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::shared_ptr<Handler> api_handler;
     std::shared_ptr<Handler> ops_handler;
+    std::shared_ptr<Handler> public_handler;
     std::shared_ptr<ReloadableServerContext> tls;
+    std::shared_ptr<ReloadableServerContext> public_tls;  // no client certificate
     RateLimitedLog handshake_log;
     RateLimitedLog accept_log;
 
@@ -82,10 +84,11 @@ struct Server::State {
     std::atomic<std::uint64_t> next_connection_id{1};
     std::atomic<std::uint64_t> accepted{0}, rejected{0}, active_api{0}, active_ops{0},
         handshake_failures{0}, requests{0}, bad_requests{0}, timeouts{0}, accept_errors{0},
-        handshaking{0}, rejected_handshakes{0};
+        handshaking{0}, rejected_handshakes{0}, active_public{0};
 
     std::shared_ptr<impl::Listener> api_listener;
     std::shared_ptr<impl::Listener> ops_listener;
+    std::shared_ptr<impl::Listener> public_listener;
 
     std::mutex sessions_mutex;
     std::unordered_map<impl::SessionBase*, std::weak_ptr<impl::SessionBase>> sessions;
@@ -330,7 +333,9 @@ class HttpSession : public SessionBase {
     void send(Response response) {
         if (state_->options.on_exchange) {
             Exchange x;
-            x.api = &handler_ == state_->api_handler.get();
+            x.listener = &handler_ == state_->api_handler.get()   ? "api"
+                         : &handler_ == state_->ops_handler.get() ? "operations"
+                                                                  : "public";
             x.method = method_;
             x.route = response.route;
             x.status = response.status;
@@ -396,12 +401,19 @@ class HttpSession : public SessionBase {
 class TlsSession final : public HttpSession<TlsSession>,
                          public std::enable_shared_from_this<TlsSession> {
   public:
-    TlsSession(std::shared_ptr<State> state, tcp::socket socket, std::string remote)
-        : HttpSession(state, socket.get_executor(), *state->api_handler, state->options.limits,
-                      state->active_api, std::move(remote)),
+    // public_listener: server authentication only, no client certificate (Limits and the
+    // connection count of that listener; no handshake cap: no connection there authenticates).
+    TlsSession(std::shared_ptr<State> state, tcp::socket socket, std::string remote,
+               bool public_listener)
+        : HttpSession(state, socket.get_executor(),
+                      public_listener ? *state->public_handler : *state->api_handler,
+                      public_listener ? state->options.public_limits : state->options.limits,
+                      public_listener ? state->active_public : state->active_api,
+                      std::move(remote)),
           socket_(std::move(socket)),
-          timer_(ex_) {
-        handshake_slot_.emplace(state_->handshaking);
+          timer_(ex_),
+          public_(public_listener) {
+        if (!public_) handshake_slot_.emplace(state_->handshaking);
     }
 
     void run() {
@@ -500,7 +512,7 @@ class TlsSession final : public HttpSession<TlsSession>,
     void on_readable(beast::error_code ec) {
         timer_.cancel();
         if (ec || stop_requested_ || phase_ == Phase::closed) return;
-        ctx_ = state_->tls->current();
+        ctx_ = (public_ ? state_->public_tls : state_->tls)->current();
         tls_.emplace(std::move(socket_), *ctx_);
         lowest().expires_at(deadline_);
         stream().async_handshake(
@@ -515,6 +527,10 @@ class TlsSession final : public HttpSession<TlsSession>,
             count_handshake_failure(ec.message());
             phase_ = Phase::closed;
             return;  // no close_notify after a failed handshake; the socket closes with us
+        }
+        if (public_) {  // nobody to identify
+            do_read();
+            return;
         }
         // Precondition of identity extraction: OpenSSL verified the chain against the
         // configured CA (SSL_VERIFY_FAIL_IF_NO_PEER_CERT guarantees a certificate).
@@ -582,6 +598,7 @@ class TlsSession final : public HttpSession<TlsSession>,
     tcp::socket socket_;        // until the handshake starts
     asio::steady_timer timer_;  // handshake deadline, then the idle deadline between requests
     std::optional<ConnectionSlot> handshake_slot_;  // Limits::max_handshakes, until handshaken
+    bool public_ = false;
     std::chrono::steady_clock::time_point idle_started_;
     bool idle_waiting_ = false;
     std::chrono::steady_clock::time_point deadline_;
@@ -625,9 +642,11 @@ class PlainSession final : public HttpSession<PlainSession>,
 // Accepts connections for one listener. New connections get their own strand.
 class Listener : public std::enable_shared_from_this<Listener> {
   public:
-    Listener(std::shared_ptr<State> state, bool tls)
+    enum class Kind { api, ops, public_jwks };
+
+    Listener(std::shared_ptr<State> state, Kind kind)
         : state_(std::move(state)),
-          tls_(tls),
+          kind_(kind),
           acceptor_(asio::make_strand(state_->ioc)),
           backoff_(acceptor_.get_executor()) {}
 
@@ -687,12 +706,17 @@ class Listener : public std::enable_shared_from_this<Listener> {
             return;
         }
         state_->accepted.fetch_add(1);
-        const Limits& limits = tls_ ? state_->options.limits : state_->options.ops_limits;
-        auto& active = tls_ ? state_->active_api : state_->active_ops;
+        const bool api = kind_ == Kind::api;
+        const Limits& limits = api                  ? state_->options.limits
+                               : kind_ == Kind::ops ? state_->options.ops_limits
+                                                    : state_->options.public_limits;
+        auto& active = api                  ? state_->active_api
+                       : kind_ == Kind::ops ? state_->active_ops
+                                            : state_->active_public;
         if (active.load() >= limits.max_connections ||
-            (tls_ && state_->handshaking.load() >= limits.max_handshakes)) {
+            (api && state_->handshaking.load() >= limits.max_handshakes)) {
             state_->rejected.fetch_add(1);
-            if (tls_ && active.load() < limits.max_connections) {
+            if (api && active.load() < limits.max_connections) {
                 state_->rejected_handshakes.fetch_add(1);
             }
             beast::error_code close_ec;
@@ -701,8 +725,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
             beast::error_code opt_ec;
             socket.set_option(tcp::no_delay(true), opt_ec);
             std::string remote = endpoint_text(socket);
-            if (tls_) {
-                std::make_shared<TlsSession>(state_, std::move(socket), std::move(remote))->run();
+            if (kind_ != Kind::ops) {
+                std::make_shared<TlsSession>(state_, std::move(socket), std::move(remote),
+                                             kind_ == Kind::public_jwks)
+                    ->run();
             } else {
                 std::make_shared<PlainSession>(state_, std::move(socket), std::move(remote))->run();
             }
@@ -711,7 +737,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     }
 
     std::shared_ptr<State> state_;
-    bool tls_;
+    Kind kind_;
     tcp::acceptor acceptor_;
     asio::steady_timer backoff_;
     std::uint16_t port_ = 0;
@@ -721,7 +747,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
 core::Result<std::unique_ptr<Server>> Server::create(ServerOptions options,
                                                      std::shared_ptr<Handler> api_handler,
-                                                     std::shared_ptr<Handler> ops_handler) {
+                                                     std::shared_ptr<Handler> ops_handler,
+                                                     std::shared_ptr<Handler> public_handler) {
     if (!api_handler) {
         return core::make_error(core::ErrorKind::usage, "net.config", "no API handler");
     }
@@ -729,25 +756,48 @@ core::Result<std::unique_ptr<Server>> Server::create(ServerOptions options,
         return core::make_error(core::ErrorKind::usage, "net.config",
                                 "an operations listener needs a handler");
     }
+    if (options.public_listener && !public_handler) {
+        return core::make_error(core::ErrorKind::usage, "net.config",
+                                "a public listener needs a handler");
+    }
     raise_fd_limit();
     auto tls = ReloadableServerContext::create(options.tls);
     if (!tls) return std::move(tls).error();
+    std::shared_ptr<ReloadableServerContext> public_tls;
+    if (options.public_listener) {
+        auto files = options.tls;
+        files.client_ca.clear();
+        auto made = ReloadableServerContext::create(files);
+        if (!made) return std::move(made).error();
+        public_tls = std::move(made).value();
+    }
 
     std::unique_ptr<Server> server(new Server());
     const auto ops_address = options.ops;
     const auto api_address = options.api;
+    const auto public_address = options.public_listener;
     server->state_ = std::make_shared<State>(std::move(options));
     auto& state = *server->state_;
     state.api_handler = std::move(api_handler);
     state.ops_handler = std::move(ops_handler);
     state.tls = std::move(tls).value();
+    state.public_handler = std::move(public_handler);
+    state.public_tls = std::move(public_tls);
 
     try {
-        state.api_listener = std::make_shared<impl::Listener>(server->state_, true);
+        using Kind = impl::Listener::Kind;
+        state.api_listener = std::make_shared<impl::Listener>(server->state_, Kind::api);
         if (auto s = state.api_listener->open(api_address); !s) return std::move(s).error();
         if (ops_address) {
-            state.ops_listener = std::make_shared<impl::Listener>(server->state_, false);
+            state.ops_listener = std::make_shared<impl::Listener>(server->state_, Kind::ops);
             if (auto s = state.ops_listener->open(*ops_address); !s) return std::move(s).error();
+        }
+        if (public_address) {
+            state.public_listener =
+                std::make_shared<impl::Listener>(server->state_, Kind::public_jwks);
+            if (auto s = state.public_listener->open(*public_address); !s) {
+                return std::move(s).error();
+            }
         }
     } catch (const std::exception& e) {
         return core::make_error(core::ErrorKind::unavailable, "net.listen", e.what());
@@ -761,6 +811,7 @@ Server::~Server() {
     // Break the listener <-> state cycle.
     state_->api_listener.reset();
     state_->ops_listener.reset();
+    state_->public_listener.reset();
 }
 
 core::Status Server::start() {
@@ -771,6 +822,7 @@ core::Status Server::start() {
     state_->work.emplace(state_->ioc.get_executor());
     state_->api_listener->run();
     if (state_->ops_listener) state_->ops_listener->run();
+    if (state_->public_listener) state_->public_listener->run();
     const unsigned n = state_->options.io_threads == 0 ? 1 : state_->options.io_threads;
     for (unsigned i = 0; i < n; ++i) {
         threads_.emplace_back([state = state_, i] {
@@ -794,9 +846,12 @@ void Server::stop(std::chrono::milliseconds drain) {
     state_->stopping.store(true);
     state_->api_listener->close();
     if (state_->ops_listener) state_->ops_listener->close();
+    if (state_->public_listener) state_->public_listener->close();
     for (auto& s : state_->snapshot()) s->request_shutdown();
 
-    auto active = [this] { return state_->active_api.load() + state_->active_ops.load(); };
+    auto active = [this] {
+        return state_->active_api.load() + state_->active_ops.load() + state_->active_public.load();
+    };
     const auto deadline = std::chrono::steady_clock::now() + drain;
     while (active() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -822,7 +877,16 @@ void Server::stop(std::chrono::milliseconds drain) {
     }
 }
 
-core::Status Server::reload_tls(const ServerTlsFiles& files) { return state_->tls->reload(files); }
+core::Status Server::reload_tls(const ServerTlsFiles& files) {
+    if (state_->public_tls) {
+        // Both or neither: check the files with the API's context first.
+        if (auto st = state_->tls->reload(files); !st) return st;
+        auto public_files = files;
+        public_files.client_ca.clear();
+        return state_->public_tls->reload(public_files);
+    }
+    return state_->tls->reload(files);
+}
 
 std::uint16_t Server::api_port() const noexcept {
     return state_->api_listener ? state_->api_listener->port() : 0;
@@ -830,6 +894,10 @@ std::uint16_t Server::api_port() const noexcept {
 
 std::uint16_t Server::ops_port() const noexcept {
     return state_->ops_listener ? state_->ops_listener->port() : 0;
+}
+
+std::uint16_t Server::public_port() const noexcept {
+    return state_->public_listener ? state_->public_listener->port() : 0;
 }
 
 ServerStats Server::stats() const noexcept {
@@ -840,6 +908,7 @@ ServerStats Server::stats() const noexcept {
     s.handshakes_active = state_->handshaking.load();
     s.connections_active = state_->active_api.load();
     s.ops_connections_active = state_->active_ops.load();
+    s.public_connections_active = state_->active_public.load();
     s.handshake_failures = state_->handshake_failures.load();
     s.requests = state_->requests.load();
     s.bad_requests = state_->bad_requests.load();

@@ -41,6 +41,10 @@ struct ServerOptions {
     std::optional<ListenAddress> ops = ListenAddress{"127.0.0.1", 9090};
     Limits limits;      // API listener
     Limits ops_limits;  // operations listener
+    // The public listener (TLS with server authentication only, no client certificate; the
+    // daemon serves only the JWKS there); nullopt = none. Same certificate as the API.
+    std::optional<ListenAddress> public_listener;
+    Limits public_limits;
     unsigned io_threads = 2;
     LogSink log = log_line;  // operational log (handshake failures are rate-limited)
     std::chrono::milliseconds handshake_log_interval{1000};
@@ -56,6 +60,7 @@ struct ServerStats {
     std::uint64_t handshakes_active = 0;     // API connections still in their handshake
     std::uint64_t connections_active = 0;    // API listener, including pre-handshake
     std::uint64_t ops_connections_active = 0;
+    std::uint64_t public_connections_active = 0;
     std::uint64_t handshake_failures = 0;
     std::uint64_t requests = 0;       // responses written, both listeners
     std::uint64_t bad_requests = 0;   // malformed HTTP, header or body over the limit
@@ -68,12 +73,12 @@ std::uint64_t raise_fd_limit();
 
 class Server {
   public:
-    // Loads the TLS context, opens and binds both listeners (so a port in use is reported
-    // here), raises RLIMIT_NOFILE. Does not start accepting. Errors: usage (net.tls_config),
-    // unavailable (net.listen) for bind/listen failures.
+    // Loads the TLS contexts, opens and binds the listeners (so a port in use is reported
+    // here), raises RLIMIT_NOFILE. Does not start accepting. Errors: usage (net.tls_config,
+    // net.config), unavailable (net.listen) for bind/listen failures.
     [[nodiscard]] static core::Result<std::unique_ptr<Server>> create(
         ServerOptions options, std::shared_ptr<Handler> api_handler,
-        std::shared_ptr<Handler> ops_handler);
+        std::shared_ptr<Handler> ops_handler, std::shared_ptr<Handler> public_handler = nullptr);
 
     ~Server();  // stop(0) if still running
     Server(const Server&) = delete;
@@ -93,7 +98,8 @@ class Server {
     [[nodiscard]] core::Status reload_tls(const ServerTlsFiles& files);
 
     [[nodiscard]] std::uint16_t api_port() const noexcept;
-    [[nodiscard]] std::uint16_t ops_port() const noexcept;  // 0 without an ops listener
+    [[nodiscard]] std::uint16_t ops_port() const noexcept;     // 0 without an ops listener
+    [[nodiscard]] std::uint16_t public_port() const noexcept;  // 0 without a public listener
     [[nodiscard]] ServerStats stats() const noexcept;
     [[nodiscard]] std::uint64_t handshake_failures() const noexcept;
 

@@ -71,6 +71,14 @@ core::Result<std::shared_ptr<ssl::context>> make_server_context(const ServerTlsF
         if (auto s = load_chain_and_key(*ctx, files.cert_chain, files.private_key); !s) {
             return std::move(s).error();
         }
+        // Every connection is a full handshake: no tickets, no session cache.
+        SSL_CTX_set_num_tickets(native, 0);
+        SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
+        if (files.client_ca.empty()) {
+            SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);  // server authentication only
+            return ctx;
+        }
         if (auto s = load_trust(*ctx, files.client_ca); !s) return std::move(s).error();
 
         // RFC 8446 §4.3.2: the CertificateRequest names the acceptable CAs.
@@ -84,10 +92,6 @@ core::Result<std::shared_ptr<ssl::context>> make_server_context(const ServerTlsF
         // No certificate, no connection: the handshake itself fails (RFC 8446 §4.4.2.4,
         // "certificate_required" alert) when the client sends none or one we cannot verify.
         SSL_CTX_set_verify(native, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-        // Every connection proves its certificate afresh: no tickets, no session cache.
-        SSL_CTX_set_num_tickets(native, 0);
-        SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
-        SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
         return ctx;
     } catch (const std::exception& e) {
         return core::make_error(core::ErrorKind::internal, "net.tls_config", e.what());

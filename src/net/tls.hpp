@@ -16,7 +16,9 @@ namespace licentra::net {
 struct ServerTlsFiles {
     std::filesystem::path cert_chain;   // PEM: server certificate first, then intermediates
     std::filesystem::path private_key;  // PEM private key of the server certificate
-    std::filesystem::path client_ca;    // PEM bundle: the only trust anchors for client certs
+    // PEM bundle: the only trust anchors for client certs. Empty: no client certificate is
+    // asked for (the public JWKS listener: server authentication only).
+    std::filesystem::path client_ca;
 };
 
 struct ClientTlsFiles {

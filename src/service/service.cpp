@@ -275,10 +275,14 @@ core::Result<core::Grant<Tag>> Service::authorize_read(const Caller& caller, std
     return grant;
 }
 
-Outcome<std::string> Service::jwks(const Caller& caller) {
+Outcome<Service::PublishedJwks> Service::jwks(const Caller& caller) {
     if (auto g = authorize_read<act::JwksRead>(caller, {}); !g) {
-        return Outcome<std::string>::fail(g.error());
+        return Outcome<PublishedJwks>::fail(g.error());
     }
+    return public_jwks();
+}
+
+Outcome<Service::PublishedJwks> Service::public_jwks() {
     auto published = deps_.keys->published(core::Clock::now());
     std::vector<token::JwksKey> entries;
     entries.reserve(published.size());
@@ -289,8 +293,14 @@ Outcome<std::string> Service::jwks(const Caller& caller) {
                             {"licentra_state", std::string(keys::state_name(v.record.state))}}});
     }
     auto doc = token::jwks_json(entries);
-    if (!doc) return Outcome<std::string>::fail(doc.error());
-    return Outcome<std::string>::success(std::move(*doc));
+    if (!doc) return Outcome<PublishedJwks>::fail(doc.error());
+    std::chrono::seconds max_age = std::chrono::hours(1);
+    for (const auto& rules : deps_.policy->current()->keys()) {
+        max_age = std::min(max_age, std::chrono::duration_cast<std::chrono::seconds>(
+                                        rules.rotation.publish_ahead / 2));
+    }
+    return Outcome<PublishedJwks>::success(
+        {std::move(*doc), std::max(max_age, std::chrono::seconds{0})});
 }
 
 Outcome<nlohmann::json> Service::list_keys(const Caller& caller) {

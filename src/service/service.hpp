@@ -125,8 +125,18 @@ class Service {
     void sign_token(Caller caller, std::string key, nlohmann::json claims,
                     std::function<void(Outcome<IssuedToken>)> done);
 
-    // GET /.well-known/jwks.json (jwks.read): the JWKS document text.
-    [[nodiscard]] Outcome<std::string> jwks(const Caller& caller);
+    // The JWKS as published, and how long a cache may keep it: half the shortest publish-ahead
+    // period of the policy's keys (a new version is in the set at least that long before it
+    // signs, so a cache that keeps the set half of it still learns the key in time), at most
+    // one hour, at least zero.
+    struct PublishedJwks {
+        std::string body;
+        std::chrono::seconds max_age{0};
+    };
+    // GET /.well-known/jwks.json on the API listener (jwks.read).
+    [[nodiscard]] Outcome<PublishedJwks> jwks(const Caller& caller);
+    // The same on the public listener: public keys for anyone, no caller, nothing audited.
+    [[nodiscard]] Outcome<PublishedJwks> public_jwks();
     // GET /v1/keys, /v1/keys/{name} (keys.read): key metadata as JSON. Listing shows only the
     // keys the caller may read.
     [[nodiscard]] Outcome<nlohmann::json> list_keys(const Caller& caller);

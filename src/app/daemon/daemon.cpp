@@ -374,8 +374,14 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     AuditProbe audit_probe;
     audit_probe.slow = [&audit_log] { return audit_log->slow(); };
     audit_probe.retry_after = std::chrono::ceil<std::chrono::seconds>(cfg->audit.sync_timeout);
+    if (cfg->public_jwks) {
+        server_options.public_listener =
+            net::ListenAddress{cfg->public_jwks->address, cfg->public_jwks->port};
+        server_options.public_limits = server_options.limits;
+    }
     auto server = net::Server::create(
-        server_options, make_api_handler(service, executor, audit_probe), make_ops_handler(probe));
+        server_options, make_api_handler(service, executor, audit_probe), make_ops_handler(probe),
+        cfg->public_jwks ? make_public_handler(service) : nullptr);
     if (!server) {
         log_line("listeners: " + server.error().to_string());
         return kExitRuntime;
@@ -467,9 +473,13 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     });
 
     ready = true;
-    const std::string listening =
-        "API on " + cfg->listen.address + ":" + std::to_string((*server)->api_port()) +
-        ", operations on " + cfg->operations.address + ":" + std::to_string((*server)->ops_port());
+    std::string listening = "API on " + cfg->listen.address + ":" +
+                            std::to_string((*server)->api_port()) + ", operations on " +
+                            cfg->operations.address + ":" + std::to_string((*server)->ops_port());
+    if (cfg->public_jwks) {
+        listening += ", public JWKS on " + cfg->public_jwks->address + ":" +
+                     std::to_string((*server)->public_port());
+    }
     notify_serving(listening);
     log_line("ready: " + listening);
     Watchdog watchdog((*server)->io_context(), probe_finished_ms);

@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "core/bytes.hpp"
 #include "core/names.hpp"
+#include "crypto/digest.hpp"
 #include "net/query.hpp"
 #include "token/strict_json.hpp"
 
@@ -37,6 +39,40 @@ Response text_response(std::string content_type, std::string body) {
     r.status = 200;
     r.content_type = std::move(content_type);
     r.body = std::move(body);
+    return r;
+}
+
+// Whether an If-None-Match value names `etag` (RFC 9110 §13.1.2: "*", or a list of entity
+// tags compared weakly).
+bool if_none_match_matches(std::string_view header, std::string_view etag) {
+    while (!header.empty()) {
+        const auto comma = header.find(',');
+        std::string_view tag = header.substr(0, comma);
+        header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+        while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+        while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+        if (tag == "*") return true;
+        if (tag.starts_with("W/")) tag.remove_prefix(2);
+        if (tag == etag) return true;
+    }
+    return false;
+}
+
+// The JWKS answer of the API and the public listener: Cache-Control from the publish-ahead
+// period (Service::PublishedJwks), a strong ETag (the first 128 bits of the body's SHA-256),
+// and 304 without a body when the client already holds that version.
+Response jwks_response(const service::Service::PublishedJwks& jwks, const Request& req) {
+    const std::string etag =
+        "\"" + core::hex_encode(crypto::sha256(core::as_bytes(jwks.body))).substr(0, 32) + "\"";
+    Response r;
+    if (if_none_match_matches(req.if_none_match, etag)) {
+        r.status = 304;
+    } else {
+        r = text_response(std::string(kJson), jwks.body);
+    }
+    r.headers.push_back(
+        {"Cache-Control", "public, max-age=" + std::to_string(jwks.max_age.count())});
+    r.headers.push_back({"ETag", etag});
     return r;
 }
 
@@ -156,9 +192,7 @@ class ApiHandler final : public net::Handler {
             if (!get) return done(method_not_allowed(req, "GET"));
             auto out = service_.jwks(caller_of(req));
             if (!out.ok()) return done(failure_response(out, req.request_id));
-            Response r = text_response(std::string(kJson), std::move(*out.value));
-            r.headers.push_back({"Cache-Control", "max-age=300"});
-            return done(std::move(r));
+            return done(jwks_response(*out.value, req));
         }
         if (path == "/v1/keys") {
             if (!get) return done(method_not_allowed(req, "GET"));
@@ -453,7 +487,42 @@ class OpsHandler final : public net::Handler {
     OpsProbe probe_;
 };
 
+// The public listener: the JWKS and nothing else.
+class PublicHandler final : public net::Handler {
+  public:
+    explicit PublicHandler(service::Service& service) : service_(service) {}
+
+    void handle(Request req, std::function<void(Response)> done) override {
+        if (req.path != "/.well-known/jwks.json") {
+            Response r =
+                net::problem_response(ProblemKind::not_found, "no such resource", req.request_id);
+            r.route = "unmatched";
+            return done(std::move(r));
+        }
+        Response r;
+        if (req.method != "GET") {
+            r = net::problem_response(ProblemKind::method_not_allowed,
+                                      "method " + req.method + " is not allowed on " + req.path,
+                                      req.request_id);
+            r.headers.push_back({"Allow", "GET"});
+        } else if (auto out = service_.public_jwks(); !out.ok()) {
+            r = failure_response(out, req.request_id);
+        } else {
+            r = jwks_response(*out.value, req);
+        }
+        r.route = "/.well-known/jwks.json";
+        done(std::move(r));
+    }
+
+  private:
+    service::Service& service_;
+};
+
 }  // namespace
+
+std::shared_ptr<net::Handler> make_public_handler(service::Service& service) {
+    return std::make_shared<PublicHandler>(service);
+}
 
 std::shared_ptr<net::Handler> make_api_handler(service::Service& service,
                                                service::Executor& blocking, AuditProbe audit) {

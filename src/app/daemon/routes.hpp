@@ -31,6 +31,10 @@ struct OpsProbe {
     std::function<std::string()> metrics;  // Prometheus text exposition
 };
 
+// GET /.well-known/jwks.json on the public listener (TLS, no client certificate),
+// with the same Cache-Control and ETag as the API listener's copy; nothing else.
+std::shared_ptr<net::Handler> make_public_handler(service::Service& service);
+
 // /healthz, /readyz and /metrics on the plain-HTTP operations listener; nothing else.
 std::shared_ptr<net::Handler> make_ops_handler(OpsProbe probe);
 

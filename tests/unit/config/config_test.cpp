@@ -393,6 +393,34 @@ TEST_F(ConfigFiles, PortsMustBeInRangeAndListenersDistinct) {
     EXPECT_NE(find(validate_config(same.config), "operations.port"), nullptr);
 }
 
+TEST_F(ConfigFiles, ThePublicJwksListenerIsOffUnlessConfiguredAndHasAPortOfItsOwn) {
+    auto none = load(minimal_yaml());
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none.config.public_jwks.has_value());
+
+    auto defaults = load(minimal_yaml() + "public_jwks: {}\n");
+    ASSERT_TRUE(defaults.ok()) << dump(defaults.diagnostics);
+    ASSERT_TRUE(defaults.config.public_jwks.has_value());
+    EXPECT_EQ(defaults.config.public_jwks->address, "127.0.0.1");
+    EXPECT_EQ(defaults.config.public_jwks->port, 8444);
+    EXPECT_TRUE(validate_config(defaults.config).empty());
+
+    auto on_api = load(minimal_yaml() + "public_jwks:\n  port: 8443\n");
+    ASSERT_TRUE(on_api.ok());
+    const auto d = validate_config(on_api.config);
+    ASSERT_NE(find(d, "public_jwks.port"), nullptr);
+    EXPECT_NE(find(d, "public_jwks.port")->message.find("API listener"), std::string::npos);
+    auto on_ops = load(minimal_yaml() + "public_jwks:\n  address: 0.0.0.0\n  port: 9090\n");
+    ASSERT_TRUE(on_ops.ok());
+    EXPECT_NE(find(validate_config(on_ops.config), "public_jwks.port"), nullptr);
+    auto unknown = load(minimal_yaml() + "public_jwks:\n  tls: x\n");
+    EXPECT_FALSE(unknown.ok());
+    EXPECT_NE(find(unknown.diagnostics, "public_jwks.tls"), nullptr) << dump(unknown.diagnostics);
+    auto name = load(minimal_yaml() + "public_jwks:\n  address: example.com\n");
+    ASSERT_TRUE(name.ok());
+    EXPECT_NE(find(validate_config(name.config), "public_jwks.address"), nullptr);
+}
+
 TEST_F(ConfigFiles, LoadAndValidateJoinsAllDiagnostics) {
     test::write_file(root_ / "config.yaml", minimal_yaml() + "x: 1\ny: 2\n", 0644);
     std::vector<Diagnostic> diags;
