@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "audit/proof_json.hpp"
 #include "audit/record.hpp"
 #include "core/bytes.hpp"
 #include "core/time.hpp"
@@ -47,8 +48,6 @@ nlohmann::json version_json(const keys::KeyVersion& v) {
     if (auto t = time_field(v.record.destroyed_ms)) j["destroyed"] = *t;
     return j;
 }
-
-std::string hashes_hex(const audit::Hash& h) { return core::hex_encode(h); }
 
 }  // namespace
 
@@ -370,13 +369,8 @@ Outcome<nlohmann::json> Service::inclusion_proof(const Caller& caller, std::uint
     if (!leaf || !root) {
         return Outcome<nlohmann::json>::fail(leaf ? root.error() : leaf.error());
     }
-    nlohmann::json hashes = nlohmann::json::array();
-    for (const auto& h : *proof) hashes.push_back(hashes_hex(h));
-    return Outcome<nlohmann::json>::success({{"index", index},
-                                             {"tree_size", size},
-                                             {"leaf_hash", hashes_hex(*leaf)},
-                                             {"root_hash", hashes_hex(*root)},
-                                             {"proof", std::move(hashes)}});
+    return Outcome<nlohmann::json>::success(
+        audit::inclusion_proof_json(index, size, *leaf, *root, *proof));
 }
 
 Outcome<nlohmann::json> Service::consistency_proof(const Caller& caller, std::uint64_t first,
@@ -389,13 +383,8 @@ Outcome<nlohmann::json> Service::consistency_proof(const Caller& caller, std::ui
     auto r1 = deps_.audit->root(first);
     auto r2 = deps_.audit->root(second);
     if (!r1 || !r2) return Outcome<nlohmann::json>::fail(r1 ? r2.error() : r1.error());
-    nlohmann::json hashes = nlohmann::json::array();
-    for (const auto& h : *proof) hashes.push_back(hashes_hex(h));
-    return Outcome<nlohmann::json>::success({{"first", first},
-                                             {"second", second},
-                                             {"first_root_hash", hashes_hex(*r1)},
-                                             {"second_root_hash", hashes_hex(*r2)},
-                                             {"proof", std::move(hashes)}});
+    return Outcome<nlohmann::json>::success(
+        audit::consistency_proof_json(first, second, *r1, *r2, *proof));
 }
 
 core::Status Service::bootstrap_keys() {
