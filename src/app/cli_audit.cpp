@@ -418,9 +418,13 @@ void add_audit_commands(CLI::App& root, Outcome& outcome) {
         "prove-inclusion",
         "Print the RFC 9162 inclusion proof of entry I in the tree of size N as JSON");
     inclusion->add_option("--dir", i->dir, "Audit log directory")->required();
-    inclusion->add_option("--index", i->index, "Entry index I")->required();
-    i->size_option = inclusion->add_option("--size", i->size,
-                                           "Tree size N (default: the newest checkpoint's size)");
+    inclusion->add_option("--index", i->index, "Entry index I")
+        ->required()
+        ->check(CLI::NonNegativeNumber);
+    i->size_option =
+        inclusion
+            ->add_option("--size", i->size, "Tree size N (default: the newest checkpoint's size)")
+            ->check(CLI::NonNegativeNumber);
     inclusion->add_flag("--json", i->json, "Print JSON (the only output format)");
     inclusion->footer(kAuditFooter);
     inclusion->callback(
@@ -430,8 +434,12 @@ void add_audit_commands(CLI::App& root, Outcome& outcome) {
     CLI::App* consistency = audit->add_subcommand(
         "prove-consistency", "Print the RFC 9162 consistency proof between tree sizes A and B");
     consistency->add_option("--dir", p->dir, "Audit log directory")->required();
-    consistency->add_option("--from", p->from, "Tree size A")->required();
-    consistency->add_option("--to", p->to, "Tree size B")->required();
+    consistency->add_option("--from", p->from, "Tree size A")
+        ->required()
+        ->check(CLI::NonNegativeNumber);
+    consistency->add_option("--to", p->to, "Tree size B")
+        ->required()
+        ->check(CLI::NonNegativeNumber);
     consistency->add_flag("--json", p->json, "Print JSON (the only output format)");
     consistency->footer(kAuditFooter);
     consistency->callback(
