@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "audit/log.hpp"
+#include "bench_cli.hpp"
 #include "unit/audit/audit_test_support.hpp"
 
 namespace {
@@ -116,17 +117,13 @@ Stats group_commit(const fs::path& dir, int appenders, double seconds) {
 int main(int argc, char** argv) {
     fs::path base;
     double seconds = 3.0;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--dir" && i + 1 < argc) {
-            base = argv[++i];
-        } else if (a == "--seconds" && i + 1 < argc) {
-            seconds = std::atof(argv[++i]);
-        } else {
-            std::fprintf(stderr, "usage: audit_append [--dir DIR] [--seconds S]\n");
-            return 2;
-        }
-    }
+    CLI::App app("Audit append throughput and latency: group commit vs one fdatasync per entry",
+                 "audit_append");
+    app.add_option("--dir", base, "Directory on a real disk (default: a fresh one in /var/tmp)");
+    app.add_option("--seconds", seconds, "Seconds per measurement")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    licentra::bench::parse_or_exit(app, argc, argv);
     bool remove = false;
     if (base.empty()) {
         char tmpl[] = "/var/tmp/licentra-audit-bench-XXXXXX";

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "audit/log.hpp"
+#include "bench_cli.hpp"
 #include "crypto/digest.hpp"
 #include "unit/audit/audit_test_support.hpp"
 
@@ -127,31 +128,20 @@ int main(int argc, char** argv) {
     int runs = 3;
     std::string cli = LICENTRA_CLI_PATH;
     bool keep = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--dir" && i + 1 < argc) {
-            base = argv[++i];
-        } else if (a == "--sizes" && i + 1 < argc) {
-            sizes.clear();
-            std::string list = argv[++i];
-            for (std::size_t pos = 0; pos <= list.size();) {
-                const std::size_t comma = std::min(list.find(',', pos), list.size());
-                sizes.push_back(std::stoull(list.substr(pos, comma - pos)));
-                pos = comma + 1;
-            }
-        } else if (a == "--runs" && i + 1 < argc) {
-            runs = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--licentra" && i + 1 < argc) {
-            cli = argv[++i];
-        } else if (a == "--keep") {
-            keep = true;
-        } else {
-            std::fprintf(stderr,
-                         "usage: audit_verify [--dir DIR] [--sizes N,N,...] [--runs R] "
-                         "[--licentra PATH] [--keep]\n");
-            return 2;
-        }
-    }
+    CLI::App app("Wall time and peak RSS of `licentra audit verify` on generated logs",
+                 "audit_verify");
+    app.add_option("--dir", base,
+                   "Directory for the logs (default: a fresh one in /var/tmp, removed at the end "
+                   "unless --keep)");
+    app.add_option("--sizes", sizes, "Log sizes in entries, comma-separated")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--runs", runs, "Runs per size")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    app.add_option("--licentra", cli, "The licentra binary")->capture_default_str();
+    app.add_flag("--keep", keep, "Keep the generated logs");
+    licentra::bench::parse_or_exit(app, argc, argv);
     bool remove = false;
     if (base.empty()) {
         char tmpl[] = "/var/tmp/licentra-verify-bench-XXXXXX";

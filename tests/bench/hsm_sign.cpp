@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.hpp"
 #include "crypto/digest.hpp"
 #include "hsm/internal.hpp"
 #include "support/softhsm.hpp"
@@ -91,8 +92,17 @@ Samples measure(unsigned threads, double seconds, Op&& op_for_thread) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
-    const double rsa_seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
+    double seconds = 2.0;
+    double rsa_seconds = 1.0;
+    CLI::App app("HSM signing throughput and latency: pooled Token::sign vs raw C_Sign",
+                 "hsm_sign");
+    app.add_option("SECONDS", seconds, "Seconds per EdDSA/ECDSA measurement")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("RSA_SECONDS", rsa_seconds, "Seconds per RSA measurement")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bench::parse_or_exit(app, argc, argv);
     test::SoftHsmToken fixture("licentra-bench");
     auto module = hsm::Module::load(test::SoftHsmToken::module_path());
     if (!module) {

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.hpp"
 #include "crypto/digest.hpp"
 
 namespace {
@@ -40,11 +41,7 @@ using Clock = std::chrono::steady_clock;
 }
 
 [[noreturn]] void usage(const std::string& why) {
-    std::fprintf(stderr,
-                 "p11kit_remote: %s\nusage: p11kit_remote --module PATH --uri PKCS11-URI "
-                 "--alg ES256|EdDSA [--threads N] [--seconds S] [--warmup S] [--label L] "
-                 "[--json]\n",
-                 why.c_str());
+    std::fprintf(stderr, "p11kit_remote: %s\nRun p11kit_remote --help for usage.\n", why.c_str());
     std::exit(2);
 }
 
@@ -70,35 +67,25 @@ struct Options {
 
 Options parse(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--json") {
-            o.json = true;
-            continue;
-        }
-        if (i + 1 >= argc) usage("missing value for " + a);
-        const std::string v = argv[++i];
-        if (a == "--module")
-            o.module = v;
-        else if (a == "--uri")
-            o.uri = v;
-        else if (a == "--alg")
-            o.alg = v;
-        else if (a == "--label")
-            o.label = v;
-        else if (a == "--threads")
-            o.threads = static_cast<unsigned>(std::max(1, std::atoi(v.c_str())));
-        else if (a == "--seconds")
-            o.seconds = std::atof(v.c_str());
-        else if (a == "--warmup")
-            o.warmup = std::atof(v.c_str());
-        else
-            usage("unknown option " + a);
-    }
-    if (o.module.empty() || o.uri.empty()) usage("--module and --uri are required");
-    if (o.alg != "ES256" && o.alg != "EdDSA") usage("--alg must be ES256 or EdDSA");
+    CLI::App app("A bare C_SignInit + C_Sign loop over any PKCS#11 module", "p11kit_remote");
+    app.add_option("--module", o.module, "PKCS#11 module")->required();
+    app.add_option("--uri", o.uri, "pkcs11:token=L?pin-source=file:PIN")->required();
+    app.add_option("--alg", o.alg, "Algorithm")
+        ->required()
+        ->check(CLI::IsMember({"ES256", "EdDSA"}));
+    app.add_option("--threads", o.threads, "Signing threads")
+        ->check(CLI::Range(1U, 1024U))
+        ->capture_default_str();
+    app.add_option("--seconds", o.seconds, "Measured seconds")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--warmup", o.warmup, "Warm-up seconds")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--label", o.label, "Key label (default bench/<alg>)");
+    app.add_flag("--json", o.json, "Print the result as JSON");
+    licentra::bench::parse_or_exit(app, argc, argv);
     if (o.label.empty()) o.label = "bench/" + o.alg;
-    if (o.seconds <= 0) usage("--seconds must be positive");
     return o;
 }
 

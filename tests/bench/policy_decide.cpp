@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "bench_cli.hpp"
 #include "policy/loader.hpp"
 
 namespace {
@@ -36,9 +37,14 @@ void run(const char* name, double seconds, const std::function<std::size_t()>& o
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::string path =
-        argc > 1 ? argv[1] : std::string(LICENTRA_SOURCE_DIR) + "/policy/policy.example.yaml";
-    const double seconds = argc > 2 ? std::atof(argv[2]) : 2.0;
+    std::string path = std::string(LICENTRA_SOURCE_DIR) + "/policy/policy.example.yaml";
+    double seconds = 2.0;
+    CLI::App app("Policy decisions per second", "policy_decide");
+    app.add_option("POLICY", path, "Policy file")->capture_default_str();
+    app.add_option("SECONDS", seconds, "Seconds per measurement")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bench::parse_or_exit(app, argc, argv);
     policy::PolicyLoad l = policy::load_policy_file(path);
     if (!l.ok()) {
         std::fprintf(stderr, "%s\n", l.error().message.c_str());

@@ -49,6 +49,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.hpp"
 #include "net/client.hpp"
 #include "net/tls.hpp"
 
@@ -286,45 +287,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-    std::cerr << "sign_load: " << why
-              << "\nusage: sign_load --url https://HOST:PORT/PATH --cert C --key K --ca CA"
-                 " [--body-file F|--body TEXT] [--method M] [--content-type T]"
-                 " [--connections N] [--inflight M] [--duration S] [--warmup S] [--threads T]"
-                 " [--rate R] [--hold N [--rss-pid PID] [--settle S]] [--json]\n";
+    std::cerr << "sign_load: " << why << "\nRun sign_load --help for usage.\n";
     std::exit(2);
-}
-
-unsigned to_unsigned(const std::string& flag, const std::string& v) {
-    try {
-        std::size_t pos = 0;
-        const unsigned long n = std::stoul(v, &pos);
-        if (pos != v.size() || n == 0 || n > 1'000'000) throw std::out_of_range("range");
-        return static_cast<unsigned>(n);
-    } catch (const std::exception&) {
-        usage(flag + " needs a positive integer");
-    }
-}
-
-double to_seconds(const std::string& flag, const std::string& v) {
-    try {
-        std::size_t pos = 0;
-        const double d = std::stod(v, &pos);
-        if (pos != v.size() || d < 0 || d > 86400) throw std::out_of_range("range");
-        return d;
-    } catch (const std::exception&) {
-        usage(flag + " needs a number of seconds");
-    }
-}
-
-double to_rate(const std::string& flag, const std::string& v) {
-    try {
-        std::size_t pos = 0;
-        const double d = std::stod(v, &pos);
-        if (pos != v.size() || d <= 0 || d > 10'000'000) throw std::out_of_range("range");
-        return d;
-    } catch (const std::exception&) {
-        usage(flag + " needs a positive number of requests per second");
-    }
 }
 
 // VmRSS and VmHWM of a process in KiB (0 if unreadable).
@@ -350,57 +314,51 @@ void raise_nofile(std::uint64_t wanted) {
 
 Options parse(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--json") {
-            o.json = true;
-            continue;
-        }
-        if (i + 1 >= argc) usage("missing value for " + a);
-        const std::string v = argv[++i];
-        if (a == "--url")
-            o.url = v;
-        else if (a == "--method")
-            o.method = v;
-        else if (a == "--content-type")
-            o.content_type = v;
-        else if (a == "--body")
-            o.body = v;
-        else if (a == "--body-file") {
-            std::ifstream in(v, std::ios::binary);
-            if (!in) usage("cannot read " + v);
-            std::ostringstream ss;
-            ss << in.rdbuf();
-            o.body = ss.str();
-        } else if (a == "--cert")
-            o.cert = v;
-        else if (a == "--key")
-            o.key = v;
-        else if (a == "--ca")
-            o.ca = v;
-        else if (a == "--connections")
-            o.connections = to_unsigned(a, v);
-        else if (a == "--inflight")
-            o.inflight = to_unsigned(a, v);
-        else if (a == "--duration")
-            o.duration_s = to_seconds(a, v);
-        else if (a == "--warmup")
-            o.warmup_s = to_seconds(a, v);
-        else if (a == "--threads")
-            o.threads = to_unsigned(a, v);
-        else if (a == "--rate")
-            o.rate = to_rate(a, v);
-        else if (a == "--hold")
-            o.hold = to_unsigned(a, v);
-        else if (a == "--rss-pid")
-            o.rss_pid = to_unsigned(a, v);
-        else if (a == "--settle")
-            o.settle_s = to_seconds(a, v);
-        else
-            usage("unknown option " + a);
-    }
-    if (o.url.empty() || o.cert.empty() || o.key.empty() || o.ca.empty()) {
-        usage("--url, --cert, --key and --ca are required");
+    CLI::App app("mTLS load client for licentra-signd (closed loop, --rate paced, or --hold)",
+                 "sign_load");
+    std::string body_file;
+    app.add_option("--url", o.url, "https://HOST:PORT/PATH")->required();
+    app.add_option("--cert", o.cert, "Client certificate (PEM)")->required();
+    app.add_option("--key", o.key, "Client private key (PEM)")->required();
+    app.add_option("--ca", o.ca, "CA of the server certificate (PEM)")->required();
+    auto* body = app.add_option("--body", o.body, "Request body");
+    app.add_option("--body-file", body_file, "Request body from a file")
+        ->check(CLI::ExistingFile)
+        ->excludes(body);
+    app.add_option("--method", o.method, "HTTP method")->capture_default_str();
+    app.add_option("--content-type", o.content_type, "Content-Type")->capture_default_str();
+    const auto count = CLI::Range(1U, 1'000'000U);
+    const auto seconds = CLI::Range(0.0, 86400.0);
+    app.add_option("--connections", o.connections, "Connections")
+        ->check(count)
+        ->capture_default_str();
+    app.add_option("--inflight", o.inflight, "Requests in flight over all connections")
+        ->check(count)
+        ->capture_default_str();
+    app.add_option("--duration", o.duration_s, "Measured seconds")
+        ->check(seconds)
+        ->capture_default_str();
+    app.add_option("--warmup", o.warmup_s, "Warm-up seconds")
+        ->check(seconds)
+        ->capture_default_str();
+    app.add_option("--threads", o.threads, "io_context threads")
+        ->check(count)
+        ->capture_default_str();
+    app.add_option("--rate", o.rate, "Open loop: requests per second over all connections")
+        ->check(CLI::PositiveNumber & CLI::Range(0.0, 10'000'000.0));
+    app.add_option("--hold", o.hold, "Open N connections and keep them idle")->check(count);
+    app.add_option("--rss-pid", o.rss_pid, "--hold: report this process's VmRSS")->check(count);
+    app.add_option("--settle", o.settle_s, "--hold: idle seconds before reading VmRSS")
+        ->check(seconds)
+        ->capture_default_str();
+    app.add_flag("--json", o.json, "Print the result as JSON");
+    licentra::bench::parse_or_exit(app, argc, argv);
+    if (!body_file.empty()) {
+        std::ifstream in(body_file, std::ios::binary);
+        if (!in) usage("cannot read " + body_file);
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        o.body = ss.str();
     }
     if (o.inflight < o.connections) o.connections = o.inflight;
     if (o.hold > 0) o.threads = 1;  // hold mode's bookkeeping is single-threaded

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "bench_cli.hpp"
 #include "net/server.hpp"
 #include "net/signals.hpp"
 #include "net/work_pool.hpp"
@@ -18,26 +19,18 @@ namespace net = licentra::net;
 int main(int argc, char** argv) {
     std::string cert, key, ca;
     unsigned port = 8443, threads = 2, pool_threads = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string a = argv[i];
-        const std::string v = argv[i + 1];
-        if (a == "--cert")
-            cert = v;
-        else if (a == "--key")
-            key = v;
-        else if (a == "--ca")
-            ca = v;
-        else if (a == "--port")
-            port = static_cast<unsigned>(std::stoul(v));
-        else if (a == "--threads")
-            threads = static_cast<unsigned>(std::stoul(v));
-        else if (a == "--pool")
-            pool_threads = static_cast<unsigned>(std::stoul(v));
-        else {
-            std::cerr << "unknown option " << a << "\n";
-            return 2;
-        }
-    }
+    CLI::App app("mTLS echo server for sign_load (no daemon behind it)", "sign_load_echo_server");
+    app.add_option("--cert", cert, "Server certificate (PEM)")->required();
+    app.add_option("--key", key, "Server private key (PEM)")->required();
+    app.add_option("--ca", ca, "Client CA (PEM)")->required();
+    app.add_option("--port", port, "TCP port")
+        ->check(CLI::Range(1U, 65535U))
+        ->capture_default_str();
+    app.add_option("--threads", threads, "io_context threads")
+        ->check(CLI::Range(1U, 1024U))
+        ->capture_default_str();
+    app.add_option("--pool", pool_threads, "Work pool threads (0: none)")->capture_default_str();
+    licentra::bench::parse_or_exit(app, argc, argv);
     if (!net::block_signals()) return 1;
     std::unique_ptr<net::WorkPool> pool;
     if (pool_threads > 0) pool = std::make_unique<net::WorkPool>(pool_threads);

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.hpp"
 #include "net/work_pool.hpp"
 
 namespace asio = boost::asio;
@@ -84,16 +85,17 @@ int main(int argc, char** argv) {
     std::size_t iterations = 200000;
     std::size_t pool_threads = 2;
     std::size_t chains = 64;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string a = argv[i];
-        const std::size_t v = std::strtoull(argv[i + 1], nullptr, 10);
-        if (a == "--iterations")
-            iterations = v;
-        else if (a == "--pool-threads")
-            pool_threads = v;
-        else if (a == "--chains")
-            chains = v;
-    }
+    CLI::App app("The io_context -> WorkPool -> strand hand-off cost", "sign_load_handoff");
+    app.add_option("--iterations", iterations, "Hand-offs per measurement")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}))
+        ->capture_default_str();
+    app.add_option("--pool-threads", pool_threads, "Work pool threads")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
+        ->capture_default_str();
+    app.add_option("--chains", chains, "Concurrent chains")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
+        ->capture_default_str();
+    licentra::bench::parse_or_exit(app, argc, argv);
     licentra::net::WorkPool pool(pool_threads);
 
     const double base_seq = run(nullptr, 1, iterations, 1);

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "app/wiring/requests_hsm.hpp"
+#include "bench_cli.hpp"
 #include "core/bytes.hpp"
 #include "core/time.hpp"
 #include "crypto/random.hpp"
@@ -265,12 +266,17 @@ void measure_in_process(test::SoftHsmToken& fixture) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const unsigned versions = argc > 1 ? static_cast<unsigned>(std::atoi(argv[1])) : 100;
-    const unsigned runs = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) : 5;
-    if (versions < 5 || runs < 1) {
-        std::fprintf(stderr, "usage: start_many_versions [versions >= 5] [runs >= 1]\n");
-        return 2;
-    }
+    unsigned versions = 100;
+    unsigned runs = 5;
+    CLI::App app("licentra-signd start to /readyz with many versions of one key",
+                 "start_many_versions");
+    app.add_option("VERSIONS", versions, "Versions of the key (at least 5)")
+        ->check(CLI::Range(5U, 100000U))
+        ->capture_default_str();
+    app.add_option("RUNS", runs, "Timed restarts")
+        ->check(CLI::Range(1U, 1000U))
+        ->capture_default_str();
+    bench::parse_or_exit(app, argc, argv);
     try {
         test::Deployment deployment;
         const auto load = policy::load_policy_file(deployment.policy_file());
