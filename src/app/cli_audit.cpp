@@ -10,6 +10,7 @@
 
 #include "app/cli.hpp"
 #include "audit/checkpoint.hpp"
+#include "audit/proof_json.hpp"
 #include "audit/store.hpp"
 #include "audit/verify.hpp"
 
@@ -61,13 +62,7 @@ int usage_error(const std::string& message) {
     return kExitUsage;
 }
 
-std::string b64(const audit::Hash& h) { return core::base64_encode(h); }
-
-json hashes_json(const std::vector<audit::Hash>& hashes) {
-    json out = json::array();
-    for (const auto& h : hashes) out.push_back(b64(h));
-    return out;
-}
+std::string b64(const audit::Hash& h) { return audit::hash_base64(h); }
 
 json finding_json(const audit::Finding& f) {
     json j = {{"reason", f.reason}, {"message", f.message}};
@@ -345,11 +340,8 @@ int cmd_prove_inclusion(const AuditOptions& a) {
     }
     auto proof = scan->tree.inclusion_proof(*index, *size);
     if (!proof) return usage_error(proof.error().message);
-    json j = {{"index", *index},
-              {"size", *size},
-              {"leaf_hash", b64(scan->tree.leaf(*index))},
-              {"root_hash", b64(*scan->tree.root(*size))},
-              {"proof", hashes_json(*proof)}};
+    const json j = audit::inclusion_proof_json(*index, *size, scan->tree.leaf(*index),
+                                               *scan->tree.root(*size), *proof);
     std::cout << j.dump(2) << "\n";
     return kExitOk;
 }
@@ -363,11 +355,8 @@ int cmd_prove_consistency(const AuditOptions& a) {
     if (!scan) return scan_failure(f);
     auto proof = scan->tree.consistency_proof(*from, *to);
     if (!proof) return usage_error(proof.error().message);
-    json j = {{"first", *from},
-              {"second", *to},
-              {"first_root_hash", b64(*scan->tree.root(*from))},
-              {"second_root_hash", b64(*scan->tree.root(*to))},
-              {"proof", hashes_json(*proof)}};
+    const json j = audit::consistency_proof_json(*from, *to, *scan->tree.root(*from),
+                                                 *scan->tree.root(*to), *proof);
     std::cout << j.dump(2) << "\n";
     return kExitOk;
 }
@@ -444,6 +433,8 @@ void add_audit_commands(CLI::App& root, Outcome& outcome) {
     consistency->footer(kAuditFooter);
     consistency->callback(
         [p, &outcome] { run_audit(outcome, [&] { return cmd_prove_consistency(*p); }); });
+
+    add_audit_anchor(*audit, outcome);
 }
 
 }  // namespace licentra::app

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.hpp"
+#include "app/wiring/audit_hsm.hpp"
+#include "core/names.hpp"
 #include "crypto/algorithm.hpp"
 #include "hsm/hsm.hpp"
 
@@ -135,7 +137,47 @@ int hsm_generate(const HsmOptions& o) {
     return kExitOk;
 }
 
+// The checkpoint the daemon of `origin` anchored on the token, printed as the signed note it
+// is: what `licentra audit verify --trusted-checkpoint FILE` takes.
+int audit_anchor(const HsmOptions& o, const std::string& origin) {
+    if (!core::is_valid_log_origin(origin)) {
+        std::cerr << "licentra audit anchor: --origin must be 1-255 printable ASCII characters\n";
+        return kExitUsage;
+    }
+    int code = kExitOk;
+    std::shared_ptr<hsm::Token> token = open_token(o, &code);
+    if (!token) return code;
+    wiring::HsmCheckpointAnchor anchor(token, origin);
+    auto note = anchor.load();
+    if (!note) {
+        std::cerr << "licentra audit anchor: " << note.error().message << "\n";
+        return kExitHsm;
+    }
+    if (!*note) {
+        std::cerr << "licentra audit anchor: the token holds no checkpoint for origin " << origin
+                  << " (" << anchor.label() << ")\n";
+        return kExitFailure;
+    }
+    std::cout << **note;
+    return kExitOk;
+}
+
 }  // namespace
+
+void add_audit_anchor(CLI::App& audit, Outcome& outcome) {
+    auto o = std::make_shared<HsmOptions>();
+    auto origin = std::make_shared<std::string>();
+    CLI::App* cmd = audit.add_subcommand(
+        "anchor",
+        "Print the checkpoint a daemon anchored on the HSM token, as a signed note for "
+        "audit verify --trusted-checkpoint");
+    cmd->add_option("--uri", o->uri, "PKCS#11 token URI with pin-source=file:PATH")->required();
+    cmd->add_option("--module", o->module,
+                    "PKCS#11 module (default: $LICENTRA_PKCS11_MODULE or SoftHSM2)");
+    cmd->add_option("--origin", *origin, "The log's checkpoint origin (audit.origin)")->required();
+    cmd->footer(std::string(kUriHelp) + " 1: no checkpoint is anchored for that origin.");
+    cmd->callback([o, origin, &outcome] { outcome.code = audit_anchor(*o, *origin); });
+}
 
 void add_hsm_commands(CLI::App& root, Outcome& outcome) {
     CLI::App* hsm = root.add_subcommand(

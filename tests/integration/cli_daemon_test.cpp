@@ -2,6 +2,7 @@
 // them: what an approver sees, and the exit codes of refusals.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/audit_entries.hpp"
 #include "support/daemon.hpp"
 
 namespace licentra::test {
@@ -112,6 +114,63 @@ TEST(LicentraCliDaemon, RequestsListShowsForceAndRefusalsHaveTheirExitCodes) {
     // Not found: exit 1.
     EXPECT_EQ(licentra_as(deployment, daemon, "officer-b", {"requests", "show", "nope"}, &out), 1)
         << out;
+}
+
+// The auditor takes the checkpoint a daemon anchored on the HSM token and has the offline
+// verifier require it: a log directory rolled back to before it no longer passes.
+TEST(LicentraCli, AuditAnchorPrintsTheAnchoredNoteThatVerifyTrusts) {
+    Deployment deployment;
+    DaemonOptions o;
+    o.name = "anchor";
+    Daemon daemon(deployment, o);
+    const auto before = deployment.dir() / "audit-before";
+    std::filesystem::copy(daemon.audit_dir(), before);  // a log with only its first checkpoint
+    for (int i = 0; i < 3; ++i) {
+        auto r =
+            daemon.request("license-server", "POST", "/v1/tokens",
+                           R"({"key":"product-a","claims":)" + example_claims("product-a") + "}");
+        ASSERT_EQ(r.status, 201u) << r.body;
+    }
+    daemon.signal(SIGTERM);  // the final checkpoint is anchored at shutdown
+    ASSERT_EQ(daemon.wait(), 0) << daemon.log();
+
+    const auto& token = deployment.token();
+    const std::vector<std::string> env = {"env", "SOFTHSM2_CONF=" + token.conf_path().string(),
+                                          "LICENTRA_PKCS11_MODULE=" + SoftHsmToken::module_path(),
+                                          binary("licentra")};
+    auto anchor = [&](const std::string& origin, std::string* out) {
+        auto argv = env;
+        for (const std::string& a : std::vector<std::string>{"audit", "anchor", "--uri",
+                                                             token.uri(), "--origin", origin}) {
+            argv.push_back(a);
+        }
+        std::string all;
+        const int rc = run_command(argv, &all);
+        *out = all;
+        return rc;
+    };
+    std::string note;
+    ASSERT_EQ(anchor("test/licentra/anchor", &note), 0) << note;
+    // The newest checkpoint: the whole log, signed at shutdown.
+    const auto size = audit_entries(daemon.audit_dir()).size();
+    EXPECT_EQ(note.rfind("test/licentra/anchor\n" + std::to_string(size) + "\n", 0), 0u) << note;
+    const auto note_file = deployment.dir() / "anchor.note";
+    write_file(note_file, note);
+
+    auto verify = [&](const std::filesystem::path& dir, std::string* out) {
+        return run_command(
+            {binary("licentra"), "audit", "verify", "--dir", dir.string(), "--key",
+             daemon.verifier_key_file().string(), "--trusted-checkpoint", note_file.string()},
+            out);
+    };
+    std::string out;
+    EXPECT_EQ(verify(daemon.audit_dir(), &out), 0) << out;
+    EXPECT_EQ(verify(before, &out), 3) << out;  // rolled back: the anchored size is missing
+
+    std::string none;
+    EXPECT_EQ(anchor("test/licentra/other", &none), 1) << none;
+    EXPECT_NE(none.find("no checkpoint for origin test/licentra/other"), std::string::npos) << none;
+    EXPECT_EQ(anchor("bad origin", &none), 2) << none;
 }
 
 }  // namespace

@@ -28,6 +28,7 @@ const std::vector<std::vector<std::string>> kCommands = {
     {"audit", "checkpoint"},
     {"audit", "prove-inclusion"},
     {"audit", "prove-consistency"},
+    {"audit", "anchor"},
     {"policy"},
     {"policy", "check"},
     {"token"},

@@ -114,13 +114,14 @@ TEST_F(AuditCli, CheckpointAndProofsPrintJsonThatVerifies) {
     };
     ASSERT_EQ(run({"prove-inclusion", "--dir", dir().string(), "--index", "13"}, &out), 0) << out;
     const json inc = json::parse(out);
-    EXPECT_EQ(inc["size"], 21);  // default: the newest checkpoint
+    EXPECT_EQ(inc["tree_size"], 21);  // default: the newest checkpoint
+    EXPECT_EQ(inc["index"], 13);
     EXPECT_TRUE(
         verify_inclusion(13, 21, b64hash(inc["leaf_hash"]), hashes(inc["proof"]), signed_cp.root)
             .ok());
     ASSERT_EQ(
         run({"prove-inclusion", "--dir", dir().string(), "--index", "3", "--size", "8"}, &out), 0);
-    EXPECT_EQ(json::parse(out)["size"], 8);
+    EXPECT_EQ(json::parse(out)["tree_size"], 8);
     EXPECT_EQ(run({"prove-inclusion", "--dir", dir().string(), "--index", "21"}, &out), 2);
 
     ASSERT_EQ(
