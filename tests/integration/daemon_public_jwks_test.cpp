@@ -111,9 +111,9 @@ TEST(PublicJwks, ProductsFetchTheKeySetWithoutAClientCertificateAndVerifyTokens)
     const std::string input = nlohmann::json{{"url", url}, {"token", token}}.dump();
     for (const auto& verifier : std::vector<std::vector<std::string>>{
              {"/usr/bin/env", "SSL_CERT_FILE=" + ca.string(), "/usr/bin/python3",
-              (kVerifiers / "remote_pyjwt.py").string()},
+              (kVerifiers / "verify_pyjwt.py").string()},
              {"/usr/bin/env", "NODE_EXTRA_CA_CERTS=" + ca.string(), node,
-              (kVerifiers / "remote_jose.mjs").string()}}) {
+              (kVerifiers / "verify_jose.mjs").string()}}) {
         std::string out;
         ASSERT_EQ(run_command(verifier, &out, &input), 0) << verifier[3] << ": " << out;
         const auto j = nlohmann::json::parse(out.substr(out.find('{')));

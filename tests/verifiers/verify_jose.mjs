@@ -1,5 +1,7 @@
 // Independent verifier: npm `jose` (pinned in package.json).
 // stdin:  {"jwks": <JWK Set>, "token": "<JWS compact>"}   (never argv: tokens stay out of ps)
+//         or {"url": "<JWKS URL>", "token": ...}: the set fetched with createRemoteJWKSet (the CA
+//         from NODE_EXTRA_CA_CERTS); no thumbprints then
 // stdout: {"alg", "kid", "claims", "thumbprints": {<kid>: <RFC 7638 SHA-256 thumbprint>}}
 // exit 0 verified, 1 rejected, 2 broken input.
 import * as jose from 'jose';
@@ -15,11 +17,12 @@ try {
 }
 
 const thumbprints = {};
-for (const jwk of input.jwks.keys) {
+for (const jwk of input.jwks ? input.jwks.keys : []) {
   thumbprints[jwk.kid] = await jose.calculateJwkThumbprint(jwk, 'sha256');
 }
 try {
-  const keys = jose.createLocalJWKSet(input.jwks);
+  const keys = input.url ? jose.createRemoteJWKSet(new URL(input.url))
+                         : jose.createLocalJWKSet(input.jwks);
   const { payload, protectedHeader } = await jose.jwtVerify(input.token, keys, {
     algorithms: ['EdDSA', 'ES256', 'ES384', 'PS256'],
     typ: 'license+jwt',
