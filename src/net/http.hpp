@@ -74,6 +74,9 @@ struct Response {
     // for. Empty when the handler named none.
     std::string route;
     std::string principal;
+    // Likewise: the key the request named (a policy key name) and the kid that signed, if any.
+    std::string key;
+    std::string kid;
 };
 
 // The application side of a listener.

@@ -194,11 +194,15 @@ void log_exchange(const Exchange& x) {
     if (s.format == LogFormat::text) {
         out = msg + ' ' + duration + "ms request_id=" + std::string(x.request_id);
         if (!x.principal.empty()) out += " principal=" + std::string(x.principal);
+        if (!x.key.empty()) out += " key=" + std::string(x.key);
+        if (!x.kid.empty()) out += " kid=" + std::string(x.kid);
     } else {
         member(out, "event", "http.request");
         member(out, "msg", msg);
         member(out, "request_id", x.request_id);
         if (!x.principal.empty()) member(out, "principal", x.principal);
+        if (!x.key.empty()) member(out, "key", x.key);
+        if (!x.kid.empty()) member(out, "kid", x.kid);
         member(out, "listener", x.listener);
         if (!x.method.empty()) member(out, "method", x.method);
         member(out, "route", route);

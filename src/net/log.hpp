@@ -29,6 +29,8 @@ struct Exchange {
     std::chrono::microseconds duration{0};  // request read -> response handed to the socket
     std::string_view request_id;
     std::string_view principal;  // Response::principal
+    std::string_view key;        // Response::key
+    std::string_view kid;        // Response::kid
     std::string_view remote;
 };
 

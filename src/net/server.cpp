@@ -343,6 +343,8 @@ class HttpSession : public SessionBase {
                 std::chrono::steady_clock::now() - read_at_);
             x.request_id = request_id_;
             x.principal = response.principal;
+            x.key = response.key;
+            x.kid = response.kid;
             x.remote = remote_;
             state_->options.on_exchange(x);
         }

@@ -132,6 +132,12 @@ TEST(DaemonLog, EveryResponseHasItsAccessLineAndNoSecretReachesTheLog) {
         EXPECT_GE(a["duration_ms"].get<double>(), 0.0);
     }
     EXPECT_EQ(access.at(sent[0].result.request_id)["route"], "/v1/tokens");
+    // The key and the kid that signed are named on a token's line, the key on a key route's.
+    EXPECT_EQ(access.at(sent[0].result.request_id)["key"], "product-a");
+    EXPECT_EQ(access.at(sent[0].result.request_id)["kid"],
+              nlohmann::json::parse(sent[0].result.body)["kid"]);
+    EXPECT_EQ(access.at(sent.back().result.request_id)["key"], "product-a");
+    EXPECT_FALSE(access.at(sent.back().result.request_id).contains("kid"));
     EXPECT_EQ(access.at(sent.back().result.request_id)["route"], "/v1/keys/{key}");
     EXPECT_EQ(access.at(sent[sent.size() - 3].result.request_id)["route"], "unmatched");
 

@@ -263,6 +263,10 @@ class ApiHandler final : public net::Handler {
         auto slash = rest.find('/');
         std::string name(rest.substr(0, slash));
         if (!valid_key_segment(name)) return done(not_found(req));
+        done = [inner = std::move(done), name](Response r) {
+            r.key = name;  // for the access line
+            inner(std::move(r));
+        };
         if (slash == std::string_view::npos) {
             if (req.method != "GET") return done(method_not_allowed(req, "GET"));
             auto out = service_.get_key(caller_of(req), name);
@@ -399,14 +403,24 @@ class ApiHandler final : public net::Handler {
             }
         }
         std::string request_id = req.request_id;
+        std::string name = key->get<std::string>();
+        // The access line names the key when it is a name the policy could have.
+        std::string logged_key = valid_key_segment(name) ? name : std::string();
         service_.sign_token(
-            caller_of(req), key->get<std::string>(), std::move(*claims),
-            [done = std::move(done), request_id](service::Outcome<service::IssuedToken> out) {
-                if (!out.ok()) return done(failure_response(out, request_id));
-                Response r = json_response(201, {{"token", out.value->token},
-                                                 {"kid", out.value->kid},
-                                                 {"audit_index", out.value->audit_index}});
-                r.headers.push_back({"Cache-Control", "no-store"});
+            caller_of(req), std::move(name), std::move(*claims),
+            [done = std::move(done), request_id,
+             logged_key = std::move(logged_key)](service::Outcome<service::IssuedToken> out) {
+                Response r;
+                if (!out.ok()) {
+                    r = failure_response(out, request_id);
+                } else {
+                    r = json_response(201, {{"token", out.value->token},
+                                            {"kid", out.value->kid},
+                                            {"audit_index", out.value->audit_index}});
+                    r.headers.push_back({"Cache-Control", "no-store"});
+                    r.kid = out.value->kid;
+                }
+                r.key = logged_key;
                 done(std::move(r));
             });
     }

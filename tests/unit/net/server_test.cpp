@@ -67,7 +67,7 @@ class EchoHandler final : public Handler {
             if (slow_entered_ != nullptr) slow_entered_->fetch_add(1);
             (void)pool_->post([r = std::move(r), done] {
                 std::this_thread::sleep_for(100ms);
-                done(Response{200, "text/plain", "slow " + r.request_id, {}, {}, {}});
+                done(Response{200, "text/plain", "slow " + r.request_id, {}, {}, {}, {}, {}});
             });
             return;
         }
@@ -86,7 +86,7 @@ class EchoHandler final : public Handler {
             {"connection_id", r.connection_id},
             {"request_id", r.request_id},
         };
-        Response res{200, "application/json", j.dump(), {{"X-Echo", "1"}}, {}, {}};
+        Response res{200, "application/json", j.dump(), {{"X-Echo", "1"}}, {}, {}, {}, {}};
         if (r.path == "/async") {
             std::thread([done, res] { done(res); }).detach();
             return;
@@ -123,7 +123,7 @@ class ServerTest : public ::testing::Test {
         auto ops =
             std::make_shared<FunctionHandler>([](Request r, std::function<void(Response)> done) {
                 if (r.path == "/healthz") {
-                    done(Response{200, "text/plain", "ok", {}, {}, {}});
+                    done(Response{200, "text/plain", "ok", {}, {}, {}, {}, {}});
                 } else {
                     done(problem_response(ProblemKind::not_found, "not here", r.request_id));
                 }
