@@ -232,9 +232,58 @@ class HttpSession : public SessionBase {
         // One deadline for the whole request, started at its first bytes: basic_stream keeps
         // the expiry across every read_some below, so trickling bytes cannot extend it.
         derived().lowest().expires_after(limits_.read_timeout);
-        http::async_read(
-            derived().stream(), buffer_, *parser_,
-            beast::bind_front_handler(&HttpSession::on_read, derived().shared_from_this()));
+        read_header_section();
+    }
+
+    // RFC 9112 §5.2: a server must refuse a request with obsolete line folding (a field line
+    // continued on the next line) or replace each fold by a space; Beast 1.74 replaces it, which
+    // hides it from every later check. So the raw header section is read up to its empty line
+    // (or the header limit) before the parser sees it, and a fold in it is refused with 400.
+    void read_header_section() {
+        const auto data = buffer_.data();
+        const std::string_view raw(static_cast<const char*>(data.data()), data.size());
+        const auto end = raw.find("\r\n\r\n");
+        const std::string_view header =
+            raw.substr(0, end == std::string_view::npos ? raw.size() : end + 2);
+        if (header.find("\r\n ") != std::string_view::npos ||
+            header.find("\r\n\t") != std::string_view::npos) {
+            refuse_read(ProblemKind::bad_request,
+                        "obsolete line folding (a header field continued on the next line) is "
+                        "not accepted (RFC 9112 section 5.2)");
+            return;
+        }
+        if (end != std::string_view::npos || raw.size() >= limits_.header_limit) {
+            // The parser reads the rest (and answers 431 past the header limit).
+            http::async_read(
+                derived().stream(), buffer_, *parser_,
+                beast::bind_front_handler(&HttpSession::on_read, derived().shared_from_this()));
+            return;
+        }
+        derived().stream().async_read_some(
+            buffer_.prepare(kFirstReadSize),
+            [self = derived().shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                if (ec) {
+                    self->on_read(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+                                      ? beast::error_code(http::error::partial_message)
+                                      : ec,
+                                  0);
+                    return;
+                }
+                self->buffer_.commit(bytes);
+                self->read_header_section();
+            });
+    }
+
+    // Answers a request that could not be read with a problem and closes the connection.
+    void refuse_read(ProblemKind kind, const std::string& detail) {
+        state_->bad_requests.fetch_add(1);
+        read_at_ = std::chrono::steady_clock::now();
+        method_.clear();
+        request_id_ = new_request_id();
+        keep_alive_ = false;
+        version_ = 11;
+        parser_.reset();
+        send(problem_response(kind, detail, request_id_));
     }
 
     void on_read(beast::error_code ec, std::size_t) {
@@ -246,12 +295,6 @@ class HttpSession : public SessionBase {
         }
         if (ec) {
             if (const auto kind = detail::problem_for_read_error(ec); kind && !stop_requested_) {
-                state_->bad_requests.fetch_add(1);
-                read_at_ = std::chrono::steady_clock::now();
-                method_.clear();
-                request_id_ = new_request_id();
-                keep_alive_ = false;
-                version_ = 11;
                 std::string detail = "the request could not be read: " + ec.message();
                 if (*kind == ProblemKind::header_too_large) {
                     detail = "request header fields exceed " +
@@ -260,7 +303,7 @@ class HttpSession : public SessionBase {
                     detail =
                         "request body exceeds " + std::to_string(limits_.body_limit) + " bytes";
                 }
-                send(problem_response(*kind, detail, request_id_));
+                refuse_read(*kind, detail);
                 return;
             }
             // End of stream, reset, cancelled by shutdown: close quietly.

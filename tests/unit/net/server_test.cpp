@@ -373,6 +373,27 @@ TEST_F(ServerTest, MalformedHttpIs400AndTheServerStaysUp) {
     EXPECT_TRUE(served(good()));
 }
 
+TEST_F(ServerTest, ObsoleteLineFoldingIsRefusedWith400) {
+    start();
+    for (const char* folded : {"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n",
+                               "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\t2\r\n\r\n"}) {
+        const std::string out = testing::tls_exchange(port_, good(), folded);
+        EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out.substr(0, 100);
+        EXPECT_NE(out.find("obsolete line folding"), std::string::npos) << out;
+    }
+    // Also when the fold arrives in a later read than the line it continues.
+    RawTls trickled(port_, good());
+    ASSERT_TRUE(trickled.send("GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n"));
+    ASSERT_TRUE(trickled.send(" 2\r\n\r\n"));
+    EXPECT_EQ(trickled.read_response().rfind("HTTP/1.1 400", 0), 0u);
+    // A header section that arrives in pieces without a fold is served as before.
+    RawTls pieces(port_, good());
+    ASSERT_TRUE(pieces.send("GET /echo HTTP/1.1\r\nHost: x\r\n"));
+    ASSERT_TRUE(pieces.send("X-A: 1 2\r\n\r\n"));
+    EXPECT_EQ(pieces.read_response().rfind("HTTP/1.1 200", 0), 0u);
+    EXPECT_TRUE(served(good()));
+}
+
 TEST_F(ServerTest, SlowlorisIsCutOffByTheWholeRequestDeadline) {
     Limits limits;
     limits.read_timeout = 2s;
