@@ -136,7 +136,19 @@ std::string new_request_id() {
     return core::hex_encode(bytes.value());
 }
 
+bool has_obsolete_line_folding(std::string_view bytes) noexcept {
+    const auto end = bytes.find("\r\n\r\n");
+    const std::string_view header =
+        bytes.substr(0, end == std::string_view::npos ? bytes.size() : end + 2);
+    return header.find("\r\n ") != std::string_view::npos ||
+           header.find("\r\n\t") != std::string_view::npos;
+}
+
 core::Result<Request> parse_request(std::string_view bytes, const Limits& limits) {
+    if (has_obsolete_line_folding(bytes)) {
+        return core::make_error(core::ErrorKind::usage, "net.http_obs_fold",
+                                "obsolete line folding (RFC 9112 section 5.2)");
+    }
     detail::RequestParser parser;
     detail::configure_parser(parser, limits);
     boost::beast::error_code ec;

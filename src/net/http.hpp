@@ -162,8 +162,14 @@ inline constexpr std::string_view kProblemContentType = "application/problem+jso
 
 // Parses raw bytes as one complete HTTP/1.1 request under `limits` with the same parser
 // configuration the server uses, and converts it to a Request (identity empty). Used by the
-// fuzz target and tests. Errors: usage (net.http_malformed), limit (net.header_too_large,
-// net.body_too_large), or usage (net.http_incomplete) if the bytes end before the message.
+// fuzz target and tests. Errors: usage (net.http_malformed, net.http_obs_fold), limit
+// (net.header_too_large, net.body_too_large), or usage (net.http_incomplete) if the bytes end
+// before the message.
 [[nodiscard]] core::Result<Request> parse_request(std::string_view bytes, const Limits& limits);
+
+// RFC 9112 §5.2: whether the header section `bytes` begins with (all of it, or up to its empty
+// line when it holds one) continues a field line on the next line (obsolete line folding). The
+// server refuses such a request with 400; Beast's parser would join the fold instead.
+[[nodiscard]] bool has_obsolete_line_folding(std::string_view bytes) noexcept;
 
 }  // namespace licentra::net

@@ -242,17 +242,13 @@ class HttpSession : public SessionBase {
     void read_header_section() {
         const auto data = buffer_.data();
         const std::string_view raw(static_cast<const char*>(data.data()), data.size());
-        const auto end = raw.find("\r\n\r\n");
-        const std::string_view header =
-            raw.substr(0, end == std::string_view::npos ? raw.size() : end + 2);
-        if (header.find("\r\n ") != std::string_view::npos ||
-            header.find("\r\n\t") != std::string_view::npos) {
+        if (has_obsolete_line_folding(raw)) {
             refuse_read(ProblemKind::bad_request,
                         "obsolete line folding (a header field continued on the next line) is "
                         "not accepted (RFC 9112 section 5.2)");
             return;
         }
-        if (end != std::string_view::npos || raw.size() >= limits_.header_limit) {
+        if (raw.find("\r\n\r\n") != std::string_view::npos || raw.size() >= limits_.header_limit) {
             // The parser reads the rest (and answers 431 past the header limit).
             http::async_read(
                 derived().stream(), buffer_, *parser_,

@@ -89,6 +89,11 @@ TEST(ParseRequest, EnforcesLimitsAndRejectsGarbage) {
     auto garbage = parse_request("\x16\x03\x01garbage\r\n\r\n", limits);
     ASSERT_FALSE(garbage.ok());
     EXPECT_EQ(garbage.error().code, "net.http_malformed");
+    auto folded = parse_request("GET / HTTP/1.1\r\nX-A: 1\r\n 2\r\n\r\n", limits);
+    ASSERT_FALSE(folded.ok());
+    EXPECT_EQ(folded.error().code, "net.http_obs_fold");
+    EXPECT_FALSE(has_obsolete_line_folding("GET / HTTP/1.1\r\nX-A: 1 2\r\n\r\nbody\r\n x"));
+    EXPECT_TRUE(has_obsolete_line_folding("GET / HTTP/1.1\r\nX-A: 1\r\n\t2"));
     auto partial = parse_request("GET / HTTP/1.1\r\nHost:", limits);
     ASSERT_FALSE(partial.ok());
 }
