@@ -153,7 +153,8 @@ std::vector<net::Response> at_once(Cluster& c, const std::vector<Shot>& shots) {
     for (const auto& s : shots) {
         clients.push_back(c[s.replica].client(s.principal));
         auto warm = clients.back().request("GET", "/v1/keys");  // connect and handshake now
-        EXPECT_TRUE(warm.ok()) << "replica " << s.replica << " does not answer; its log:\n"
+        EXPECT_TRUE(warm.ok()) << "replica " << s.replica << " does not answer ("
+                               << c[s.replica].process_state() << "); its log:\n"
                                << c[s.replica].log();
     }
     std::vector<net::Response> out(shots.size());
@@ -173,6 +174,14 @@ std::vector<net::Response> at_once(Cluster& c, const std::vector<Shot>& shots) {
         });
     }
     for (auto& t : threads) t.join();
+    // A shot that got no HTTP answer at all: say whether its replica is still running.
+    for (std::size_t i = 0; i < shots.size(); ++i) {
+        if (out[i].status == 0) {
+            ADD_FAILURE() << "replica " << shots[i].replica << " did not answer (" << out[i].body
+                          << "); it is " << c[shots[i].replica].process_state() << "; its log:\n"
+                          << c[shots[i].replica].log();
+        }
+    }
     return out;
 }
 

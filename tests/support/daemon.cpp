@@ -167,6 +167,22 @@ Daemon::~Daemon() {
 
 std::string Daemon::log() const { return read_file(log_file_); }
 
+std::string Daemon::process_state() {
+    if (!exited_ && pid_ > 0) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            exited_ = true;
+            exit_status_ = status;
+        }
+    }
+    if (!exited_) return "running";
+    if (WIFSIGNALED(exit_status_)) {
+        return "killed by signal " + std::to_string(WTERMSIG(exit_status_)) + " (" +
+               ::strsignal(WTERMSIG(exit_status_)) + ")";
+    }
+    return "exited with status " + std::to_string(WEXITSTATUS(exit_status_));
+}
+
 int Daemon::audit_verify(std::string* output) const {
     return run_command({binary("licentra"), "audit", "verify", "--dir", audit_dir_.string(),
                         "--key", verifier_key_file().string()},
@@ -185,6 +201,7 @@ int Daemon::wait(std::chrono::seconds timeout) {
         pid_t r = ::waitpid(pid_, &status, WNOHANG);
         if (r == pid_) {
             exited_ = true;
+            exit_status_ = status;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -88,6 +88,9 @@ class Daemon {
     const std::filesystem::path& config_file() const { return config_file_; }
     pid_t pid() const { return pid_; }
     std::string log() const;
+    // "running", "exited with status N" or "killed by signal S (name)": for failure messages
+    // when the daemon stops answering (reaps the process if it ended).
+    std::string process_state();
     std::filesystem::path verifier_key_file() const { return audit_dir_ / "verifier.vkey"; }
     // Runs the auditor's offline check, `licentra audit verify`, on this daemon's log; returns
     // its exit status and puts its output in *output.
@@ -123,6 +126,7 @@ class Daemon {
     std::uint16_t ops_port_ = 0;
     pid_t pid_ = -1;
     bool exited_ = false;
+    int exit_status_ = 0;  // waitpid status once exited_
 };
 
 // A free TCP port on 127.0.0.1 (bound and released).
