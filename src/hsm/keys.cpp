@@ -540,6 +540,13 @@ core::Result<KeyRef> Token::generate_key(const std::string& name, unsigned versi
             // A key that fails its read-back or self-test must not stay on the token.
             (void)LICENTRA_P11(a.fl, C_DestroyObject, a.session, p.priv);
             (void)LICENTRA_P11(a.fl, C_DestroyObject, a.session, p.pub);
+            if (ref.error().code == "hsm.key_attributes") {
+                // Still the class defaults after the re-reads: the module's view of objects it
+                // just wrote (docs/hsm.md), a passing fault. The pair is gone; the caller may
+                // generate again (a rotation stays pending; its version number stays taken).
+                return make_error(ErrorKind::hsm_unavailable, "hsm.key_readback",
+                                  ref.error().message + "; the new pair was destroyed");
+            }
         }
         return ref;
     });
