@@ -195,7 +195,8 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
     // gone, is a token fault (objects unreadable, a token that lost its object list), never the
     // token's new state: only a destroyed record removes a version. Keep the last good snapshot
     // (signing state, JWKS) and report it; the next refresh after the fault clears recovers.
-    for (const auto& [name, known] : snapshot()->keys) {
+    const auto known_snapshot = snapshot();  // held for the loop (all_versions)
+    for (const auto& [name, known] : known_snapshot->keys) {
         auto now_key = fold.keys.find(name);
         for (const auto& o : known) {
             if (o.record.state == KeyState::destroyed) continue;
@@ -616,9 +617,13 @@ std::vector<KeyVersion> KeyManager::versions(std::string_view name) const {
     return it == snap->keys.end() ? std::vector<KeyVersion>{} : it->second;
 }
 
+// The snapshot is held in a local for the whole loop: a range-for over `snapshot()->keys`
+// would destroy the temporary shared_ptr before the loop runs, and a refresh that replaces the
+// snapshot meanwhile would free the map being iterated.
 std::vector<KeyVersion> KeyManager::all_versions() const {
     std::vector<KeyVersion> out;
-    for (const auto& [name, versions] : snapshot()->keys) {
+    const auto snap = snapshot();
+    for (const auto& [name, versions] : snap->keys) {
         out.insert(out.end(), versions.begin(), versions.end());
     }
     return out;
@@ -626,7 +631,8 @@ std::vector<KeyVersion> KeyManager::all_versions() const {
 
 std::vector<KeyVersion> KeyManager::published(core::TimePoint now) const {
     std::vector<KeyVersion> out;
-    for (const auto& [name, versions] : snapshot()->keys) {
+    const auto snap = snapshot();  // held for the loop (all_versions)
+    for (const auto& [name, versions] : snap->keys) {
         for (const auto& v : versions) {
             if (v.published(now)) out.push_back(v);
         }

@@ -294,7 +294,8 @@ Outcome<Service::PublishedJwks> Service::public_jwks() {
     auto doc = token::jwks_json(entries);
     if (!doc) return Outcome<PublishedJwks>::fail(doc.error());
     std::chrono::seconds max_age = std::chrono::hours(1);
-    for (const auto& rules : deps_.policy->current()->keys()) {
+    const auto engine = deps_.policy->current();  // held for the loop: a reload may replace it
+    for (const auto& rules : engine->keys()) {
         max_age = std::min(max_age, std::chrono::duration_cast<std::chrono::seconds>(
                                         rules.rotation.publish_ahead / 2));
     }
