@@ -34,10 +34,15 @@ struct HsmOptions {
     std::string alg;
 };
 
-void add_common(CLI::App* cmd, HsmOptions& o) {
+// --uri and --module: how every command that opens the token finds it.
+void add_token_options(CLI::App* cmd, HsmOptions& o) {
     cmd->add_option("--uri", o.uri, "PKCS#11 token URI with pin-source=file:PATH")->required();
     cmd->add_option("--module", o.module,
                     "PKCS#11 module (default: $LICENTRA_PKCS11_MODULE or SoftHSM2)");
+}
+
+void add_common(CLI::App* cmd, HsmOptions& o) {
+    add_token_options(cmd, o);
     cmd->add_flag("--json", o.json, "Print the result as JSON");
     cmd->footer(kUriHelp);
 }
@@ -171,9 +176,7 @@ void add_audit_anchor(CLI::App& audit, Outcome& outcome) {
         "anchor",
         "Print the checkpoint a daemon anchored on the HSM token, as a signed note for "
         "audit verify --trusted-checkpoint");
-    cmd->add_option("--uri", o->uri, "PKCS#11 token URI with pin-source=file:PATH")->required();
-    cmd->add_option("--module", o->module,
-                    "PKCS#11 module (default: $LICENTRA_PKCS11_MODULE or SoftHSM2)");
+    add_token_options(cmd, *o);
     cmd->add_option("--origin", *origin, "The log's checkpoint origin (audit.origin)")->required();
     cmd->footer(std::string(kUriHelp) + " 1: no checkpoint is anchored for that origin.");
     cmd->callback([o, origin, &outcome] { outcome.code = audit_anchor(*o, *origin); });
