@@ -90,12 +90,19 @@ core::Result<StoredRequest> Service::load_request(const std::string& id, core::T
         return make_error(ErrorKind::not_found, "service.no_such_request", "no such request");
     };
     if (!valid_request_id(id)) return none();
-    auto records = deps_.requests->list(id);
-    if (!records) return records.error();
-    auto folded = fold_request(id, *records, now);
-    if (!folded) return folded.error();
-    if (!*folded) return none();
-    return std::move(**folded);
+    // A record another replica has just written can be missing from this process's view of
+    // the token for a moment (SoftHSM's file store reads a new object file while its writer
+    // is still filling it), so "no such request" is only answered after looking again.
+    constexpr int kLooks = 4;
+    for (int look = 0;; ++look) {
+        auto records = deps_.requests->list(id);
+        if (!records) return records.error();
+        auto folded = fold_request(id, *records, now);
+        if (!folded) return folded.error();
+        if (*folded) return std::move(**folded);
+        if (look + 1 == kLooks) return none();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20 << look));
+    }
 }
 
 keys::ClaimStorage Service::claim_storage() const {
