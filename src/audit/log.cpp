@@ -287,7 +287,8 @@ std::optional<core::Error> AuditLog::submit(Pending& p, const Entry& entry) {
             return make_error(ErrorKind::unavailable, "audit.log_closed", "audit log is closed");
         }
         if (queue_.size() >= options_.max_pending) {
-            return make_error(ErrorKind::limit, "audit.queue_full", "too many pending appends");
+            return make_error(ErrorKind::overloaded, "audit.queue_full",
+                              "too many pending appends");
         }
         // seq and time are taken together under the lock: seq order is queue order is file
         // order, and times never decrease along seq.

@@ -60,7 +60,7 @@ struct LogOptions {
     std::chrono::milliseconds checkpoint_interval{60'000};  // ... or this long after the first
                                                             // unsigned one, whichever is first
     std::size_t max_batch = 4096;                           // entries per write + fdatasync
-    std::size_t max_pending = 65536;  // queued appends beyond this fail with ErrorKind::limit
+    std::size_t max_pending = 65536;  // queued appends beyond this fail with ErrorKind::overloaded
     // Longest write + fdatasync of a batch before its appends fail with "audit.sync_timeout".
     std::chrono::milliseconds sync_timeout{5'000};
     // At most one operational log line per kind of failure in this period.
@@ -124,7 +124,7 @@ class AuditLog {
 
     // Appends entry (its seq and time are assigned here) and returns once it is durable.
     // Errors: usage "audit.entry_invalid" (validate_entry), unavailable "audit.log_failed" /
-    // "audit.log_closed", limit "audit.queue_full". Thread-safe. Must not be called from an
+    // "audit.log_closed", overloaded "audit.queue_full". Thread-safe. Must not be called from an
     // AppendCallback (it would wait for the thread running the callback).
     [[nodiscard]] core::Result<Appended> append(Entry entry);
 

@@ -20,6 +20,8 @@ std::string_view to_string(ErrorKind kind) noexcept {
             return "integrity";
         case ErrorKind::limit:
             return "limit";
+        case ErrorKind::overloaded:
+            return "overloaded";
         case ErrorKind::internal:
             return "internal";
         default:

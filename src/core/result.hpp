@@ -25,7 +25,8 @@ enum class ErrorKind {
     hsm_unavailable,  // the HSM cannot be reached or keeps failing
     unavailable,      // a local dependency is down (audit log failed, not ready)
     integrity,        // stored data failed verification (tamper, corruption)
-    limit,            // a size, rate or count limit was hit
+    limit,            // the caller hit a size, rate or count limit (its own doing: 429/413)
+    overloaded,       // the service is out of capacity right now (a queue or pool is full)
     internal,         // a bug or an unexpected state
 };
 

@@ -6,7 +6,7 @@
 // session for its duration (one session is never used by two threads at once).
 // Errors: request errors are ErrorKind::usage / conflict / not_found; a broken session or an
 // unreachable device that survives one retry on a fresh session is ErrorKind::hsm_unavailable;
-// a busy pool past its wait bound is ErrorKind::limit. Codes are "hsm.<reason>"; messages name
+// a busy pool past its wait bound is ErrorKind::overloaded. Codes are "hsm.<reason>"; messages name
 // the PKCS#11 function and return value, never a PIN or key material.
 #pragma once
 

@@ -394,7 +394,7 @@ core::Result<Lease> TokenState::acquire_untimed() {
         }
         if (cv.wait_until(lock, deadline) == std::cv_status::timeout && idle.empty() &&
             open_count >= options.pool_size) {
-            return make_error(ErrorKind::limit, "hsm.pool_busy",
+            return make_error(ErrorKind::overloaded, "hsm.pool_busy",
                               "all " + std::to_string(options.pool_size) + " sessions of token " +
                                   label + " stayed busy for " +
                                   std::to_string(options.acquire_timeout.count()) + " ms");

@@ -84,6 +84,8 @@ ProblemKind problem_kind_for(core::ErrorKind kind) noexcept {
             return ProblemKind::integrity;
         case core::ErrorKind::limit:
             return ProblemKind::rate_limited;
+        case core::ErrorKind::overloaded:
+            return ProblemKind::overloaded;
         case core::ErrorKind::internal:
             return ProblemKind::internal;
         default:

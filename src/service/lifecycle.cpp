@@ -289,6 +289,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 o.kid = done->kid;
             } else if (done.error().kind == ErrorKind::unavailable ||
                        done.error().kind == ErrorKind::hsm_unavailable ||
+                       done.error().kind == ErrorKind::overloaded ||
                        done.error().code == "hsm.internal") {
                 // The cause passes (a slow or busy token, an HSM fault, an HSM answer the
                 // daemon has no name for): the request stays pending, and this or another
@@ -355,7 +356,7 @@ Outcome<nlohmann::json> Service::deferred(const core::Error& error, const std::s
     // The request or approval is on the token; only its execution waits for a passing fault
     // (the periodic tick of any replica executes it). Say so rather than fail the officer.
     if (error.kind != ErrorKind::unavailable && error.kind != ErrorKind::hsm_unavailable &&
-        error.code != "hsm.internal") {
+        error.kind != ErrorKind::overloaded && error.code != "hsm.internal") {
         return Outcome<nlohmann::json>::fail(error);
     }
     auto s = load_request(id, core::Clock::now());

@@ -256,7 +256,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
     if (!deps_.executor->post_bounded(std::move(job), std::move(on_overrun))) {
         stats_.failed.fetch_add(1, std::memory_order_relaxed);
         done(Outcome<IssuedToken>::fail(
-            make_error(ErrorKind::limit, "service.overloaded", "signing queue is full")));
+            make_error(ErrorKind::overloaded, "service.overloaded", "signing queue is full")));
     }
 }
 

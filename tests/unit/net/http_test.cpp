@@ -42,6 +42,7 @@ TEST(Problem, ErrorKindsMapToStatusesAndDenialIsNeverInternal) {
                           Case{core::ErrorKind::unavailable, 503, "unavailable"},
                           Case{core::ErrorKind::integrity, 500, "integrity"},
                           Case{core::ErrorKind::limit, 429, "rate-limited"},
+                          Case{core::ErrorKind::overloaded, 503, "overloaded"},
                           Case{core::ErrorKind::internal, 500, "internal"}}) {
         const Response r = error_response(core::make_error(c.kind, "x.reason", "message"), "rid");
         const auto j = nlohmann::json::parse(r.body);
