@@ -17,36 +17,34 @@ std::array<std::uint8_t, N> one_shot(const EVP_MD* md, core::ByteView data) {
     return out;
 }
 
-EVP_MD_CTX* ctx_of(void* p) { return static_cast<EVP_MD_CTX*>(p); }
-
 }  // namespace
 
 Sha256Digest sha256(core::ByteView data) { return one_shot<32>(EVP_sha256(), data); }
 Sha384Digest sha384(core::ByteView data) { return one_shot<48>(EVP_sha384(), data); }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_of(ctx_), EVP_sha256(), nullptr) != 1) {
+    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) {
         std::abort();
     }
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(ctx_of(ctx_)); }
+Sha256::~Sha256() = default;
 
 Sha256& Sha256::update(core::ByteView data) {
-    EVP_DigestUpdate(ctx_of(ctx_), data.data(), data.size());
+    EVP_DigestUpdate(ctx_.get(), data.data(), data.size());
     return *this;
 }
 
 Sha256& Sha256::update(std::uint8_t byte) {
-    EVP_DigestUpdate(ctx_of(ctx_), &byte, 1);
+    EVP_DigestUpdate(ctx_.get(), &byte, 1);
     return *this;
 }
 
 Sha256Digest Sha256::finish() {
     Sha256Digest out{};
     unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_of(ctx_), out.data(), &len);
-    EVP_DigestInit_ex(ctx_of(ctx_), EVP_sha256(), nullptr);
+    EVP_DigestFinal_ex(ctx_.get(), out.data(), &len);
+    EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr);
     return out;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "core/bytes.hpp"
+#include "crypto/ossl_fwd.hpp"
 
 namespace licentra::crypto {
 
@@ -26,7 +27,7 @@ class Sha256 {
     [[nodiscard]] Sha256Digest finish();
 
   private:
-    void* ctx_;  // EVP_MD_CTX*, kept opaque to avoid leaking OpenSSL into every includer
+    OpaqueMdCtxPtr ctx_;
 };
 
 }  // namespace licentra::crypto

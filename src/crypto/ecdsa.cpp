@@ -27,11 +27,10 @@ core::Result<core::Bytes> ecdsa_raw_to_der(core::ByteView raw, std::size_t field
     r.release();  // owned by sig now
     s.release();
     unsigned char* der = nullptr;
-    int len = i2d_ECDSA_SIG(sig.get(), &der);
+    const int len = i2d_ECDSA_SIG(sig.get(), &der);
+    const OsslBytesPtr owned(der);
     if (len <= 0) return make_error(ErrorKind::internal, "crypto.openssl", last_openssl_error());
-    core::Bytes out(der, der + len);
-    OPENSSL_free(der);
-    return out;
+    return core::Bytes(der, der + len);
 }
 
 core::Result<core::Bytes> ecdsa_der_to_raw(core::ByteView der, std::size_t field_size) {
@@ -44,10 +43,10 @@ core::Result<core::Bytes> ecdsa_der_to_raw(core::ByteView der, std::size_t field
     }
     // Reject non-canonical DER by re-encoding and comparing.
     unsigned char* re = nullptr;
-    int relen = i2d_ECDSA_SIG(sig.get(), &re);
-    bool canonical =
+    const int relen = i2d_ECDSA_SIG(sig.get(), &re);
+    const OsslBytesPtr owned(re);
+    const bool canonical =
         relen == static_cast<int>(der.size()) && std::equal(der.begin(), der.end(), re);
-    OPENSSL_free(re);
     if (!canonical) {
         return make_error(ErrorKind::usage, "crypto.bad_signature", "non-canonical DER signature");
     }

@@ -4,6 +4,9 @@
 
 namespace licentra::crypto {
 
+void PkeyFree::operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
+void MdCtxFree::operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
+
 std::string last_openssl_error() {
     unsigned long code = ERR_peek_last_error();
     std::string out;

@@ -77,19 +77,9 @@ core::Bytes bn_param(EVP_PKEY* pkey, const char* name, int pad_to) {
 
 }  // namespace
 
-PublicKey::PublicKey(PublicKey&& o) noexcept : alg_(o.alg_), pkey_(o.pkey_) { o.pkey_ = nullptr; }
-
-PublicKey& PublicKey::operator=(PublicKey&& o) noexcept {
-    if (this != &o) {
-        EVP_PKEY_free(pkey_);
-        alg_ = o.alg_;
-        pkey_ = o.pkey_;
-        o.pkey_ = nullptr;
-    }
-    return *this;
-}
-
-PublicKey::~PublicKey() { EVP_PKEY_free(pkey_); }
+PublicKey::PublicKey(PublicKey&&) noexcept = default;
+PublicKey& PublicKey::operator=(PublicKey&&) noexcept = default;
+PublicKey::~PublicKey() = default;
 
 core::Result<PublicKey> PublicKey::from_spki_der(Algorithm alg, core::ByteView der) {
     if (der.empty() || der.size() > LONG_MAX) {
@@ -166,28 +156,28 @@ core::Result<PublicKey> PublicKey::from_rsa(core::ByteView n, core::ByteView e) 
 
 core::Bytes PublicKey::spki_der() const {
     unsigned char* der = nullptr;
-    int len = i2d_PUBKEY(pkey_, &der);
+    const int len = i2d_PUBKEY(pkey_.get(), &der);
+    const OsslBytesPtr owned(der);
     if (len <= 0) return {};
-    core::Bytes out(der, der + len);
-    OPENSSL_free(der);
-    return out;
+    return core::Bytes(der, der + len);
 }
 
 core::Bytes PublicKey::ed25519_raw() const {
     core::Bytes out(32);
     size_t len = out.size();
-    if (EVP_PKEY_get_raw_public_key(pkey_, out.data(), &len) != 1 || len != 32) return {};
+    if (EVP_PKEY_get_raw_public_key(pkey_.get(), out.data(), &len) != 1 || len != 32) return {};
     return out;
 }
 
 std::pair<core::Bytes, core::Bytes> PublicKey::ec_xy() const {
     int field = alg_ == Algorithm::ES384 ? 48 : 32;
-    return {bn_param(pkey_, OSSL_PKEY_PARAM_EC_PUB_X, field),
-            bn_param(pkey_, OSSL_PKEY_PARAM_EC_PUB_Y, field)};
+    return {bn_param(pkey_.get(), OSSL_PKEY_PARAM_EC_PUB_X, field),
+            bn_param(pkey_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, field)};
 }
 
 std::pair<core::Bytes, core::Bytes> PublicKey::rsa_ne() const {
-    return {bn_param(pkey_, OSSL_PKEY_PARAM_RSA_N, 0), bn_param(pkey_, OSSL_PKEY_PARAM_RSA_E, 0)};
+    return {bn_param(pkey_.get(), OSSL_PKEY_PARAM_RSA_N, 0),
+            bn_param(pkey_.get(), OSSL_PKEY_PARAM_RSA_E, 0)};
 }
 
 core::Status PublicKey::verify(core::ByteView message, core::ByteView signature) const {
@@ -223,7 +213,7 @@ core::Status PublicKey::verify(core::ByteView message, core::ByteView signature)
     EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     EVP_PKEY_CTX* pctx = nullptr;
     if (!ctx || EVP_DigestVerifyInit_ex(ctx.get(), &pctx, md ? EVP_MD_get0_name(md) : nullptr,
-                                        nullptr, nullptr, pkey_, nullptr) != 1) {
+                                        nullptr, nullptr, pkey_.get(), nullptr) != 1) {
         return ossl_error("EVP_DigestVerifyInit_ex");
     }
     if (alg_ == Algorithm::PS256) {

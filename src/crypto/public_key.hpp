@@ -7,8 +7,7 @@
 #include "core/bytes.hpp"
 #include "core/result.hpp"
 #include "crypto/algorithm.hpp"
-
-typedef struct evp_pkey_st EVP_PKEY;
+#include "crypto/ossl_fwd.hpp"
 
 namespace licentra::crypto {
 
@@ -30,7 +29,7 @@ class PublicKey {
     ~PublicKey();
 
     [[nodiscard]] Algorithm algorithm() const noexcept { return alg_; }
-    [[nodiscard]] EVP_PKEY* get() const noexcept { return pkey_; }
+    [[nodiscard]] EVP_PKEY* get() const noexcept { return pkey_.get(); }
     [[nodiscard]] core::Bytes spki_der() const;
 
     // Components for JWK encoding (RFC 7517/7518/8037).
@@ -45,7 +44,7 @@ class PublicKey {
   private:
     PublicKey(Algorithm alg, EVP_PKEY* pkey) noexcept : alg_(alg), pkey_(pkey) {}
     Algorithm alg_;
-    EVP_PKEY* pkey_;  // owned
+    OpaquePkeyPtr pkey_;
 };
 
 }  // namespace licentra::crypto

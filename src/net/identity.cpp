@@ -9,7 +9,7 @@
 namespace licentra::net {
 namespace {
 
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, crypto::OsslDeleter<GENERAL_NAMES_free>>;
+using crypto::GeneralNamesPtr;
 
 core::Error identity_error(std::string message) {
     return core::make_error(core::ErrorKind::usage, "net.bad_client_identity", std::move(message));
@@ -19,9 +19,9 @@ core::Error identity_error(std::string message) {
 core::Result<std::string> utf8(const ASN1_STRING* s) {
     unsigned char* out = nullptr;
     const int len = ASN1_STRING_to_UTF8(&out, s);
+    const crypto::OsslBytesPtr owned(out);
     if (len < 0) return identity_error("name is not convertible to UTF-8");
     std::string value(reinterpret_cast<const char*>(out), static_cast<std::size_t>(len));
-    OPENSSL_free(out);
     if (value.find('\0') != std::string::npos) return identity_error("name contains NUL");
     return value;
 }
@@ -80,9 +80,9 @@ core::Result<core::ClientIdentity> identity_from_certificate(X509* cert) {
     // RFC 7469 §2.4-style pin: SHA-256 over the DER SubjectPublicKeyInfo.
     unsigned char* der = nullptr;
     const int der_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    const crypto::OsslBytesPtr owned(der);
     if (der_len <= 0) return identity_error("cannot encode the subject public key");
     id.spki_sha256 = crypto::sha256(core::ByteView(der, static_cast<std::size_t>(der_len)));
-    OPENSSL_free(der);
     return id;
 }
 

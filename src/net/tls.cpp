@@ -146,15 +146,14 @@ core::Result<std::int64_t> earliest_certificate_expiry(const std::filesystem::pa
     if (f == nullptr) return fail("cannot be read");
     std::optional<std::int64_t> earliest;
     bool bad_time = false;
-    while (X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr)) {
+    while (crypto::X509Ptr cert{PEM_read_X509(f, nullptr, nullptr, nullptr)}) {
         std::tm tm{};
-        if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) {
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) == 1) {
             const std::int64_t t = ::timegm(&tm);
             if (!earliest || t < *earliest) earliest = t;
         } else {
             bad_time = true;
         }
-        X509_free(cert);
     }
     std::fclose(f);
     ERR_clear_error();  // the read that ended the loop (end of file)
