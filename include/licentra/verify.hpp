@@ -33,6 +33,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -43,6 +44,7 @@ namespace licentra {
 
 inline constexpr std::size_t kMaxTokenBytes = 16 * 1024;
 inline constexpr std::size_t kMaxJwksBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxReceiptBytes = 128 * 1024;
 
 enum class VerifyErrc {
     ok = 0,
@@ -69,6 +71,13 @@ enum class VerifyErrc {
     wrong_issuer,            // VerifyOptions::expected_issuer set and "iss" differs
     malformed_jwks,          // the JWKS text is not a JWK Set
     internal,                // unexpected failure (out of memory, crypto library error)
+    // verify_receipt() only (appended, so the values above keep their numbers):
+    malformed_receipt,          // not a tlog-proof carrying a logged entry, or over the limit
+    malformed_log_key,          // the log key is not a signed-note verifier key
+    receipt_wrong_log,          // the checkpoint is not signed by the log key / other origin
+    receipt_signature_invalid,  // the log key's signature on the checkpoint does not verify
+    receipt_proof_invalid,      // the inclusion proof does not reach the checkpoint's root
+    receipt_token_mismatch,     // the logged entry does not record the issue of this token
 };
 
 // Stable snake_case name of the code, e.g. "alg_none".
@@ -149,5 +158,51 @@ class VerifierOrError {
 // is returned in the VerifyResult.
 [[nodiscard]] VerifyResult verify_token(std::string_view jwks_json, std::string_view token,
                                         const VerifyOptions& options = {}) noexcept;
+
+// ---- Inclusion receipts: proof that a token was logged -------------------------------------
+//
+// The signer records every token it issues (its SHA-256) in an append-only audit log, a
+// RFC 9162 Merkle tree whose checkpoints the log's key signs (C2SP signed notes). A receipt
+// (GET /v1/tokens/receipt, a C2SP tlog-proof with the logged entry as its extra data) proves
+// that one entry is in a signed checkpoint. A product that requires receipts accepts only
+// licenses the log holds, so none can be issued unseen by the log's auditors.
+//
+//     licentra::ReceiptOptions ro;
+//     ro.expected_origin = "licentra.example/audit/node-1";   // optional
+//     auto rr = licentra::verify_receipt(token_text, receipt_text, log_key, ro);
+//     if (!rr) { log(licentra::to_string(rr.error), rr.message); deny(); }
+//
+// log_key is the log's verifier key, "<name>+<8 hex>+<base64 key>" (Ed25519, type 0x01, or
+// ECDSA P-256, type 0x02), as `licentra audit verify --key` takes it. Checked, in order:
+//   - the receipt is a well-formed tlog-proof of at most kMaxReceiptBytes: malformed_receipt;
+//   - its checkpoint carries a valid signature by log_key (receipt_wrong_log when the log key
+//     did not sign it at all, receipt_signature_invalid when its signature is bad) and, if
+//     expected_origin is set, names that origin (receipt_wrong_log);
+//   - the extra data is a canonical audit entry whose seq is the receipt's index, and RFC 9162
+//     §2.1.3.2 leads from its leaf hash through the proof to the checkpoint's root hash
+//     (malformed_receipt for the entry, receipt_proof_invalid for the rest);
+//   - the entry is an allowed "token.sign" whose token_sha256 is the SHA-256 of the token's
+//     bytes: receipt_token_mismatch.
+// It does not verify the token's signature or claims: call Verifier::verify() for that too.
+struct ReceiptOptions {
+    // Required checkpoint origin (the log's audit.origin); empty accepts any log signed by the key.
+    std::string expected_origin;
+};
+
+struct ReceiptResult {
+    VerifyErrc error = VerifyErrc::ok;
+    std::string message;          // empty on success
+    std::uint64_t index = 0;      // on success: the entry's position in the log
+    std::string origin;           // on success: the checkpoint's origin
+    std::uint64_t tree_size = 0;  // on success: entries the checkpoint covers
+    std::string entry_json;       // on success: the logged entry (canonical JSON, one line)
+
+    [[nodiscard]] bool ok() const noexcept { return error == VerifyErrc::ok; }
+    explicit operator bool() const noexcept { return ok(); }
+};
+
+[[nodiscard]] ReceiptResult verify_receipt(std::string_view token, std::string_view receipt,
+                                           std::string_view log_key,
+                                           const ReceiptOptions& options = {}) noexcept;
 
 }  // namespace licentra

@@ -69,6 +69,18 @@ std::string_view to_string(VerifyErrc code) noexcept {
             return "malformed_jwks";
         case VerifyErrc::internal:
             return "internal";
+        case VerifyErrc::malformed_receipt:
+            return "malformed_receipt";
+        case VerifyErrc::malformed_log_key:
+            return "malformed_log_key";
+        case VerifyErrc::receipt_wrong_log:
+            return "receipt_wrong_log";
+        case VerifyErrc::receipt_signature_invalid:
+            return "receipt_signature_invalid";
+        case VerifyErrc::receipt_proof_invalid:
+            return "receipt_proof_invalid";
+        case VerifyErrc::receipt_token_mismatch:
+            return "receipt_token_mismatch";
         default:
             return "unknown";
     }
