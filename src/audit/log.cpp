@@ -232,6 +232,7 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
     log->tree_ = std::move(scan->tree);
     log->offsets_ = std::move(scan->offsets);
     log->segments_ = std::move(scan->segments);
+    log->pruned_ = std::move(scan->pruned);
     if (newest) {
         log->latest_note_ = scan->checkpoints.back().note;
         log->checkpoint_size_ = newest->size;
@@ -901,6 +902,24 @@ core::Result<std::vector<Hash>> AuditLog::consistency_proof(std::uint64_t first,
     return tree_.consistency_proof(first, second);
 }
 
+bool AuditLog::is_pruned(std::uint64_t index) const {
+    auto it = std::upper_bound(pruned_.begin(), pruned_.end(), index,
+                               [](std::uint64_t v, const PrunedRange& r) { return v < r.first; });
+    if (it == pruned_.begin()) return false;
+    --it;
+    return index - it->first < it->count;
+}
+
+std::string pruned_entry_line(std::uint64_t index, const Hash& leaf) {
+    return "{\"leaf_hash\":\"" + core::base64_encode(leaf) +
+           "\",\"pruned\":true,\"seq\":" + std::to_string(index) + "}";
+}
+
+bool AuditLog::pruned(std::uint64_t index) const {
+    std::shared_lock tl(tree_mu_);
+    return is_pruned(index);
+}
+
 core::Result<std::vector<std::string>> AuditLog::read_entries(std::uint64_t start,
                                                               std::uint64_t end) const {
     std::shared_lock tl(tree_mu_);
@@ -913,6 +932,10 @@ core::Result<std::vector<std::string>> AuditLog::read_entries(std::uint64_t star
     int fd = -1;
     std::size_t open_segment = segments_.size();
     for (std::uint64_t i = start; i < end; ++i) {
+        if (is_pruned(i)) {
+            out.push_back(pruned_entry_line(i, tree_.leaf(i)));
+            continue;
+        }
         auto it = std::upper_bound(
             segments_.begin(), segments_.end(), i,
             [](std::uint64_t v, const SegmentInfo& s) { return v < s.first_index; });

@@ -51,6 +51,11 @@
 
 namespace licentra::audit {
 
+// What read_entries() returns for an entry whose payload was pruned:
+// {"leaf_hash":"<base64>","pruned":true,"seq":<index>}. No entry line can look like it (every
+// entry begins with {"action":).
+[[nodiscard]] std::string pruned_entry_line(std::uint64_t index, const Hash& leaf);
+
 struct LogOptions {
     std::filesystem::path dir;  // created (0700) if missing
     std::string origin;         // checkpoint origin line, e.g. "licentra.example/audit/node-1"
@@ -173,9 +178,13 @@ class AuditLog {
                                                                   std::uint64_t size) const;
     [[nodiscard]] core::Result<std::vector<Hash>> consistency_proof(std::uint64_t first,
                                                                     std::uint64_t second) const;
-    // Raw canonical lines [start, end), end <= size(), at most 10000 per call.
+    // Raw canonical lines [start, end), end <= size(), at most 10000 per call. An entry whose
+    // payload was pruned (`licentra audit prune`) reads as pruned_entry_line(): its seq and the
+    // leaf hash that was kept, never a parse error.
     [[nodiscard]] core::Result<std::vector<std::string>> read_entries(std::uint64_t start,
                                                                       std::uint64_t end) const;
+    // Whether entry index's payload was pruned (its leaf hash is kept).
+    [[nodiscard]] bool pruned(std::uint64_t index) const;
 
   private:
     // Where a synchronous append() sleeps; on its own stack, set exactly once.
@@ -217,6 +226,7 @@ class AuditLog {
     };
 
     AuditLog(LogOptions options, LogDependencies deps, CheckpointSigner signer);
+    bool is_pruned(std::uint64_t index) const;  // tree_mu_ held
 
     // Appending-thread side: validate + serialize, then take seq/time and queue. Returns the
     // rejection, if any (then p is not queued).
@@ -300,6 +310,7 @@ class AuditLog {
     CompactRange frontier_;
     std::vector<std::uint64_t> offsets_;
     std::vector<SegmentInfo> segments_;
+    std::vector<PrunedRange> pruned_;  // fixed at open: the writer never prunes
     std::string latest_note_;
     std::uint64_t checkpoint_size_ = 0;
 

@@ -185,8 +185,12 @@ struct LineBatch {
     };
     std::string bytes;  // the lines back to back, without their '\n'
     std::vector<Item> items;
+    // Per line exactly one of entries (an entry line) and pruned (a pruned record) is set.
     std::vector<std::optional<core::Result<Entry>>> entries;  // parse_entry(line(i))
-    std::vector<Hash> leaves;                                 // leaf_hash(line(i)) if parsed
+    std::vector<std::uint8_t> is_record;  // the line is a pruned record: records, record_status
+    std::vector<PrunedRecord> records;
+    std::vector<core::Status> record_status;
+    std::vector<Hash> leaves;  // leaf_hash(line(i)) if it parsed as an entry
 
     [[nodiscard]] std::string_view line(std::size_t i) const {
         return {bytes.data() + items[i].begin, items[i].length};
@@ -214,10 +218,19 @@ std::optional<LineReader::Line> read_batch(LineReader& reader, LineBatch& batch)
 void parse_batch(LineBatch& batch) {
     const std::size_t n = batch.items.size();
     batch.entries.resize(n);
+    batch.is_record.assign(n, 0);
+    batch.records.resize(n);
+    batch.record_status.resize(n);
     batch.leaves.resize(n);
     auto work = [&batch](std::size_t from, std::size_t to) {
         for (std::size_t i = from; i < to; ++i) {
             const std::string_view line = batch.line(i);
+            if (is_pruned_record(line)) {
+                batch.entries[i].reset();
+                batch.is_record[i] = 1;
+                batch.record_status[i] = parse_pruned_record(line, &batch.records[i]);
+                continue;
+            }
             batch.entries[i].emplace(parse_entry(line));
             if (*batch.entries[i]) batch.leaves[i] = leaf_hash(core::as_bytes(line));
         }
@@ -288,6 +301,29 @@ core::Result<EntriesScan> scan_log_entries(const fs::path& dir,
             parse_batch(batch);
             for (std::size_t i = 0; i < batch.items.size(); ++i) {
                 const std::uint64_t pos = batch.items[i].offset;
+                if (batch.is_record[i] != 0) {
+                    // Payloads removed past their retention; the leaf hashes stand in for them.
+                    if (const core::Status& st = batch.record_status[i]; !st) {
+                        return fail(out,
+                                    finding(st.error().code, name, pos, st.error().message, index));
+                    }
+                    const PrunedRecord* record = &batch.records[i];
+                    if (record->first != index) {
+                        return fail(
+                            out,
+                            finding(record->first < index ? "audit.seq_repeat" : "audit.seq_gap",
+                                    name, pos,
+                                    "pruned record starts at " + std::to_string(record->first) +
+                                        " where " + std::to_string(index) + " belongs",
+                                    index));
+                    }
+                    for (const Hash& leaf : record->leaves) {
+                        on_entry(ScannedEntry{index, name, pos, batch.line(i), nullptr, leaf});
+                        ++index;
+                    }
+                    add_pruned_range(scan.pruned, record->first, record->leaves.size());
+                    continue;
+                }
                 const core::Result<Entry>& entry = *batch.entries[i];
                 if (!entry) {
                     return fail(
@@ -303,7 +339,8 @@ core::Result<EntriesScan> scan_log_entries(const fs::path& dir,
                         // A swap if the next complete line holds the seq that belongs here.
                         std::optional<std::uint64_t> next;
                         if (i + 1 < batch.items.size()) {
-                            if (*batch.entries[i + 1]) next = (*batch.entries[i + 1])->seq;
+                            const auto& after = batch.entries[i + 1];
+                            if (after && *after) next = (*after)->seq;
                         } else if (!stop) {
                             const LineReader::Line l = reader->next();
                             if (l.kind == LineReader::Kind::line) next = peek_seq(l.text);
@@ -312,7 +349,7 @@ core::Result<EntriesScan> scan_log_entries(const fs::path& dir,
                     }
                     return fail(out, finding(reason, name, pos, what, index));
                 }
-                on_entry(ScannedEntry{index, name, pos, batch.line(i), *entry, batch.leaves[i]});
+                on_entry(ScannedEntry{index, name, pos, batch.line(i), &*entry, batch.leaves[i]});
                 ++index;
             }
             if (!stop) continue;
@@ -463,6 +500,7 @@ core::Result<LogScan> scan_log_directory(const fs::path& dir, Finding* out) {
     if (!entries) return std::move(entries).error();
     scan.segments = std::move(entries->segments);
     scan.torn_log = std::move(entries->torn_log);
+    scan.pruned = std::move(entries->pruned);
 
     CheckpointRecords records(dir);
     for (;;) {
@@ -565,7 +603,26 @@ core::Status check_checkpoints(const LogScan& scan, const NoteVerifier& verifier
             }
         }
     }
+    const std::uint64_t covered = sequence.previous_size();
+    for (const PrunedRange& r : scan.pruned) {
+        if (r.first + r.count <= covered) continue;
+        const std::uint64_t index = std::max(r.first, covered);
+        std::string segment;
+        for (const auto& seg : scan.segments) {
+            if (seg.first_index <= index) segment = seg.file;
+        }
+        return fail(out, pruned_unsigned(segment, scan.offsets[index], index, covered));
+    }
     return core::ok_status();
+}
+
+Finding pruned_unsigned(std::string file, std::uint64_t offset, std::uint64_t index,
+                        std::uint64_t covered) {
+    return finding("audit.pruned_unsigned", std::move(file), offset,
+                   "entry is pruned but the newest checkpoint signs only " +
+                       std::to_string(covered) +
+                       " entries: nothing vouches for the leaf hash kept in its place",
+                   index);
 }
 
 }  // namespace licentra::audit

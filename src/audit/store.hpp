@@ -17,6 +17,7 @@
 
 #include "audit/checkpoint.hpp"
 #include "audit/merkle.hpp"
+#include "audit/pruned.hpp"
 #include "core/result.hpp"
 
 namespace licentra::audit {
@@ -62,7 +63,10 @@ struct StoredCheckpoint {
 struct LogScan {
     MerkleTree tree;  // every leaf hash
     std::vector<SegmentInfo> segments;
-    std::vector<std::uint64_t> offsets;  // byte offset of each entry in its segment
+    // Byte offset of each entry in its segment; for a pruned entry, the offset of the pruned
+    // record that holds its leaf hash.
+    std::vector<std::uint64_t> offsets;
+    std::vector<PrunedRange> pruned;  // entries whose payloads were pruned, merged, in order
     std::optional<TornTail> torn_log;
     std::vector<StoredCheckpoint> checkpoints;
     std::uint64_t checkpoints_bytes = 0;  // complete records only
@@ -70,12 +74,14 @@ struct LogScan {
 };
 
 // Reads every segment and the checkpoints file without modifying anything. Each line must parse
-// strictly (parse_entry) with seq equal to its position. A torn final line of the last segment,
-// or a torn final checkpoint record, is reported in torn_* and excluded; anything else fails and
-// fills *finding. Reasons (integrity unless noted): audit.dir_unreadable (unavailable),
-// audit.no_log (unavailable; no segment at all), audit.segment_missing, audit.segment_empty,
-// audit.segment_unterminated, audit.entry_malformed, audit.entry_not_canonical, audit.seq_gap,
-// audit.seq_repeat, audit.seq_swapped, audit.checkpoint_record_malformed. Built on
+// strictly (parse_entry) with seq equal to its position, or be a pruned record
+// (parse_pruned_record) whose first equals its position; a record stands for its leaf hashes. A
+// torn final line of the last segment, or a torn final checkpoint record, is reported in torn_* and
+// excluded; anything else fails and fills *finding. Reasons (integrity unless noted):
+// audit.dir_unreadable (unavailable), audit.no_log (unavailable; no segment at all),
+// audit.segment_missing, audit.segment_empty, audit.segment_unterminated, audit.entry_malformed,
+// audit.entry_not_canonical, audit.seq_gap, audit.seq_repeat, audit.seq_swapped,
+// audit.pruned_malformed, audit.pruned_count_mismatch, audit.checkpoint_record_malformed. Built on
 // scan_log_entries and CheckpointRecords; keeps every leaf hash and offset (LogScan).
 [[nodiscard]] core::Result<LogScan> scan_log_directory(const std::filesystem::path& dir,
                                                        Finding* finding);
@@ -83,18 +89,21 @@ struct LogScan {
 struct Entry;
 
 // One entry as scan_log_entries passes it. The views are valid during the callback only.
+// A pruned entry has no payload: entry is null and line is its pruned record's whole line
+// (shared by every entry of the record); leaf is the hash the record kept.
 struct ScannedEntry {
-    std::uint64_t index = 0;   // == entry.seq
-    std::string_view file;     // its segment
-    std::uint64_t offset = 0;  // byte offset in the segment
-    std::string_view line;     // the canonical line, without '\n'
-    const Entry& entry;        // parse_entry(line)
-    Hash leaf{};               // leaf_hash(line)
+    std::uint64_t index = 0;       // == entry->seq
+    std::string_view file;         // its segment
+    std::uint64_t offset = 0;      // byte offset in the segment (of the record, if pruned)
+    std::string_view line;         // the canonical line, without '\n'
+    const Entry* entry = nullptr;  // parse_entry(line); null if pruned
+    Hash leaf{};                   // leaf_hash(line), or the kept hash if pruned
 };
 
 // What scan_log_entries read.
 struct EntriesScan {
-    std::uint64_t size = 0;  // entries
+    std::uint64_t size = 0;  // entries, pruned ones included
+    std::vector<PrunedRange> pruned;
     std::vector<SegmentInfo> segments;
     std::optional<TornTail> torn_log;
 };
@@ -187,9 +196,15 @@ class CheckpointSequence {
 // (RFC 9162 consistency proof built and verified). Reasons: audit.checkpoint_signature_invalid,
 // audit.checkpoint_unsigned, audit.note_malformed, audit.checkpoint_malformed,
 // audit.checkpoint_origin, audit.checkpoint_order, audit.truncated, audit.root_mismatch,
-// audit.consistency_proof_invalid.
+// audit.consistency_proof_invalid, and audit.pruned_unsigned when a pruned entry lies beyond the
+// newest checkpoint (prune never does that: nothing would vouch for the kept hash).
 [[nodiscard]] core::Status check_checkpoints(const LogScan& scan, const NoteVerifier& verifier,
                                              const std::optional<std::string>& expected_origin,
                                              Finding* finding);
+
+// The finding "audit.pruned_unsigned" for the first pruned entry (index, in file at offset, the
+// offset of its pruned record) that no checkpoint covers; covered: the newest checkpoint's size.
+[[nodiscard]] Finding pruned_unsigned(std::string file, std::uint64_t offset, std::uint64_t index,
+                                      std::uint64_t covered);
 
 }  // namespace licentra::audit

@@ -38,8 +38,12 @@ class StreamingVerifier {
             check_finding_->offset = e.offset;
             position_wanted_.reset();
         }
+        if (e.entry == nullptr && !unvouched_) {
+            unvouched_ = Unvouched{e.index, std::string(e.file), e.offset};
+        }
         range_.append(e.leaf);
-        if (collect_facts_) facts_.add(e.entry);
+        // A pruned entry has no payload left to gather facts from.
+        if (collect_facts_ && e.entry != nullptr) facts_.add(*e.entry);
         advance(false, nullptr);
     }
 
@@ -68,6 +72,14 @@ class StreamingVerifier {
     // The root at the trusted checkpoint's size, once the scan passed it.
     [[nodiscard]] const std::optional<Hash>& trusted_root() const { return trusted_root_; }
     [[nodiscard]] LifecycleFacts take_facts() { return std::move(facts_); }
+
+    // The first pruned entry after the last checkpoint that matched, if any.
+    struct Unvouched {
+        std::uint64_t index = 0;
+        std::string file;
+        std::uint64_t offset = 0;
+    };
+    [[nodiscard]] const std::optional<Unvouched>& unvouched() const { return unvouched_; }
 
   private:
     struct Pending {
@@ -117,6 +129,8 @@ class StreamingVerifier {
             auto st = sequence_.match(pending_->stored, std::move(pending_->checkpoint),
                                       range_.root(), position, &f);
             pending_.reset();
+            // A checkpoint matches when the scan is at its size: it covers every entry read.
+            if (st) unvouched_.reset();
             if (!st) {
                 check_finding_ = std::move(f);
                 // The first entry not covered is the next one to be read, if the log has it.
@@ -143,6 +157,7 @@ class StreamingVerifier {
     std::optional<std::uint64_t> position_wanted_;
     std::optional<core::Result<Checkpoint>> trusted_;
     std::optional<Hash> trusted_root_;
+    std::optional<Unvouched> unvouched_;
 };
 
 }  // namespace
@@ -165,7 +180,13 @@ VerifyReport verify_log_directory(const VerifyOptions& options, const NoteVerifi
     report.size = scan->size;
     report.torn_log = scan->torn_log;
     report.torn_checkpoint = stream.records().torn();
+    report.pruned = scan->pruned;
+    report.segments = scan->segments;
     if (stream.check_finding()) return fail(*stream.check_finding());
+    if (const auto& u = stream.unvouched()) {
+        const std::uint64_t covered = stream.newest() ? stream.newest()->size : 0;
+        return fail(pruned_unsigned(u->file, u->offset, u->index, covered));
+    }
     if (stream.checkpoints() == 0) {
         return fail(Finding{core::ErrorKind::integrity, "audit.no_checkpoint",
                             std::string(kCheckpointsFile), 0, std::nullopt,

@@ -36,6 +36,10 @@ struct VerifyReport {
     std::optional<TornTail> torn_log;  // crash residue, not counted as tampering
     std::optional<TornTail> torn_checkpoint;
     std::uint64_t unsigned_entries = 0;  // entries after the newest checkpoint
+    // Entries whose payloads were pruned (leaf hashes kept), merged into ranges, in order. They
+    // count in size and in the tree like any entry; they are not tampering.
+    std::vector<PrunedRange> pruned;
+    std::vector<SegmentInfo> segments;  // the segment files read, in order
     // With collect_facts, when verified: gathered from exactly the entries that were verified.
     std::optional<LifecycleFacts> facts;
 };
