@@ -127,8 +127,28 @@ bool KeyVersion::published(core::TimePoint now) const noexcept {
     }
 }
 
-KeyManager::KeyManager(std::shared_ptr<hsm::Token> token, KidFunction kid, ClusterOptions options)
-    : token_(std::move(token)),
+core::Result<std::unique_ptr<KeyManager>> KeyManager::create(std::shared_ptr<KeyStore> store,
+                                                             KidFunction kid,
+                                                             ClusterOptions options) {
+    auto refuse = [](std::string what) {
+        return make_error(ErrorKind::usage, "keys.bad_options", std::move(what));
+    };
+    if (store == nullptr) return refuse("a key manager needs a key store");
+    if (!kid) return refuse("a key manager needs a kid function");
+    if (options.replica.empty()) return refuse("the replica name is empty");
+    if (options.claims.write_bound <= std::chrono::milliseconds::zero() ||
+        options.claims.settle <= options.claims.write_bound) {
+        return refuse("claim timings need 0 < write_bound < settle");
+    }
+    if (options.min_pre_active < std::chrono::milliseconds::zero()) {
+        return refuse("min_pre_active is negative");
+    }
+    return std::unique_ptr<KeyManager>(
+        new KeyManager(std::move(store), std::move(kid), std::move(options)));
+}
+
+KeyManager::KeyManager(std::shared_ptr<KeyStore> store, KidFunction kid, ClusterOptions options)
+    : store_(std::move(store)),
       kid_(std::move(kid)),
       options_(std::move(options)),
       snapshot_(std::make_shared<Snapshot>()) {}
@@ -144,18 +164,19 @@ void KeyManager::log(const std::string& line) const {
 
 ClaimStorage KeyManager::claim_storage() const {
     ClaimStorage s;
-    auto token = token_;
-    s.list = [token](const std::string& prefix) -> core::Result<std::vector<std::string>> {
-        auto listed = token->list_data(prefix);
+    auto store = store_;
+    s.list = [store](const std::string& prefix) -> core::Result<std::vector<std::string>> {
+        auto listed = store->list_data(prefix);
         if (!listed) return listed.error();
         std::vector<std::string> labels;
         for (auto& [label, value] : *listed) labels.push_back(label);
         return labels;
     };
-    s.create = [token](const std::string& label, core::ByteView value) {
-        return token->create_data(label, value);
+    s.create = [store](const std::string& label, core::ByteView value) {
+        return store->create_data(label, value);
     };
-    s.remove = [token](const std::string& label) { return token->delete_data(label); };
+    s.remove = [store](const std::string& label) { return store->delete_data(label); };
+    s.wait = options_.wait;
     return s;
 }
 
@@ -176,14 +197,14 @@ core::Status KeyManager::refresh(core::TimePoint now) {
     const bool vanished =
         !st && (st.error().code == "keys.state_vanished" || st.error().code == "keys.key_vanished");
     vanished_refreshes_ = vanished ? vanished_refreshes_ + 1 : 0;
-    if (vanished_refreshes_ % 10 == 3) token_->reload_view();
+    if (vanished_refreshes_ % 10 == 3) store_->reload_view();
     return st;
 }
 
 core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
-    auto records = token_->list_data("licentra/");
+    auto records = store_->list_data("licentra/");
     if (!records) return records.error();
-    auto pairs = token_->list_keys("licentra/");
+    auto pairs = store_->list_keys("licentra/");
     if (!pairs) return pairs.error();
     Fold fold = fold_key_records(*records, *pairs, core::unix_millis(now));
     for (const auto& w : fold.warnings) {
@@ -243,7 +264,7 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
             }
         }
         if (!asked.empty()) {
-            auto answers = token_->public_keys(asked);
+            auto answers = store_->public_keys(asked);
             if (!answers) return answers.error();
             for (std::size_t i = 0; i < missing.size(); ++i) {
                 exported.emplace(missing[i], std::move((*answers)[i]));
@@ -287,7 +308,7 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
                 if (ref == loaded_refs_.end()) {
                     auto id = core::hex_decode(v.id_hex);
                     if (!id) return id.error();
-                    auto loaded = token_->load_key(v.label, &*id);  // attribute check, self-test
+                    auto loaded = store_->load_key(v.label, &*id);  // attribute check, self-test
                     if (loaded) {
                         ref = loaded_refs_.emplace(ck, std::move(*loaded)).first;
                     } else {
@@ -311,7 +332,7 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
             warned_.push_back(why.message);
             log("keys: " + why.code + ": " + why.message + "; re-reading the token from scratch");
         }
-        token_->reload_view();
+        store_->reload_view();
     }
     // Which keys start signing with another version: those transitions are ordered against
     // signatures (exclusive gate) and reported to the observer.
@@ -367,10 +388,10 @@ core::Result<KeyVersion> KeyManager::create_version(
         outcome = claim(storage, claim_prefix(*label), {}, core::as_bytes(claim_text),
                         options_.claims, [&]() -> core::Result<bool> {
                             // Open while no key pair and no record of this version exist.
-                            auto taken = token_->label_exists(*label);
+                            auto taken = store_->label_exists(*label);
                             if (!taken) return taken.error();
                             if (*taken) return false;
-                            auto recs = token_->list_data(version_prefix(*label));
+                            auto recs = store_->list_data(version_prefix(*label));
                             if (!recs) return recs.error();
                             return recs->empty();
                         });
@@ -381,8 +402,8 @@ core::Result<KeyVersion> KeyManager::create_version(
     }
     if (!outcome) return outcome.error();
     if (*outcome != ClaimOutcome::won) {
-        auto there = token_->list_data(version_prefix(*label));
-        auto taken = token_->label_exists(*label);
+        auto there = store_->list_data(version_prefix(*label));
+        auto taken = store_->label_exists(*label);
         if (there && taken && there->empty() && !*taken) {
             // Nobody holds the number: every try was too slow or contended. Nothing changed;
             // the caller may try again.
@@ -398,7 +419,7 @@ core::Result<KeyVersion> KeyManager::create_version(
             ErrorKind::conflict, "keys.rotation_in_progress",
             "another replica is creating version " + std::to_string(version) + " of " + name);
     }
-    auto generated = token_->generate_key(name, version, alg);
+    auto generated = store_->generate_key(name, version, alg);
     if (!generated) return generated.error();
     CreatedRecord rec;
     rec.algorithm = alg;
@@ -408,7 +429,7 @@ core::Result<KeyVersion> KeyManager::create_version(
     rec.by = options_.replica;
     rec.request = request;
     const std::string id_hex = core::hex_encode(generated->id);
-    if (auto st = token_->create_data(created_label(*label, id_hex), core::as_bytes(rec.to_json()));
+    if (auto st = store_->create_data(created_label(*label, id_hex), core::as_bytes(rec.to_json()));
         !st) {
         return st.error();
     }
@@ -468,13 +489,13 @@ core::Result<SigningLease> KeyManager::lease(const core::Grant<core::action::Tok
     }
     lease.version_ = &it->second;
     lease.key_ = &ref->second;
-    lease.token_ = token_.get();
+    lease.store_ = store_.get();
     lease.snapshot_ = std::move(snap);
     return lease;
 }
 
 core::Result<core::Bytes> SigningLease::sign(core::ByteView input) const {
-    return token_->sign(*key_, input);
+    return store_->sign(*key_, input);
 }
 
 core::Status KeyManager::write_event(const std::string& prefix, const EventRecordData& e) {
@@ -484,7 +505,7 @@ core::Status KeyManager::write_event(const std::string& prefix, const EventRecor
     rec.at_ms = e.at_ms;
     rec.verify_until_ms = e.verify_until_ms;
     rec.by = options_.replica;
-    return token_->create_data(prefix + core::hex_encode(*nonce), core::as_bytes(rec.to_json()));
+    return store_->create_data(prefix + core::hex_encode(*nonce), core::as_bytes(rec.to_json()));
 }
 
 core::Result<KeyVersion> KeyManager::find_version(std::string_view name, unsigned version) const {
@@ -563,8 +584,24 @@ core::Result<KeyVersion> KeyManager::destroy(
     if (!v) return v.error();
     const std::int64_t t = core::unix_millis(now);
     if (v->record.state == KeyState::destroyed) {
-        return make_error(ErrorKind::conflict, "keys.bad_state",
-                          "version " + std::to_string(version) + " is already destroyed");
+        // A destroy whose record was written but whose private object survived (the HSM
+        // failed in between, or the daemon died): this destroy completes it.
+        auto id = core::hex_decode(v->id_hex);
+        if (!id) return id.error();
+        auto pairs = store_->list_keys(v->label);
+        if (!pairs) return pairs.error();
+        const bool survived = std::any_of(pairs->begin(), pairs->end(), [&](const hsm::KeyInfo& k) {
+            return k.label == v->label && k.id_hex == v->id_hex && k.has_private;
+        });
+        if (!survived) {
+            return make_error(ErrorKind::conflict, "keys.bad_state",
+                              "version " + std::to_string(version) + " is already destroyed");
+        }
+        if (auto st = store_->destroy_private_key(v->label, &*id); !st) return st.error();
+        log("keys: the private key of destroyed version " + v->label +
+            " had survived an earlier destroy; destroyed now");
+        if (hook) hook("key.destroy", *v);
+        return *v;
     }
     if (!force) {
         if (v->record.state == KeyState::active) {
@@ -589,7 +626,7 @@ core::Result<KeyVersion> KeyManager::destroy(
     if (auto st = write_event(destroyed_prefix(v->label), EventRecordData{t, std::nullopt}); !st) {
         return st.error();
     }
-    if (auto st = token_->destroy_private_key(v->label, &*id);
+    if (auto st = store_->destroy_private_key(v->label, &*id);
         !st && st.error().code != "hsm.key_not_found") {
         return st.error();
     }

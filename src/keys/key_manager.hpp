@@ -40,6 +40,7 @@
 #include "crypto/public_key.hpp"
 #include "hsm/hsm.hpp"
 #include "keys/claim.hpp"
+#include "keys/key_store.hpp"
 
 namespace licentra::keys {
 
@@ -126,7 +127,7 @@ class SigningLease {
     std::shared_ptr<const void> snapshot_;  // keeps version_ and key_ alive
     const KeyVersion* version_ = nullptr;
     const hsm::KeyRef* key_ = nullptr;
-    hsm::Token* token_ = nullptr;
+    KeyStore* store_ = nullptr;
 };
 
 // How this daemon shares the token with other replicas.
@@ -138,11 +139,18 @@ struct ClusterOptions {
     std::chrono::milliseconds min_pre_active{2000};
     // The operational log (one line per call); may be empty.
     std::function<void(std::string_view)> log;
+    // How a claimer waits for the claims to settle (keys/claim.hpp); empty: the monotonic
+    // clock. Tests of one process drive it instead of waiting.
+    std::function<void(std::chrono::milliseconds)> wait;
 };
 
 class KeyManager {
   public:
-    KeyManager(std::shared_ptr<hsm::Token> token, KidFunction kid, ClusterOptions options = {});
+    // Validates its dependencies and options. Errors: usage (no store, no kid function, an
+    // empty replica name, claim timings that cannot work: a zero write bound or a stand-back
+    // shorter than it). Call refresh() (or bootstrap()) before use.
+    [[nodiscard]] static core::Result<std::unique_ptr<KeyManager>> create(
+        std::shared_ptr<KeyStore> store, KidFunction kid, ClusterOptions options = {});
     KeyManager(const KeyManager&) = delete;
     KeyManager& operator=(const KeyManager&) = delete;
 
@@ -190,6 +198,9 @@ class KeyManager {
     // Destroys the private key object in the HSM; the version leaves the JWKS. Refused
     // (conflict) for the active version and for a retired version still inside its
     // verify-until time, unless force is set (the caller checks that the policy allows it).
+    // A version already destroyed is refused (conflict keys.bad_state) unless its private
+    // object survived an earlier destroy that failed after writing its record: then this
+    // destroy removes it.
     [[nodiscard]] core::Result<KeyVersion> destroy(
         const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version, bool force,
         core::TimePoint now, const TransitionHook& hook);
@@ -202,6 +213,8 @@ class KeyManager {
     [[nodiscard]] std::vector<KeyVersion> published(core::TimePoint now) const;
 
   private:
+    KeyManager(std::shared_ptr<KeyStore> store, KidFunction kid, ClusterOptions options);
+
     struct Snapshot {
         std::map<std::string, std::vector<KeyVersion>, std::less<>> keys;
         std::map<std::string, hsm::KeyRef, std::less<>> active_refs;  // by key name
@@ -228,7 +241,7 @@ class KeyManager {
         return snapshot_.load(std::memory_order_acquire);
     }
 
-    std::shared_ptr<hsm::Token> token_;
+    std::shared_ptr<KeyStore> store_;
     KidFunction kid_;
     ClusterOptions options_;
     TransitionHook observer_;

@@ -158,7 +158,9 @@ void populate(const std::shared_ptr<hsm::Token>& token, const policy::Engine& en
     // Bound for a claim step of the code under test on a token this full.
     cluster.claims.write_bound = std::chrono::milliseconds(1500);
     cluster.claims.settle = std::chrono::milliseconds(1501);
-    keys::KeyManager km(token, kid_function(), cluster);
+    auto owned = must(keys::KeyManager::create(keys::hsm_key_store(token), kid_function(), cluster),
+                      "key manager");
+    keys::KeyManager& km = *owned;
     must(km.refresh(), "first refresh");
     const auto boot = must(engine.system_grant(kKey, policy::Engine::SystemPurpose::bootstrap),
                            "bootstrap grant");
@@ -231,7 +233,9 @@ void measure_in_process(test::SoftHsmToken& fixture) {
     auto pairs = must(opened.token->list_keys("licentra/"), "list_keys");
     const double list_keys_ms = ms_since(t0);
 
-    keys::KeyManager km(opened.token, kid_function());
+    auto owned = must(keys::KeyManager::create(keys::hsm_key_store(opened.token), kid_function()),
+                      "key manager");
+    keys::KeyManager& km = *owned;
     t0 = Steady::now();
     must(km.refresh(), "cold refresh");
     const double cold_ms = ms_since(t0);

@@ -265,13 +265,18 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     cluster.claims.settle = 2 * cfg->cluster.claim_write_bound;
     cluster.min_pre_active = 2 * cfg->cluster.refresh_interval;
     cluster.log = [](std::string_view line) { log_line(line); };
-    keys::KeyManager key_manager(
-        token,
+    auto created_keys = keys::KeyManager::create(
+        keys::hsm_key_store(token),
         [](const crypto::PublicKey& k) {
             auto kid = token::jwk_thumbprint(k);
             return kid ? *kid : std::string();
         },
         cluster);
+    if (!created_keys) {
+        log_line("keys: " + created_keys.error().to_string());
+        return kExitRuntime;
+    }
+    keys::KeyManager& key_manager = **created_keys;
     const std::size_t hsm_threads =
         cfg->server.hsm_threads > 0 ? cfg->server.hsm_threads : cfg->hsm.session_pool;
     // A hung module may hold every HSM thread: at most as many again are started to replace

@@ -21,8 +21,11 @@ TEST(KeyManagerSnapshots, ReadersIterateSafelyWhileRefreshesReplaceTheState) {
     options.uri = fixture.uri();
     auto token = hsm::Token::open(*module, options);
     ASSERT_TRUE(token.ok()) << token.error().to_string();
-    KeyManager km(std::shared_ptr<hsm::Token>(std::move(*token)),
-                  [](const crypto::PublicKey&) { return std::string("kid-1"); });
+    auto created =
+        KeyManager::create(hsm_key_store(std::shared_ptr<hsm::Token>(std::move(*token))),
+                           [](const crypto::PublicKey&) { return std::string("kid-1"); });
+    ASSERT_TRUE(created.ok()) << created.error().to_string();
+    KeyManager& km = **created;
     const auto policy = policy::load_policy_file(std::filesystem::path(LICENTRA_SOURCE_DIR) /
                                                  "policy" / "policy.example.yaml");
     ASSERT_TRUE(policy.ok());

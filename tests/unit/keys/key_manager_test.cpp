@@ -1,0 +1,509 @@
+// The key lifecycle against an in-memory key store that can fail any call: every transition
+// (bootstrap, rotation, activation by time, retirement, destruction), the times at which they
+// happen (an injected `now`, never the wall clock's progress), every refusal, and what a fault
+// in each step leaves behind.
+#include "keys/key_manager.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "crypto/digest.hpp"
+#include "crypto/ossl.hpp"
+#include "crypto/random.hpp"
+#include "keys/key_store.hpp"
+#include "policy/engine.hpp"
+#include "unit/policy/policy_test_util.hpp"
+
+namespace licentra::keys {
+namespace {
+
+using namespace std::chrono_literals;
+namespace ca = core::action;
+using core::ErrorKind;
+
+// Key pairs and records in memory, with Ed25519 keys made by OpenSSL (the test's stand-in for
+// the HSM). fail(call, n, error) makes the n-th next call of that name fail once.
+class FakeKeyStore final : public KeyStore {
+  public:
+    struct Pair {
+        std::string label;
+        std::string name;
+        unsigned version = 0;
+        core::Bytes id;
+        core::Bytes spki;
+        crypto::EvpPkeyPtr key;
+        bool has_private = true;
+    };
+
+    void fail(const std::string& call, int nth, core::Error error) {
+        std::lock_guard lock(mu_);
+        faults_[call] = {nth, std::move(error)};
+    }
+    int calls(const std::string& call) {
+        std::lock_guard lock(mu_);
+        return counts_[call];
+    }
+    bool has_private(const std::string& label) {
+        std::lock_guard lock(mu_);
+        return std::any_of(pairs_.begin(), pairs_.end(),
+                           [&](const Pair& p) { return p.label == label && p.has_private; });
+    }
+    std::size_t pairs(const std::string& label) {
+        std::lock_guard lock(mu_);
+        return static_cast<std::size_t>(std::count_if(
+            pairs_.begin(), pairs_.end(), [&](const Pair& p) { return p.label == label; }));
+    }
+
+    core::Result<hsm::KeyRef> generate_key(const std::string& name, unsigned version,
+                                           crypto::Algorithm alg) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("generate_key")) return *e;
+        auto label = hsm::key_label(name, version);
+        if (!label) return label.error();
+        if (taken(*label)) {
+            return core::make_error(ErrorKind::conflict, "hsm.label_exists", *label);
+        }
+        if (alg != crypto::Algorithm::EdDSA) {
+            return core::make_error(ErrorKind::usage, "fake.algorithm", "EdDSA only");
+        }
+        Pair p;
+        p.label = *label;
+        p.name = name;
+        p.version = version;
+        p.id = crypto::random_bytes(16).value();
+        p.key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+        unsigned char* der = nullptr;
+        const int len = i2d_PUBKEY(p.key.get(), &der);
+        const crypto::OsslBytesPtr owned(der);
+        p.spki.assign(der, der + len);
+        pairs_.push_back(std::move(p));
+        return ref_of(pairs_.back());
+    }
+    core::Result<hsm::KeyRef> load_key(const std::string& label, const core::Bytes* id) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("load_key")) return *e;
+        for (const auto& p : pairs_) {
+            if (p.label == label && (id == nullptr || p.id == *id) && p.has_private) {
+                return ref_of(p);
+            }
+        }
+        return core::make_error(ErrorKind::not_found, "hsm.key_not_found", label);
+    }
+    core::Result<std::vector<hsm::KeyInfo>> list_keys(const std::string& prefix) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("list_keys")) return *e;
+        std::vector<hsm::KeyInfo> out;
+        for (const auto& p : pairs_) {
+            if (p.label.rfind(prefix, 0) != 0) continue;
+            out.push_back({p.label, p.name, p.version, crypto::Algorithm::EdDSA,
+                           core::hex_encode(p.id), p.has_private, true});
+        }
+        std::sort(out.begin(), out.end(),
+                  [](const auto& a, const auto& b) { return a.label < b.label; });
+        return out;
+    }
+    core::Result<bool> label_exists(const std::string& label) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("label_exists")) return *e;
+        return taken(label);
+    }
+    core::Result<std::vector<core::Result<crypto::PublicKey>>> public_keys(
+        const std::vector<std::pair<std::string, core::Bytes>>& asked) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("public_keys")) return *e;
+        std::vector<core::Result<crypto::PublicKey>> out;
+        for (const auto& [label, id] : asked) {
+            auto it = std::find_if(pairs_.begin(), pairs_.end(),
+                                   [&](const Pair& p) { return p.label == label && p.id == id; });
+            if (it == pairs_.end()) {
+                out.emplace_back(
+                    core::make_error(ErrorKind::not_found, "hsm.key_not_found", label));
+            } else {
+                out.emplace_back(
+                    crypto::PublicKey::from_spki_der(crypto::Algorithm::EdDSA, it->spki));
+            }
+        }
+        return out;
+    }
+    core::Status destroy_private_key(const std::string& label, const core::Bytes* id) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("destroy_private_key")) return *e;
+        bool found = false;
+        for (auto& p : pairs_) {
+            if (p.label == label && (id == nullptr || p.id == *id) && p.has_private) {
+                p.has_private = false;
+                found = true;
+            }
+        }
+        if (!found) return core::make_error(ErrorKind::not_found, "hsm.key_not_found", label);
+        return {};
+    }
+    core::Result<core::Bytes> sign(const hsm::KeyRef& key, core::ByteView message) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("sign")) return *e;
+        for (const auto& p : pairs_) {
+            if (p.label != key.label || p.id != key.id || !p.has_private) continue;
+            crypto::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+            core::Bytes sig(64);
+            std::size_t len = sig.size();
+            if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, p.key.get()) != 1 ||
+                EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1) {
+                return core::make_error(ErrorKind::internal, "fake.sign", "OpenSSL failed");
+            }
+            return sig;
+        }
+        return core::make_error(ErrorKind::not_found, "hsm.key_not_found", key.label);
+    }
+    core::Status create_data(const std::string& label, core::ByteView value) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("create_data")) return *e;
+        data_[label] = core::Bytes(value.begin(), value.end());
+        return {};
+    }
+    core::Status delete_data(const std::string& label) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("delete_data")) return *e;
+        data_.erase(label);
+        return {};
+    }
+    core::Result<std::vector<std::pair<std::string, core::Bytes>>> list_data(
+        const std::string& prefix) override {
+        std::lock_guard lock(mu_);
+        if (auto e = fault("list_data")) return *e;
+        std::vector<std::pair<std::string, core::Bytes>> out;
+        for (const auto& [label, value] : data_) {
+            if (label.rfind(prefix, 0) == 0) out.emplace_back(label, value);
+        }
+        return out;
+    }
+    void reload_view() override {
+        std::lock_guard lock(mu_);
+        ++counts_["reload_view"];
+    }
+
+  private:
+    std::optional<core::Error> fault(const std::string& call) {
+        ++counts_[call];
+        auto it = faults_.find(call);
+        if (it == faults_.end() || --it->second.first > 0) return std::nullopt;
+        core::Error e = std::move(it->second.second);
+        faults_.erase(it);
+        return e;
+    }
+    bool taken(const std::string& label) const {
+        return data_.count(label) != 0 ||
+               std::any_of(pairs_.begin(), pairs_.end(),
+                           [&](const Pair& p) { return p.label == label; });
+    }
+    static hsm::KeyRef ref_of(const Pair& p) {
+        hsm::KeyRef r;
+        r.label = p.label;
+        r.name = p.name;
+        r.version = p.version;
+        r.algorithm = crypto::Algorithm::EdDSA;
+        r.public_key = std::make_shared<const crypto::PublicKey>(
+            crypto::PublicKey::from_spki_der(crypto::Algorithm::EdDSA, p.spki).value());
+        r.id = p.id;
+        return r;
+    }
+
+    std::mutex mu_;
+    std::vector<Pair> pairs_;
+    std::map<std::string, core::Bytes> data_;
+    std::map<std::string, std::pair<int, core::Error>> faults_;
+    std::map<std::string, int> counts_;
+};
+
+std::string kid_of(const crypto::PublicKey& k) {
+    return core::hex_encode(crypto::sha256(k.spki_der())).substr(0, 16);
+}
+
+core::Error device_fault() {
+    return core::make_error(ErrorKind::hsm_unavailable, "hsm.device_error", "injected");
+}
+
+class KeyLifecycle : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        engine_ = policy::test::load_ok(policy::test::kBasePolicy);
+        ASSERT_NE(engine_, nullptr);
+        auto g = engine_->system_grant("product-a", policy::Engine::SystemPurpose::bootstrap);
+        ASSERT_TRUE(g.ok()) << g.error().to_string();
+        grant_.emplace(*g);
+        auto s = engine_->authorize<ca::TokenSign>("ls", "product-a");
+        ASSERT_TRUE(s.ok()) << s.error().to_string();
+        sign_grant_.emplace(*s);
+        auto km = KeyManager::create(store_, kid_of, options());
+        ASSERT_TRUE(km.ok()) << km.error().to_string();
+        km_ = std::move(*km);
+        km_->set_observer([this](std::string_view event, const KeyVersion& v) {
+            events_.push_back(std::string(event) + " v" + std::to_string(v.record.version));
+        });
+        timing_.publish_ahead = 1h;
+        timing_.max_validity = 24h;
+        timing_.verify_grace = 1h;
+    }
+
+    ClusterOptions options() {
+        ClusterOptions o;
+        o.replica = "replica-a";
+        o.min_pre_active = 0ms;
+        o.claims.write_bound = 1000ms;
+        o.claims.settle = 1001ms;
+        o.wait = [this](std::chrono::milliseconds) {
+            ++waits_;
+        };  // one process: nothing to wait for
+        return o;
+    }
+
+    void bootstrap() {
+        auto b = km_->bootstrap(*grant_, crypto::Algorithm::EdDSA);
+        ASSERT_TRUE(b.ok()) << b.error().to_string();
+        ASSERT_TRUE(b->has_value());
+        ASSERT_EQ((*b)->record.version, 1u);
+        t0_ = core::Clock::now();
+    }
+    TransitionHook hook() {
+        return [this](std::string_view event, const KeyVersion& v) {
+            hooked_.push_back(std::string(event) + " v" + std::to_string(v.record.version));
+        };
+    }
+    std::string states() const {
+        std::string out;
+        for (const auto& v : km_->versions("product-a")) {
+            out += "v" + std::to_string(v.record.version) + ":" +
+                   std::string(state_name(v.record.state)) + " ";
+        }
+        return out;
+    }
+    std::vector<unsigned> published(core::TimePoint at) const {
+        std::vector<unsigned> out;
+        for (const auto& v : km_->published(at)) out.push_back(v.record.version);
+        return out;
+    }
+    unsigned signing_version() {
+        auto lease = km_->lease(*sign_grant_);
+        EXPECT_TRUE(lease.ok()) << lease.error().to_string();
+        if (!lease.ok()) return 0;
+        const core::Bytes msg = {'h', 'i'};
+        auto sig = lease->sign(msg);
+        EXPECT_TRUE(sig.ok()) << sig.error().to_string();
+        if (sig.ok()) {
+            EXPECT_TRUE(lease->version().public_key->verify(msg, *sig).ok());
+        }
+        return lease->version().record.version;
+    }
+
+    std::shared_ptr<const policy::Engine> engine_;
+    std::shared_ptr<FakeKeyStore> store_ = std::make_shared<FakeKeyStore>();
+    std::unique_ptr<KeyManager> km_;
+    std::optional<core::Grant<ca::KeyLifecycleExecute>> grant_;
+    std::optional<core::Grant<ca::TokenSign>> sign_grant_;
+    Timing timing_;
+    core::TimePoint t0_;
+    std::vector<std::string> events_;
+    std::vector<std::string> hooked_;
+    int waits_ = 0;
+};
+
+TEST_F(KeyLifecycle, BootstrapActivatesVersionOneOnceAndItSigns) {
+    bootstrap();
+    EXPECT_EQ(states(), "v1:active ");
+    EXPECT_EQ(events_, std::vector<std::string>{"key.activate v1"});
+    EXPECT_EQ(waits_, 1);  // one claim on version 1
+    auto again = km_->bootstrap(*grant_, crypto::Algorithm::EdDSA);
+    ASSERT_TRUE(again.ok()) << again.error().to_string();
+    EXPECT_FALSE(again->has_value());
+    EXPECT_EQ(store_->calls("generate_key"), 1);
+    EXPECT_EQ(signing_version(), 1u);
+}
+
+TEST_F(KeyLifecycle, ARotationIsPreActiveUntilItsTimeThenSignsAndRetiresTheOldVersion) {
+    bootstrap();
+    auto v2 = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, hook());
+    ASSERT_TRUE(v2.ok()) << v2.error().to_string();
+    EXPECT_EQ(v2->record.version, 2u);
+    EXPECT_EQ(hooked_, std::vector<std::string>{"key.rotate v2"});
+    const auto activate = t0_ + 1h;
+    EXPECT_EQ(v2->record.activate_at_ms, core::unix_millis(activate));
+    EXPECT_EQ(states(), "v1:active v2:pre-active ");
+    EXPECT_EQ(published(t0_), (std::vector<unsigned>{1, 2}));  // verifiers learn v2 first
+    EXPECT_EQ(signing_version(), 1u);
+
+    ASSERT_TRUE(km_->refresh(activate - 1ms).ok());
+    EXPECT_EQ(states(), "v1:active v2:pre-active ");
+    ASSERT_TRUE(km_->refresh(activate).ok());
+    EXPECT_EQ(states(), "v1:retired v2:active ");
+    EXPECT_EQ(signing_version(), 2u);
+    EXPECT_EQ(events_,
+              (std::vector<std::string>{"key.activate v1", "key.activate v2", "key.retire v1"}));
+    // v1 stays published while tokens it signed can be valid: max_validity + verify_grace.
+    const auto v1 = km_->versions("product-a").front();
+    const auto until = activate + 25h;
+    EXPECT_EQ(v1.record.verify_until_ms, core::unix_millis(until));
+    EXPECT_EQ(published(until - 1ms), (std::vector<unsigned>{1, 2}));
+    EXPECT_EQ(published(until), (std::vector<unsigned>{2}));
+}
+
+TEST_F(KeyLifecycle, RotationsAreRefusedWhileOneIsPendingAndForAKeyWithoutVersions) {
+    auto none = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, core::Clock::now(), {});
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.error().code, "keys.no_versions");
+    EXPECT_EQ(none.error().kind, ErrorKind::not_found);
+    bootstrap();
+    ASSERT_TRUE(km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {}).ok());
+    auto second = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_ + 1min, {});
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().code, "keys.rotation_pending");
+    EXPECT_EQ(second.error().kind, ErrorKind::conflict);
+    EXPECT_EQ(states(), "v1:active v2:pre-active ");
+}
+
+TEST_F(KeyLifecycle, RetiringTheActiveVersionLeavesTheKeyWithoutASigner) {
+    bootstrap();
+    auto r = km_->retire(*grant_, 1, timing_, t0_, hook());
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->record.state, KeyState::retired);
+    EXPECT_EQ(r->record.verify_until_ms, core::unix_millis(t0_ + 25h));
+    EXPECT_EQ(hooked_, std::vector<std::string>{"key.retire v1"});
+    auto lease = km_->lease(*sign_grant_);
+    ASSERT_FALSE(lease.ok());
+    EXPECT_EQ(lease.error().code, "keys.no_active_version");
+    auto again = km_->retire(*grant_, 1, timing_, t0_, {});
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, "keys.bad_state");
+    auto missing = km_->retire(*grant_, 7, timing_, t0_, {});
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code, "keys.no_such_version");
+}
+
+TEST_F(KeyLifecycle, DestructionIsRefusedForTheActiveAndStillVerifyingVersionsUnlessForced) {
+    bootstrap();
+    auto active = km_->destroy(*grant_, 1, false, t0_, {});
+    ASSERT_FALSE(active.ok());
+    EXPECT_EQ(active.error().code, "keys.destroy_active");
+    ASSERT_TRUE(km_->retire(*grant_, 1, timing_, t0_, {}).ok());
+    const auto until = t0_ + 25h;
+    auto early = km_->destroy(*grant_, 1, false, until - 1ms, {});
+    ASSERT_FALSE(early.ok());
+    EXPECT_EQ(early.error().code, "keys.destroy_still_verifying");
+    EXPECT_TRUE(store_->has_private("licentra/product-a/v1"));
+    auto done = km_->destroy(*grant_, 1, false, until, hook());
+    ASSERT_TRUE(done.ok()) << done.error().to_string();
+    EXPECT_EQ(done->record.state, KeyState::destroyed);
+    EXPECT_EQ(done->public_key, nullptr);
+    EXPECT_FALSE(store_->has_private("licentra/product-a/v1"));
+    EXPECT_EQ(hooked_, std::vector<std::string>{"key.destroy v1"});
+    EXPECT_TRUE(published(until).empty());
+    auto again = km_->destroy(*grant_, 1, true, until, {});
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, "keys.bad_state");
+}
+
+TEST_F(KeyLifecycle, ForceDestroysTheActiveVersion) {
+    bootstrap();
+    auto done = km_->destroy(*grant_, 1, true, t0_, {});
+    ASSERT_TRUE(done.ok()) << done.error().to_string();
+    EXPECT_EQ(states(), "v1:destroyed ");
+    EXPECT_FALSE(store_->has_private("licentra/product-a/v1"));
+    EXPECT_EQ(km_->lease(*sign_grant_).error().code, "keys.no_active_version");
+}
+
+TEST_F(KeyLifecycle, AFailedGenerationCreatesNoVersionAndItsNumberIsNeverReused) {
+    bootstrap();
+    store_->fail("generate_key", 1, device_fault());
+    auto failed = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, hook());
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code, "hsm.device_error");
+    EXPECT_EQ(states(), "v1:active ");
+    EXPECT_TRUE(hooked_.empty());
+    EXPECT_EQ(signing_version(), 1u);
+    auto next = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {});
+    ASSERT_TRUE(next.ok()) << next.error().to_string();
+    EXPECT_EQ(next->record.version, 3u);  // v2's claim stays on the token: the number is taken
+}
+
+TEST_F(KeyLifecycle, AFailedRecordWriteLeavesAStrayPairThatIsNeverAVersion) {
+    bootstrap();
+    // create_data: 1st the claim, 2nd the version's record.
+    store_->fail("create_data", 2, device_fault());
+    auto failed = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {});
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code, "hsm.device_error");
+    EXPECT_EQ(store_->pairs("licentra/product-a/v2"), 1u);
+    EXPECT_EQ(states(), "v1:active ");
+    EXPECT_EQ(signing_version(), 1u);
+}
+
+TEST_F(KeyLifecycle, ARefreshThatFailsKeepsTheLastGoodStateServing) {
+    bootstrap();
+    ASSERT_TRUE(km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {}).ok());
+    store_->fail("list_data", 1, device_fault());
+    auto st = km_->refresh(t0_ + 1h);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, "hsm.device_error");
+    EXPECT_EQ(states(), "v1:active v2:pre-active ");
+    EXPECT_EQ(signing_version(), 1u);
+    ASSERT_TRUE(km_->refresh(t0_ + 1h).ok());  // the fault passed: the state catches up
+    EXPECT_EQ(states(), "v1:retired v2:active ");
+    EXPECT_EQ(signing_version(), 2u);
+}
+
+TEST_F(KeyLifecycle, AFailedSignatureIsTheStoresErrorAndTheLeaseStaysUsable) {
+    bootstrap();
+    auto lease = km_->lease(*sign_grant_);
+    ASSERT_TRUE(lease.ok());
+    store_->fail("sign", 1, device_fault());
+    const core::Bytes msg = {'x'};
+    auto failed = lease->sign(msg);
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code, "hsm.device_error");
+    EXPECT_TRUE(lease->sign(msg).ok());
+}
+
+TEST_F(KeyLifecycle, ADestroyWhosePrivateObjectSurvivedIsCompletedByTheNextDestroy) {
+    bootstrap();
+    store_->fail("destroy_private_key", 1, device_fault());
+    auto failed = km_->destroy(*grant_, 1, true, t0_, {});
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code, "hsm.device_error");
+    // The destroyed record came first: the version never signs again.
+    ASSERT_TRUE(km_->refresh(t0_).ok());
+    EXPECT_EQ(states(), "v1:destroyed ");
+    EXPECT_TRUE(store_->has_private("licentra/product-a/v1"));
+    auto again = km_->destroy(*grant_, 1, true, t0_, {});
+    ASSERT_TRUE(again.ok()) << again.error().to_string();
+    EXPECT_FALSE(store_->has_private("licentra/product-a/v1"));
+}
+
+TEST(KeyManagerCreate, RefusesMissingDependenciesAndUnworkableClaimTimings) {
+    auto store = std::make_shared<FakeKeyStore>();
+    auto code = [](const core::Result<std::unique_ptr<KeyManager>>& r) {
+        return r.ok() ? std::string("ok") : r.error().code;
+    };
+    EXPECT_EQ(code(KeyManager::create(nullptr, kid_of)), "keys.bad_options");
+    EXPECT_EQ(code(KeyManager::create(store, KidFunction{})), "keys.bad_options");
+    ClusterOptions unnamed;
+    unnamed.replica.clear();
+    EXPECT_EQ(code(KeyManager::create(store, kid_of, unnamed)), "keys.bad_options");
+    ClusterOptions settle;
+    settle.claims.settle = settle.claims.write_bound;
+    EXPECT_EQ(code(KeyManager::create(store, kid_of, settle)), "keys.bad_options");
+    ClusterOptions zero;
+    zero.claims.write_bound = 0ms;
+    EXPECT_EQ(code(KeyManager::create(store, kid_of, zero)), "keys.bad_options");
+    EXPECT_EQ(code(KeyManager::create(store, kid_of)), "ok");
+}
+
+}  // namespace
+}  // namespace licentra::keys
