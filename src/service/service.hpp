@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "audit/anchor.hpp"
+#include "audit/checkpoint_waiter.hpp"
 #include "audit/log.hpp"
 #include "core/identity.hpp"
 #include "core/metrics.hpp"
@@ -103,6 +104,13 @@ struct Dependencies {
     keys::ClaimTiming claims;
     // How long a replica that lost a close claim waits for the winner's outcome.
     std::chrono::milliseconds outcome_wait{std::chrono::seconds(30)};
+    // Learns of every checkpoint the log stores (audit::WaiterAnchor), so a receipt can wait for
+    // the checkpoint that covers its entry. Without it a receipt is only served once covered.
+    audit::CheckpointWaiter* checkpoints = nullptr;
+    // How long a receipt waits for that checkpoint: the log's checkpoint_interval plus a
+    // margin for signing (the daemon derives it), and Retry-After when it did not come.
+    std::chrono::milliseconds receipt_wait{std::chrono::seconds(65)};
+    std::chrono::seconds receipt_retry_after{5};
 };
 
 class Service {
@@ -151,6 +159,19 @@ class Service {
     [[nodiscard]] Outcome<nlohmann::json> consistency_proof(const Caller& caller,
                                                             std::uint64_t first,
                                                             std::uint64_t second);
+
+    // GET /v1/tokens/receipt?audit_index=I (docs/api.md): the inclusion receipt of a token's
+    // audit entry, in the C2SP tlog-proof format with the entry as its extra data
+    // (audit/receipt.hpp). Who: a principal that may token.sign with the entry's key. Order:
+    // identify -> the caller may token.sign with some key (403) -> index < log size (404
+    // audit.index_out_of_range) -> the entry's key is one the caller may sign with (403, also
+    // for entries without a key) -> the entry is an allowed token.sign (409
+    // service.not_token_entry) -> a signed checkpoint covers it, waiting up to
+    // Dependencies::receipt_wait for the next one (else 503 service.receipt_pending with
+    // retry_after). Refusals are audited as action "token.receipt". Reads the log's files: call
+    // it off the io threads. done runs once, on the calling thread or on the waiter's thread.
+    void token_receipt(const Caller& caller, std::uint64_t index,
+                       std::function<void(Outcome<std::string>)> done);
 
     // ---- key lifecycle under dual control (lifecycle.cpp) ----
     // POST /v1/keys/{name}/rotations, .../versions/{n}/retire, .../versions/{n}/destroy:
@@ -233,6 +254,9 @@ class Service {
                                                                const Caller& caller,
                                                                core::TimePoint now);
     [[nodiscard]] keys::ClaimStorage claim_storage() const;
+    // The receipt of entry `index` (its canonical line) against the newest checkpoint.
+    [[nodiscard]] Outcome<std::string> build_receipt(std::uint64_t index,
+                                                     const std::string& line) const;
     // The answer when an execution had to wait for a passing fault: the request view with
     // "execution_deferred", or the error itself if it is not such a fault.
     [[nodiscard]] Outcome<nlohmann::json> deferred(const core::Error& error, const std::string& id);

@@ -2,6 +2,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -21,6 +22,7 @@
 #include "app/daemon/routes.hpp"
 #include "app/wiring/audit_hsm.hpp"
 #include "app/wiring/requests_hsm.hpp"
+#include "audit/checkpoint_waiter.hpp"
 #include "audit/log.hpp"
 #include "config/config.hpp"
 #include "core/thread_name.hpp"
@@ -214,6 +216,10 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     }
     hsm::HsmSigner audit_signer(token, *audit_ref);
     wiring::HsmCheckpointAnchor anchor(token, cfg->audit.origin);
+    // Receipts wait for the checkpoint that covers their entry: the waiter learns of every
+    // checkpoint the log stores through the anchor (docs/api.md, GET /v1/tokens/receipt).
+    audit::CheckpointWaiter checkpoint_waiter;
+    audit::WaiterAnchor waiter_anchor(&anchor, checkpoint_waiter);
     wiring::HsmPseudonymizer pseudonymizer(token);
     if (auto st = pseudonymizer.ensure_key(); !st) {
         log_line("pseudonym key: " + st.error().to_string());
@@ -227,12 +233,14 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     log_options.checkpoint_every = cfg->audit.checkpoint_every_entries;
     log_options.checkpoint_interval = cfg->audit.checkpoint_interval;
     log_options.sync_timeout = cfg->audit.sync_timeout;
-    auto log = audit::AuditLog::open(log_options, {&audit_signer, &anchor, nullptr, log_line});
+    auto log =
+        audit::AuditLog::open(log_options, {&audit_signer, &waiter_anchor, nullptr, log_line});
     if (!log) {
         log_line("audit log: " + log.error().to_string());
         return kExitRuntime;
     }
     std::unique_ptr<audit::AuditLog> audit_log = std::move(*log);
+    checkpoint_waiter.advance(audit_log->checkpoint_size());
     if (const auto& r = audit_log->recovery(); r.torn_log) {
         log_line("audit log: cut back a torn final record at start (" + std::to_string(r.size) +
                  " entries kept)");
@@ -290,8 +298,18 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
                                      " ms; answered 503 hsm.timeout, its thread replaced");
     });
     wiring::HsmRequestStore request_store(token);
-    service::Service service({&request_store, &policy_holder, &key_manager, audit_log.get(),
-                              &pseudonymizer, &executor, cfg->audit.origin, cluster.claims});
+    service::Dependencies service_deps{&request_store,    &policy_holder, &key_manager,
+                                       audit_log.get(),   &pseudonymizer, &executor,
+                                       cfg->audit.origin, cluster.claims};
+    service_deps.checkpoints = &checkpoint_waiter;
+    // A checkpoint comes at most checkpoint_interval after the entry; the margin covers the
+    // HSM signature. When it did not come, the log retries signing every 5 s at most.
+    service_deps.receipt_wait = cfg->audit.checkpoint_interval + std::chrono::seconds(5);
+    service_deps.receipt_retry_after =
+        std::max(std::chrono::seconds(1),
+                 std::chrono::ceil<std::chrono::seconds>(std::min<std::chrono::milliseconds>(
+                     cfg->audit.checkpoint_interval, std::chrono::seconds(5))));
+    service::Service service(std::move(service_deps));
     if (auto st = service.bootstrap_keys(); !st) {
         // The key stays unavailable (409) until it exists; the periodic tick tries again.
         log_line("key bootstrap: " + st.error().to_string());
@@ -521,6 +539,9 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     notify("STOPPING=1\nSTATUS=stopping: draining connections, closing the audit log");
     watchdog.stop();
     ready = false;
+    // Receipts still waiting for a checkpoint are answered 503 now, so they do not hold the
+    // drain; later ones are answered at once.
+    checkpoint_waiter.stop();
     (*server)->stop(kDrain);
     work_pool.stop();
     {

@@ -130,6 +130,7 @@ Response with_retry_after(Response r, const AuditProbe& audit) {
 // set, so neither carries a key name, version or request id; "unmatched" for any other path.
 std::string_view route_template(std::string_view path) {
     static constexpr std::string_view kFixed[] = {"/v1/tokens",
+                                                  "/v1/tokens/receipt",
                                                   "/.well-known/jwks.json",
                                                   "/v1/keys",
                                                   "/v1/requests",
@@ -187,6 +188,10 @@ class ApiHandler final : public net::Handler {
         if (path == "/v1/tokens") {
             if (req.method != "POST") return done(method_not_allowed(req, "POST"));
             return sign(std::move(req), std::move(done));
+        }
+        if (path == "/v1/tokens/receipt") {
+            if (!get) return done(method_not_allowed(req, "GET"));
+            return receipt(std::move(req), std::move(done));
         }
         if (path == "/.well-known/jwks.json") {
             if (!get) return done(method_not_allowed(req, "GET"));
@@ -423,6 +428,43 @@ class ApiHandler final : public net::Handler {
                 r.key = logged_key;
                 done(std::move(r));
             });
+    }
+
+    // GET /v1/tokens/receipt?audit_index=I. The use case reads the log's files and may wait for
+    // the next checkpoint: it runs on the blocking pool, and a wait holds no thread at all
+    // (audit::CheckpointWaiter answers it).
+    void receipt(Request req, std::function<void(Response)> done) {
+        auto q = net::QueryParams::parse(req.query);
+        if (!q) return done(net::error_response(q.error(), req.request_id));
+        for (const auto& [name, value] : q->pairs()) {
+            if (name != "audit_index") {
+                return done(
+                    bad_request("unknown query parameter \"" + name + "\"", req.request_id));
+            }
+        }
+        auto index = q->get_uint("audit_index");
+        if (!index) return done(net::error_response(index.error(), req.request_id));
+        if (!*index) return done(bad_request("audit_index is required", req.request_id));
+        auto shared_done = std::make_shared<std::function<void(Response)>>(std::move(done));
+        const bool posted =
+            blocking_.post([this, shared_done, caller = caller_of(req), request_id = req.request_id,
+                            i = static_cast<std::uint64_t>(**index)] {
+                service_.token_receipt(
+                    caller, i, [shared_done, request_id](service::Outcome<std::string> out) {
+                        Response r;
+                        if (!out.ok()) {
+                            r = failure_response(out, request_id);
+                        } else {
+                            r = text_response("text/plain; charset=utf-8", std::move(*out.value));
+                            r.headers.push_back({"Cache-Control", "no-store"});
+                        }
+                        (*shared_done)(std::move(r));
+                    });
+            });
+        if (!posted) {
+            (*shared_done)(net::problem_response(ProblemKind::overloaded, "work queue is full",
+                                                 req.request_id));
+        }
     }
 
     Response entries(const Request& req) {
