@@ -11,6 +11,7 @@
 #include "app/cli.hpp"
 #include "audit/checkpoint.hpp"
 #include "audit/proof_json.hpp"
+#include "audit/prune.hpp"
 #include "audit/store.hpp"
 #include "audit/verify.hpp"
 
@@ -38,6 +39,19 @@ constexpr const char* kVerifyFooter =
     "directories or once per --dir, in order; --origin and --trusted-checkpoint, if given, once "
     "per --dir, in order. Exits with the worst outcome: 3 before 4 before 0.";
 
+constexpr const char* kPruneFooter =
+    "Remove the payloads (entry lines) of entries whose time is before DATE, keeping each "
+    "entry's leaf hash, so the tree, every checkpoint and every inclusion and consistency proof "
+    "still verify. Offline only: run it on a stopped daemon's audit directory or on a copy; it "
+    "refuses a directory a running daemon holds locked. The log is verified with --key first and "
+    "nothing is pruned from a log that does not verify. Entries after the newest signed "
+    "checkpoint and entries of the last (open) segment are never pruned. Running it again with "
+    "the same DATE changes nothing. DATE is YYYY-MM-DD (midnight UTC), YYYY-MM-DDThh:mm:ssZ or "
+    "YYYY-MM-DDThh:mm:ss.sssZ.\n"
+    "Exit codes: 0 done, 2 usage (bad DATE, options or key), 3 the log does not verify (nothing "
+    "pruned), 4 the directory cannot be read or written, 7 the directory is locked by a running "
+    "daemon, 8 an unreadable key file. See docs/audit.md.";
+
 struct AuditOptions {
     std::vector<std::string> dirs;
     std::vector<std::string> keys;
@@ -49,6 +63,9 @@ struct AuditOptions {
     CLI::Option* size_option = nullptr;  // prove-inclusion: whether --size was given
     std::uint64_t from = 0;
     std::uint64_t to = 0;
+    std::string before;
+    std::string key;     // prune
+    std::string origin;  // prune
     bool json = false;
 };
 
@@ -117,6 +134,19 @@ int exit_code(audit::VerifyStatus status) {
     }
 }
 
+// "entries 0-41" or "entry 5".
+std::string range_text(const audit::PrunedRange& r) {
+    if (r.count == 1) return "entry " + std::to_string(r.first);
+    return "entries " + std::to_string(r.first) + "-" + std::to_string(r.first + r.count - 1);
+}
+
+json pruned_json(const std::vector<audit::PrunedRange>& ranges) {
+    json out = json::array();
+    for (const auto& r : ranges)
+        out.push_back({{"first", r.first}, {"last", r.first + r.count - 1}});
+    return out;
+}
+
 // One log's report as JSON (the whole output of the single-directory form).
 json report_json(const audit::VerifyReport& r) {
     json j = {
@@ -130,6 +160,10 @@ json report_json(const audit::VerifyReport& r) {
     }
     if (r.torn_log) j["torn_log"] = torn_json(*r.torn_log);
     if (r.torn_checkpoint) j["torn_checkpoint"] = torn_json(*r.torn_checkpoint);
+    // Only a pruned log has the member, so the report of any other log keeps its shape.
+    if (r.status == audit::VerifyStatus::verified && !r.pruned.empty()) {
+        j["pruned"] = pruned_json(r.pruned);
+    }
     return j;
 }
 
@@ -143,6 +177,10 @@ void print_report(const audit::VerifyReport& r, const std::string& prefix) {
     std::cout << prefix << "verified: " << r.size << " entries, " << r.checkpoints
               << " checkpoints; newest checkpoint " << r.newest->origin << " size "
               << r.newest->size << " root " << b64(r.newest->root) << "\n";
+    for (const auto& range : r.pruned) {
+        std::cout << prefix << "note: " << range_text(range)
+                  << " pruned (payloads removed, leaf hashes kept)\n";
+    }
     if (r.unsigned_entries > 0) {
         std::cout << prefix << "note: " << r.unsigned_entries
                   << " entries after the newest checkpoint are not yet signed\n";
@@ -340,6 +378,12 @@ int cmd_prove_inclusion(const AuditOptions& a) {
     }
     auto proof = scan->tree.inclusion_proof(*index, *size);
     if (!proof) return usage_error(proof.error().message);
+    for (const auto& r : scan->pruned) {
+        if (*index >= r.first && *index - r.first < r.count) {
+            std::cerr << "licentra audit: note: entry " << *index
+                      << " is pruned (payload removed, leaf hash kept)\n";
+        }
+    }
     const json j = audit::inclusion_proof_json(*index, *size, scan->tree.leaf(*index),
                                                *scan->tree.root(*size), *proof);
     std::cout << j.dump(2) << "\n";
@@ -358,6 +402,82 @@ int cmd_prove_consistency(const AuditOptions& a) {
     const json j = audit::consistency_proof_json(*from, *to, *scan->tree.root(*from),
                                                  *scan->tree.root(*to), *proof);
     std::cout << j.dump(2) << "\n";
+    return kExitOk;
+}
+
+// --before: "YYYY-MM-DD" (midnight UTC), "YYYY-MM-DDThh:mm:ssZ" or "YYYY-MM-DDThh:mm:ss.sssZ".
+std::optional<core::TimePoint> parse_before(const std::string& text) {
+    std::string full = text;
+    if (full.size() == 10) {
+        full += "T00:00:00.000Z";
+    } else if (full.size() == 20 && full.back() == 'Z') {
+        full.insert(19, ".000");
+    }
+    auto t = core::parse_rfc3339_ms(full);
+    if (!t) return std::nullopt;
+    return *t;
+}
+
+int cmd_prune(const AuditOptions& a) {
+    const auto before = parse_before(a.before);
+    if (!before) {
+        return usage_error("--before " + a.before +
+                           ": expected a date YYYY-MM-DD or an RFC 3339 UTC time "
+                           "YYYY-MM-DDThh:mm:ss[.sss]Z");
+    }
+    std::string error;
+    bool unreadable = false;
+    auto verifier = load_verifier(a.key, &error, &unreadable);
+    if (!verifier) return unreadable ? local_error(error) : usage_error(error);
+
+    audit::PruneOptions options;
+    options.dir = a.dir;
+    options.before = *before;
+    if (!a.origin.empty()) options.origin = a.origin;
+    audit::Finding finding;
+    finding.reason.clear();
+    auto report = audit::prune_log_directory(options, *verifier, &finding);
+    if (!report) {
+        const core::Error& e = report.error();
+        if (e.kind == core::ErrorKind::conflict) {
+            std::cerr << "licentra audit prune: " << e.to_string() << "\n";
+            return kExitConflict;
+        }
+        if (!finding.reason.empty() && finding.kind == core::ErrorKind::integrity) {
+            std::cerr << "licentra audit prune: the log does not verify, nothing was pruned: "
+                      << e.to_string() << "\n";
+            return kExitTampered;
+        }
+        std::cerr << "licentra audit prune: " << e.to_string() << "\n";
+        return kExitUnreadable;
+    }
+    const audit::PruneReport& r = *report;
+    if (a.json) {
+        json j = {{"entries", r.size},
+                  {"newest_checkpoint", r.newest_checkpoint},
+                  {"limit", r.limit},
+                  {"newly_pruned", r.newly_pruned},
+                  {"pruned", pruned_json(r.pruned)},
+                  {"rewritten", r.rewritten},
+                  {"leftovers_removed", r.leftovers_removed}};
+        std::cout << j.dump(2) << "\n";
+        return kExitOk;
+    }
+    for (const auto& name : r.leftovers_removed) {
+        std::cout << "note: removed " << name << " (left by an interrupted prune)\n";
+    }
+    std::cout << "pruned: " << r.newly_pruned << " entries before " << a.before << " in "
+              << r.rewritten.size() << " segments";
+    for (std::size_t i = 0; i < r.rewritten.size(); ++i) {
+        std::cout << (i == 0 ? " (" : ", ") << r.rewritten[i];
+    }
+    std::cout << (r.rewritten.empty() ? "" : ")") << "; the log holds " << r.size
+              << " entries, checkpoint size " << r.newest_checkpoint << "\n";
+    for (const auto& range : r.pruned) {
+        std::cout << range_text(range) << " pruned (payloads removed, leaf hashes kept)\n";
+    }
+    std::cout << "note: entries from " << r.limit
+              << " on are never pruned (after the newest checkpoint or in the open segment)\n";
     return kExitOk;
 }
 
@@ -433,6 +553,20 @@ void add_audit_commands(CLI::App& root, Outcome& outcome) {
     consistency->footer(kAuditFooter);
     consistency->callback(
         [p, &outcome] { run_audit(outcome, [&] { return cmd_prove_consistency(*p); }); });
+
+    auto pr = std::make_shared<AuditOptions>();
+    CLI::App* prune = audit->add_subcommand(
+        "prune",
+        "Remove the payloads of entries older than a date, keeping their leaf hashes (offline)");
+    prune->add_option("--dir", pr->dir, "Audit log directory of a stopped daemon, or a copy")
+        ->required();
+    prune->add_option("--key", pr->key, "Verifier key file; the log must verify first")->required();
+    prune->add_option("--before", pr->before, "Prune entries whose time is before DATE")
+        ->required();
+    prune->add_option("--origin", pr->origin, "Expected checkpoint origin");
+    prune->add_flag("--json", pr->json, "Print the report as JSON");
+    prune->footer(kPruneFooter);
+    prune->callback([pr, &outcome] { run_audit(outcome, [&] { return cmd_prune(*pr); }); });
 
     add_audit_anchor(*audit, outcome);
 }

@@ -7,6 +7,7 @@
 
 #include "audit/log.hpp"
 #include "audit_test_support.hpp"
+#include "pruned_log_support.hpp"
 #include "support/test_support.hpp"
 
 namespace licentra::audit {
@@ -442,6 +443,133 @@ TEST_F(AuditCliReplicas, ASingleLogIsCrossCheckedWithinItselfAndKeepsItsReportSh
     ASSERT_EQ(j["contradictions"].size(), 1u);
     EXPECT_EQ(j["contradictions"][0]["second"],
               json({{"dir", a}, {"origin", "licentra.example/audit/node-1"}, {"index", 3}}));
+}
+
+// ---- prune -----------------------------------------------------------------------------------
+
+// 50 entries a minute apart from 2026-01-01T00:00Z, segments of 12 (the open one holds 48-49),
+// a checkpoint every 10.
+class AuditCliPrune : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        ASSERT_TRUE(fs::exists(kLicentra)) << kLicentra;
+        testing::CraftedLog spec;
+        spec.segments = {12, 12, 12, 12, 2};
+        spec.checkpoints = {0, 10, 20, 30, 40, 50};
+        testing::write_crafted_log(dir(), spec, signer_);
+        key_file_ = tmp_.path() / "audit.vkey";
+        test::write_file(
+            key_file_, NoteVerifier::from_public_key("licentra.example/audit", signer_.public_key())
+                               ->to_string() +
+                           "\n");
+    }
+    int run(std::vector<std::string> args, std::string* out) {
+        args.insert(args.begin(), {kLicentra, "audit"});
+        return test::run_command(args, out);
+    }
+    int prune(const std::string& before, std::string* out) {
+        return run(
+            {"prune", "--dir", dir().string(), "--key", key_file_.string(), "--before", before},
+            out);
+    }
+    fs::path dir() const { return tmp_.path() / "log"; }
+
+    test::TempDir tmp_;
+    testing::OsslEd25519Signer signer_;
+    fs::path key_file_;
+};
+
+TEST_F(AuditCliPrune, HelpDescribesTheCommandAndExitsZero) {
+    std::string out;
+    EXPECT_EQ(run({"prune", "--help"}, &out), 0) << out;
+    EXPECT_NE(out.find("Usage: licentra audit prune [OPTIONS]"), std::string::npos) << out;
+    EXPECT_NE(out.find("--before"), std::string::npos) << out;
+    EXPECT_NE(out.find("Offline only"), std::string::npos) << out;
+    EXPECT_NE(out.find("7 the directory is locked by a running daemon"), std::string::npos) << out;
+}
+
+TEST_F(AuditCliPrune, ABadDateIsAUsageErrorAndChangesNothing) {
+    const auto before = testing::snapshot(dir());
+    for (const std::string bad : {"yesterday", "2026-13-01", "2026-01-01T25:00:00Z",
+                                  "2026-01-01 00:00:00", "2026-01-01T00:00:00+01:00", ""}) {
+        std::string out;
+        EXPECT_EQ(prune(bad, &out), 2) << bad << "\n" << out;
+        EXPECT_EQ(out, "licentra audit: --before " + bad +
+                           ": expected a date YYYY-MM-DD or an RFC 3339 UTC time "
+                           "YYYY-MM-DDThh:mm:ss[.sss]Z\n");
+    }
+    std::string out;
+    EXPECT_EQ(run({"prune", "--dir", dir().string(), "--key", key_file_.string()}, &out), 2) << out;
+    EXPECT_NE(out.find("--before is required"), std::string::npos) << out;
+    EXPECT_EQ(testing::snapshot(dir()), before);
+}
+
+TEST_F(AuditCliPrune, PruneThenVerifyExitZeroAndReportThePrunedRange) {
+    std::string out;
+    ASSERT_EQ(prune("2026-01-01T00:42:00Z", &out), 0) << out;
+    EXPECT_EQ(out,
+              "pruned: 42 entries before 2026-01-01T00:42:00Z in 4 segments (log-000000.jsonl, "
+              "log-000001.jsonl, log-000002.jsonl, log-000003.jsonl); the log holds 50 entries, "
+              "checkpoint size 50\n"
+              "entries 0-41 pruned (payloads removed, leaf hashes kept)\n"
+              "note: entries from 48 on are never pruned (after the newest checkpoint or in the "
+              "open segment)\n");
+
+    ASSERT_EQ(run({"verify", "--dir", dir().string(), "--key", key_file_.string()}, &out), 0)
+        << out;
+    EXPECT_EQ(out.substr(0, out.find('\n') + 1).rfind("verified: 50 entries, 6 checkpoints;", 0),
+              0u)
+        << out;
+    EXPECT_NE(out.find("\nnote: entries 0-41 pruned (payloads removed, leaf hashes kept)\n"),
+              std::string::npos)
+        << out;
+    ASSERT_EQ(run({"verify", "--dir", dir().string(), "--key", key_file_.string(), "--json"}, &out),
+              0);
+    const json j = json::parse(out);
+    EXPECT_EQ(j["status"], "verified");
+    EXPECT_EQ(j["entries"], 50);
+    EXPECT_EQ(j["pruned"], json::parse(R"([{"first":0,"last":41}])"));
+
+    // Again with the same date: nothing to do, still exit 0.
+    ASSERT_EQ(prune("2026-01-01", &out), 0) << out;
+    EXPECT_EQ(out.rfind("pruned: 0 entries before 2026-01-01 in 0 segments; ", 0), 0u) << out;
+
+    // A proof for a pruned entry still checks against the signed root, and says it is pruned.
+    ASSERT_EQ(run({"prove-inclusion", "--dir", dir().string(), "--index", "5"}, &out), 0) << out;
+    const std::string note =
+        "licentra audit: note: entry 5 is pruned (payload removed, leaf hash "
+        "kept)\n";
+    ASSERT_EQ(out.rfind(note, 0), 0u) << out;
+    const json inc = json::parse(out.substr(note.size()));
+    EXPECT_EQ(inc["tree_size"], 50);
+    auto b64hash = [](const json& v) {
+        return *hash_from_bytes(*core::base64_decode(v.get<std::string>()));
+    };
+    std::vector<Hash> path;
+    for (const auto& h : inc["proof"]) path.push_back(b64hash(h));
+    EXPECT_TRUE(
+        verify_inclusion(5, 50, b64hash(inc["leaf_hash"]), path, b64hash(inc["root_hash"])).ok());
+}
+
+TEST_F(AuditCliPrune, ALockedDirectoryExitsSevenAndATamperedLogExitsThree) {
+    std::string out;
+    {
+        testing::MemoryAnchor anchor;
+        auto log = AuditLog::open(testing::test_options(dir()), {&signer_, &anchor});
+        ASSERT_TRUE(log.ok()) << log.error().to_string();
+        EXPECT_EQ(prune("2026-01-02", &out), 7) << out;
+        EXPECT_NE(out.find("licentra audit prune: conflict: audit.locked: "), std::string::npos)
+            << out;
+    }
+    auto lines = testing::read_lines(dir() / "log-000001.jsonl");
+    lines[3].replace(lines[3].find("req-15"), 6, "req-99");
+    testing::write_lines(dir() / "log-000001.jsonl", lines);
+    EXPECT_EQ(prune("2026-01-02", &out), 3) << out;
+    EXPECT_EQ(out.rfind("licentra audit prune: the log does not verify, nothing was pruned: "
+                        "integrity: audit.root_mismatch: ",
+                        0),
+              0u)
+        << out;
 }
 
 }  // namespace
