@@ -1,0 +1,1 @@
+licentra_fuzz_target(audit_pruned LIBS licentra::audit)
