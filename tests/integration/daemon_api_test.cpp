@@ -31,7 +31,8 @@ struct Route {
     std::string method;
     std::string target;
     bool sign_body = false;
-    std::set<std::string> allowed;  // principals that get 2xx; everyone else 403
+    std::set<std::string> allowed;  // principals that get ok_status; everyone else 403
+    unsigned ok_status = 200;
 };
 
 TEST_F(DaemonApi, EveryEndpointAllowsExactlyThePrincipalsThePolicyNames) {
@@ -39,7 +40,7 @@ TEST_F(DaemonApi, EveryEndpointAllowsExactlyThePrincipalsThePolicyNames) {
                                          "auditor"};
     const std::set<std::string> readers_of_keys = named;
     const std::vector<Route> routes = {
-        {"POST", "/v1/tokens", true, {"license-server"}},
+        {"POST", "/v1/tokens", true, {"license-server"}, 201},
         {"GET", "/.well-known/jwks.json", false, named},
         {"GET", "/v1/keys", false, readers_of_keys},
         {"GET", "/v1/keys/product-a", false, readers_of_keys},
@@ -57,8 +58,7 @@ TEST_F(DaemonApi, EveryEndpointAllowsExactlyThePrincipalsThePolicyNames) {
             auto r = daemon_->request(principal, route.method, route.target, body);
             SCOPED_TRACE(route.method + " " + route.target + " as " + principal + ": " + r.body);
             if (route.allowed.count(principal)) {
-                EXPECT_GE(r.status, 200u);
-                EXPECT_LT(r.status, 300u);
+                EXPECT_EQ(r.status, route.ok_status);
             } else {
                 EXPECT_EQ(r.status, 403u);
                 EXPECT_NE(r.body.find("https://licentra.dev/problems/forbidden"),
@@ -67,6 +67,60 @@ TEST_F(DaemonApi, EveryEndpointAllowsExactlyThePrincipalsThePolicyNames) {
             EXPECT_EQ(r.request_id.size(), 32u);
         }
     }
+}
+
+// The lifecycle and request routes, each principal in turn with an exact status: opening a
+// request is the officers' (202), reading and deciding requests too; the requester cannot
+// approve its own request; a decided request refuses further decisions.
+TEST_F(DaemonApi, EveryLifecycleAndRequestRouteAllowsExactlyTheOfficers) {
+    const std::set<std::string> officers = {"officer-a", "officer-b", "officer-c"};
+    // Everyone but the officers gets 403 (nothing is recorded for them).
+    auto expect_refused = [&](const std::string& method, const std::string& target,
+                              const std::string& body = {}) {
+        for (const auto& principal : kPrincipals) {
+            if (officers.count(principal) != 0) continue;
+            auto r = daemon_->request(principal, method, target, body);
+            EXPECT_EQ(r.status, 403u)
+                << method << ' ' << target << " as " << principal << ": " << r.body;
+        }
+    };
+    auto expect_only = [&](const std::string& method, const std::string& target, unsigned ok_status,
+                           const std::string& body = {}) {
+        expect_refused(method, target, body);
+        for (const auto& principal : officers) {
+            auto r = daemon_->request(principal, method, target, body);
+            EXPECT_EQ(r.status, ok_status)
+                << method << ' ' << target << " as " << principal << ": " << r.body;
+        }
+    };
+    // Opening requests (product-b needs two approvals, so none of them executes here).
+    expect_only("POST", "/v1/keys/product-b/rotations", 202u);
+    expect_only("POST", "/v1/keys/product-b/versions/1/retire", 202u);
+    expect_only("POST", "/v1/keys/product-b/versions/1/destroy", 202u, R"({"force":true})");
+    expect_only("GET", "/v1/requests", 200u);
+
+    auto opened = daemon_->request("officer-a", "POST", "/v1/keys/product-b/rotations");
+    ASSERT_EQ(opened.status, 202u) << opened.body;
+    const std::string id = nlohmann::json::parse(opened.body)["id"];
+    expect_only("GET", "/v1/requests/" + id, 200u);
+    // Approve: everyone but the officers is refused before anything is recorded; the
+    // requester may not approve; officer-b's approval is the first of two.
+    expect_refused("POST", "/v1/requests/" + id + "/approve", "{}");
+    auto own = daemon_->request("officer-a", "POST", "/v1/requests/" + id + "/approve", "{}");
+    EXPECT_EQ(own.status, 403u) << own.body;
+    EXPECT_NE(own.body.find("policy.requester_cannot_approve"), std::string::npos) << own.body;
+    auto first = daemon_->request("officer-b", "POST", "/v1/requests/" + id + "/approve", "{}");
+    ASSERT_EQ(first.status, 200u) << first.body;
+    EXPECT_EQ(nlohmann::json::parse(first.body)["state"], "pending");
+    // Reject: only officers; officer-c's rejection closes it, and nothing decides it again.
+    expect_refused("POST", "/v1/requests/" + id + "/reject", "{}");
+    auto rejected = daemon_->request("officer-c", "POST", "/v1/requests/" + id + "/reject", "{}");
+    ASSERT_EQ(rejected.status, 200u) << rejected.body;
+    EXPECT_EQ(nlohmann::json::parse(rejected.body)["state"], "rejected");
+    auto late = daemon_->request("officer-b", "POST", "/v1/requests/" + id + "/reject", "{}");
+    EXPECT_EQ(late.status, 409u) << late.body;
+    auto missing = daemon_->request("officer-b", "GET", "/v1/requests/" + std::string(32, '0'));
+    EXPECT_EQ(missing.status, 404u) << missing.body;
 }
 
 TEST_F(DaemonApi, SignerCannotReachAnotherKeyOrManageKeys) {
