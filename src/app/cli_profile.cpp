@@ -7,15 +7,15 @@
 //       key: officer.key.pem
 //       ca: ca.pem
 //
-// Parsed strictly: unknown keys, values that are not strings, duplicate keys and a named
-// profile that does not exist are errors naming the file, line, column and key.
-#include <yaml-cpp/yaml.h>
-
+// Parsed strictly through yaml::parse (the reader of the configuration and the policy): unknown
+// keys, values that are not strings, duplicate keys, anchors, aliases and a named profile that
+// does not exist are errors naming the file, line, column and key.
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 
 #include "app/cli.hpp"
+#include "yaml/document.hpp"
 
 namespace licentra::app {
 
@@ -23,9 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string where(const std::string& file, const YAML::Mark& mark) {
-    if (mark.is_null()) return file;
-    return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+std::string where(const std::string& file, const yaml::Node& node) {
+    if (node.line <= 0) return file;
+    return file + ":" + std::to_string(node.line) + ":" + std::to_string(node.column);
 }
 
 std::string resolve(const fs::path& base, const std::string& value) {
@@ -56,42 +56,36 @@ bool load_profile(const std::string& file, const std::string& name, Connection* 
         *error = read_error;
         return false;
     }
-    YAML::Node root;
-    try {
-        root = YAML::Load(*text);
-    } catch (const YAML::ParserException& e) {
-        *error = where(file, e.mark) + ": " + e.msg;
-        return false;
-    }
-    if (!root || root.IsNull()) {
+    const yaml::Document doc = yaml::parse(*text, yaml::Options{"profile file", 1024 * 1024});
+    if (doc.empty || (!doc.fatal && doc.root != nullptr && doc.root->is_null())) {
         if (name.empty()) return true;
         *error = file + ": profiles." + wanted + ": no such profile (the file is empty)";
         return false;
     }
-    if (!root.IsMap()) {
-        *error = where(file, root.Mark()) + ": the file must be a map with the key 'profiles'";
+    if (!doc.issues.empty()) {
+        const yaml::Issue& i = doc.issues.front();
+        *error = file + ":" + std::to_string(i.line) + ":" + std::to_string(i.column) + ": " +
+                 (i.path.empty() ? "" : i.path + ": ") + i.message;
         return false;
     }
-    YAML::Node profiles;
-    bool have_profiles = false;
-    YAML::Mark profiles_mark = root.Mark();
-    for (auto it = root.begin(); it != root.end(); ++it) {
-        const std::string key = it->first.Scalar();
-        if (key != "profiles") {
-            *error =
-                where(file, it->first.Mark()) + ": " + key + ": unknown key (expected 'profiles')";
-            return false;
-        }
-        if (have_profiles) {
-            *error = where(file, it->first.Mark()) + ": profiles: duplicate key";
-            return false;
-        }
-        profiles.reset(it->second);
-        have_profiles = true;
-        profiles_mark = it->first.Mark();
+    const yaml::Node& root = *doc.root;
+    if (!root.is_map()) {
+        *error = where(file, root) + ": the file must be a map with the key 'profiles'";
+        return false;
     }
-    if (have_profiles && !profiles.IsNull() && !profiles.IsMap()) {
-        *error = where(file, profiles.Mark()) + ": profiles: must be a map of profile names";
+    // Duplicate keys were reported above.
+    const yaml::Node* profiles = nullptr;
+    const yaml::Node* profiles_key = &root;
+    for (const auto& [key, value] : root.pairs) {
+        if (key->value != "profiles") {
+            *error = where(file, *key) + ": " + key->value + ": unknown key (expected 'profiles')";
+            return false;
+        }
+        profiles = value;
+        profiles_key = key;
+    }
+    if (profiles != nullptr && !profiles->is_null() && !profiles->is_map()) {
+        *error = where(file, *profiles) + ": profiles: must be a map of profile names";
         return false;
     }
     // Every profile is checked, not only the one used: a mistake anywhere is reported.
@@ -99,24 +93,19 @@ bool load_profile(const std::string& file, const std::string& name, Connection* 
     bool chosen = false;
     const fs::path base = fs::path(file).parent_path();
     Connection found;
-    if (have_profiles && profiles.IsMap()) {
-        for (auto it = profiles.begin(); it != profiles.end(); ++it) {
-            const std::string pname = it->first.Scalar();
+    if (profiles != nullptr && profiles->is_map()) {
+        for (const auto& [pkey, body] : profiles->pairs) {
+            const std::string& pname = pkey->value;
             const std::string path = "profiles." + pname;
-            if (!names.insert(pname).second) {
-                *error = where(file, it->first.Mark()) + ": " + path + ": duplicate profile";
-                return false;
-            }
-            const YAML::Node body = it->second;
-            if (!body.IsMap()) {
-                *error = where(file, body.Mark()) + ": " + path +
-                         ": must be a map with server, cert, key, ca";
+            names.insert(pname);
+            if (!body->is_map()) {
+                *error =
+                    where(file, *body) + ": " + path + ": must be a map with server, cert, key, ca";
                 return false;
             }
             Connection c;
-            std::set<std::string> seen;
-            for (auto f = body.begin(); f != body.end(); ++f) {
-                const std::string key = f->first.Scalar();
+            for (const auto& [fkey, value] : body->pairs) {
+                const std::string& key = fkey->value;
                 const std::string kpath = path + "." + key;
                 std::string* target = key == "server" ? &c.server
                                       : key == "cert" ? &c.cert
@@ -124,21 +113,16 @@ bool load_profile(const std::string& file, const std::string& name, Connection* 
                                       : key == "ca"   ? &c.ca
                                                       : nullptr;
                 if (target == nullptr) {
-                    *error = where(file, f->first.Mark()) + ": " + kpath +
+                    *error = where(file, *fkey) + ": " + kpath +
                              ": unknown key (expected server, cert, key, ca)";
                     return false;
                 }
-                if (!seen.insert(key).second) {
-                    *error = where(file, f->first.Mark()) + ": " + kpath + ": duplicate key";
+                if (!value->is_scalar() || value->value.empty()) {
+                    *error = where(file, value->line > 0 ? *value : *fkey) + ": " + kpath +
+                             ": must be a non-empty string";
                     return false;
                 }
-                if (!f->second.IsScalar() || f->second.Scalar().empty()) {
-                    *error = where(file, f->second.Mark().is_null() ? f->first.Mark()
-                                                                    : f->second.Mark()) +
-                             ": " + kpath + ": must be a non-empty string";
-                    return false;
-                }
-                *target = f->second.Scalar();
+                *target = value->value;
             }
             if (pname == wanted) {
                 found.server = c.server;
@@ -154,7 +138,7 @@ bool load_profile(const std::string& file, const std::string& name, Connection* 
         std::string known;
         for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
         *error =
-            where(file, profiles_mark) + ": profiles." + wanted + ": no such profile" +
+            where(file, *profiles_key) + ": profiles." + wanted + ": no such profile" +
             (known.empty() ? std::string(" (the file has none)") : " (the file has " + known + ")");
         return false;
     }

@@ -1,8 +1,9 @@
 // licentra-signd configuration: plain structs, strict YAML loading, validation.
 //
 // load_config() parses the YAML file strictly (unknown key, wrong type, duplicate key, missing
-// required key = error with file:line:column and the key path) and collects every error;
-// validate_config() then checks ranges, addresses and files, again reporting every problem.
+// required key, anchor or alias = error with file:line:column and the key path) and collects
+// every error; validate_config() then checks ranges, addresses and files, again reporting every
+// problem.
 // Relative paths are resolved against the directory of the configuration file. Every key and
 // its default is documented in docs/configuration.md.
 #pragma once
@@ -147,8 +148,10 @@ struct LoadResult {
 inline constexpr std::size_t kMaxConfigBytes = 256 * 1024;
 
 // Parses YAML text. file_name appears in diagnostics; base_dir resolves relative paths.
-// Never throws; yaml-cpp exceptions become diagnostics. Does not touch the file system.
-[[nodiscard]] LoadResult parse_config(std::string_view yaml, const std::string& file_name,
+// The text is read by yaml::parse (yaml/document.hpp): anchors, aliases, merge keys, explicit
+// tags, several documents, invalid UTF-8 and excessive nesting are refused with their line.
+// Never throws. Does not touch the file system.
+[[nodiscard]] LoadResult parse_config(std::string_view text, const std::string& file_name,
                                       const std::filesystem::path& base_dir);
 
 // Reads and parses the file (relative paths resolve against its directory).

@@ -1,7 +1,6 @@
-// Strict YAML loading. yaml-cpp is used only here; every exception it throws is caught in
-// parse_config and becomes a diagnostic.
-#include <yaml-cpp/yaml.h>
-
+// Strict YAML loading on the bounded, alias-free tree of yaml/document.hpp (the policy loader's
+// reader too): anchors, aliases, merge keys, tags, several documents and hostile sizes are
+// refused there, with their line, before any key is looked at.
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -11,10 +10,12 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "config/config.hpp"
 #include "core/time.hpp"
 #include "hsm/hsm.hpp"
+#include "yaml/document.hpp"
 
 namespace licentra::config {
 
@@ -22,15 +23,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using Children = std::map<std::string, YAML::Node>;
+using Node = yaml::Node;
+using Children = std::map<std::string, const Node*>;
 
 class Parser {
   public:
     Parser(std::string file, fs::path base_dir, Config& config, std::vector<Diagnostic>& diags)
         : file_(std::move(file)), base_(std::move(base_dir)), cfg_(config), diags_(diags) {}
 
-    void run(const YAML::Node& root) {
-        if (!root.IsMap()) {
+    void run(const Node& root) {
+        if (!root.is_map()) {
             error(root, "", "the configuration must be a YAML mapping of sections");
             return;
         }
@@ -40,28 +42,28 @@ class Parser {
                  "cluster", "tokens", "limits", "log"},
                 top);
         section(top, "listen", root, false,
-                [&](const YAML::Node& n) { endpoint(n, "listen", cfg_.listen); });
-        section(top, "tls", root, true, [&](const YAML::Node& n) { tls(n); });
+                [&](const Node& n) { endpoint(n, "listen", cfg_.listen); });
+        section(top, "tls", root, true, [&](const Node& n) { tls(n); });
         section(top, "operations", root, false,
-                [&](const YAML::Node& n) { endpoint(n, "operations", cfg_.operations); });
-        section(top, "public_jwks", root, false, [&](const YAML::Node& n) {
+                [&](const Node& n) { endpoint(n, "operations", cfg_.operations); });
+        section(top, "public_jwks", root, false, [&](const Node& n) {
             cfg_.public_jwks = Endpoint{"127.0.0.1", 8444};
             endpoint(n, "public_jwks", *cfg_.public_jwks);
         });
-        section(top, "hsm", root, true, [&](const YAML::Node& n) { hsm(n); });
-        section(top, "policy", root, true, [&](const YAML::Node& n) {
+        section(top, "hsm", root, true, [&](const Node& n) { hsm(n); });
+        section(top, "policy", root, true, [&](const Node& n) {
             Children c;
             mapping(n, "policy", {"path"}, c);
             path_field(c, n, "policy.path", "path", true, cfg_.policy.path);
         });
-        section(top, "audit", root, true, [&](const YAML::Node& n) { audit(n); });
-        section(top, "server", root, false, [&](const YAML::Node& n) {
+        section(top, "audit", root, true, [&](const Node& n) { audit(n); });
+        section(top, "server", root, false, [&](const Node& n) {
             Children c;
             mapping(n, "server", {"worker_threads", "hsm_threads"}, c);
             uint_field(c, "server.worker_threads", "worker_threads", cfg_.server.worker_threads);
             uint_field(c, "server.hsm_threads", "hsm_threads", cfg_.server.hsm_threads);
         });
-        section(top, "cluster", root, false, [&](const YAML::Node& n) {
+        section(top, "cluster", root, false, [&](const Node& n) {
             Children c;
             mapping(n, "cluster", {"refresh_interval", "claim_write_bound"}, c);
             duration_field(c, "cluster.refresh_interval", "refresh_interval",
@@ -70,74 +72,64 @@ class Parser {
                            cfg_.cluster.claim_write_bound);
         });
         // Removed: the issuer (iss) of a key's tokens is the `issuer` of that key in the policy.
-        section(top, "tokens", root, false, [&](const YAML::Node& n) {
+        section(top, "tokens", root, false, [&](const Node& n) {
             error(n, "tokens",
                   "this section was removed: a token's issuer (iss) is the issuer of its key in "
                   "the policy; delete the section");
         });
-        section(top, "limits", root, false, [&](const YAML::Node& n) { limits(n); });
-        section(top, "log", root, false, [&](const YAML::Node& n) { log(n); });
+        section(top, "limits", root, false, [&](const Node& n) { limits(n); });
+        section(top, "log", root, false, [&](const Node& n) { log(n); });
     }
 
   private:
     template <typename F>
-    void section(const Children& top, const char* name, const YAML::Node& root, bool required,
+    void section(const Children& top, const char* name, const Node& root, bool required,
                  F&& parse) {
         auto it = top.find(name);
         if (it == top.end()) {
             if (required) error(root, name, "required section is missing");
             return;
         }
-        if (!it->second.IsMap()) {
-            error(it->second, name, "expected a mapping" + got(it->second));
+        if (!it->second->is_map()) {
+            error(*it->second, name, "expected a mapping" + got(*it->second));
             return;
         }
-        parse(it->second);
+        parse(*it->second);
     }
 
-    // Collects the mapping's entries, reporting non-scalar keys, duplicates and unknown keys.
-    void mapping(const YAML::Node& node, const std::string& path,
+    // Collects the mapping's entries, reporting unknown keys. Duplicates were reported by the
+    // YAML reader; the first occurrence counts.
+    void mapping(const Node& node, const std::string& path,
                  std::initializer_list<std::string_view> allowed, Children& out) {
-        // Copies, not references: yaml-cpp's iterator returns its pair by value, so a reference
-        // to it->first would dangle (AddressSanitizer: stack-use-after-scope).
-        for (const auto& entry : node) {
-            const YAML::Node key = entry.first;
-            const YAML::Node value = entry.second;
-            if (!key.IsScalar()) {
-                error(key, path, "keys must be plain strings");
-                continue;
-            }
-            const std::string& name = key.Scalar();
+        for (const auto& [key, value] : node.pairs) {
+            const std::string& name = key->value;
             const std::string full = join(path, name);
             if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
                 std::string list;
                 for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-                error(key, full, "unknown key (allowed here: " + list + ")");
+                error(*key, full, "unknown key (allowed here: " + list + ")");
                 continue;
             }
-            if (!out.emplace(name, value).second) {
-                error(key, full, "duplicate key");
-                continue;
-            }
-            cfg_.locations[full] = location(value.IsNull() ? key : value);
+            if (!out.emplace(name, value).second) continue;
+            cfg_.locations[full] = location(value->is_null() ? *key : *value);
         }
     }
 
-    void endpoint(const YAML::Node& node, const std::string& path, Endpoint& out) {
+    void endpoint(const Node& node, const std::string& path, Endpoint& out) {
         Children c;
         mapping(node, path, {"address", "port"}, c);
         string_field(c, node, path + ".address", "address", false, out.address);
         std::uint64_t port = out.port;
         if (uint_field(c, path + ".port", "port", port)) {
             if (port < 1 || port > 65535) {
-                error(c.at("port"), path + ".port", "port must be between 1 and 65535");
+                error(*c.at("port"), path + ".port", "port must be between 1 and 65535");
             } else {
                 out.port = static_cast<std::uint16_t>(port);
             }
         }
     }
 
-    void tls(const YAML::Node& node) {
+    void tls(const Node& node) {
         Children c;
         mapping(node, "tls", {"cert", "key", "client_ca"}, c);
         path_field(c, node, "tls.cert", "cert", true, cfg_.tls.cert);
@@ -145,14 +137,14 @@ class Parser {
         path_field(c, node, "tls.client_ca", "client_ca", true, cfg_.tls.client_ca);
     }
 
-    void hsm(const YAML::Node& node) {
+    void hsm(const Node& node) {
         Children c;
         mapping(node, "hsm", {"module", "token_uri", "session_pool", "call_timeout"}, c);
         path_field(c, node, "hsm.module", "module", false, cfg_.hsm.module);
         uint_field(c, "hsm.session_pool", "session_pool", cfg_.hsm.session_pool);
         duration_field(c, "hsm.call_timeout", "call_timeout", cfg_.hsm.call_timeout);
         if (!string_field(c, node, "hsm.token_uri", "token_uri", true, cfg_.hsm.token_uri)) return;
-        const YAML::Node& uri_node = c.at("token_uri");
+        const Node& uri_node = *c.at("token_uri");
         const std::string& uri = cfg_.hsm.token_uri;
         // Parsed by p11-kit exactly as the daemon's Token::open parses it (RFC 7512): only token
         // and library attributes, never pin-value (the PIN in a configuration file).
@@ -188,7 +180,7 @@ class Parser {
         cfg_.hsm.pin_file = resolve(p);
     }
 
-    void audit(const YAML::Node& node) {
+    void audit(const Node& node) {
         Children c;
         mapping(node, "audit",
                 {"dir", "origin", "checkpoint", "segment_bytes", "sync_timeout", "key_algorithm"},
@@ -205,15 +197,15 @@ class Parser {
             } else if (algorithm == "ES256") {
                 cfg_.audit.key_algorithm = AuditKeyAlgorithm::es256;
             } else {
-                error(c.at("key_algorithm"), "audit.key_algorithm", "must be Ed25519 or ES256");
+                error(*c.at("key_algorithm"), "audit.key_algorithm", "must be Ed25519 or ES256");
             }
         }
         if (auto it = c.find("checkpoint"); it != c.end()) {
-            if (!it->second.IsMap()) {
-                error(it->second, "audit.checkpoint", "expected a mapping" + got(it->second));
+            if (!it->second->is_map()) {
+                error(*it->second, "audit.checkpoint", "expected a mapping" + got(*it->second));
             } else {
                 Children cp;
-                mapping(it->second, "audit.checkpoint", {"every_entries", "interval"}, cp);
+                mapping(*it->second, "audit.checkpoint", {"every_entries", "interval"}, cp);
                 uint_field(cp, "audit.checkpoint.every_entries", "every_entries",
                            cfg_.audit.checkpoint_every_entries);
                 duration_field(cp, "audit.checkpoint.interval", "interval",
@@ -222,7 +214,7 @@ class Parser {
         }
     }
 
-    void limits(const YAML::Node& node) {
+    void limits(const Node& node) {
         Children c;
         mapping(node, "limits",
                 {"max_header_bytes", "max_body_bytes", "read_timeout", "idle_timeout",
@@ -242,7 +234,7 @@ class Parser {
                    l.max_requests_in_flight_per_connection);
     }
 
-    void log(const YAML::Node& node) {
+    void log(const Node& node) {
         Children c;
         mapping(node, "log", {"level", "format"}, c);
         std::string format;
@@ -252,7 +244,7 @@ class Parser {
             } else if (format == "text") {
                 cfg_.log.format = LogFormat::text;
             } else {
-                error(c.at("format"), "log.format", "must be one of json, text");
+                error(*c.at("format"), "log.format", "must be one of json, text");
             }
         }
         std::string level;
@@ -266,33 +258,33 @@ class Parser {
         } else if (level == "error") {
             cfg_.log.level = LogLevel::error;
         } else {
-            error(c.at("level"), "log.level", "must be one of debug, info, warning, error");
+            error(*c.at("level"), "log.level", "must be one of debug, info, warning, error");
         }
     }
 
     // --- typed fields. Each returns true when the key was present and well typed.
 
-    bool string_field(const Children& c, const YAML::Node& parent, const std::string& path,
+    bool string_field(const Children& c, const Node& parent, const std::string& path,
                       const char* name, bool required, std::string& out) {
         auto it = c.find(name);
         if (it == c.end()) {
             if (required) error(parent, path, "required key is missing");
             return false;
         }
-        const YAML::Node& n = it->second;
-        if (!n.IsScalar()) {
+        const Node& n = *it->second;
+        if (!n.is_scalar()) {
             error(n, path, "expected a string" + got(n));
             return false;
         }
-        if (n.Scalar().empty()) {
+        if (n.value.empty()) {
             error(n, path, "must not be empty");
             return false;
         }
-        out = n.Scalar();
+        out = n.value;
         return true;
     }
 
-    bool path_field(const Children& c, const YAML::Node& parent, const std::string& path,
+    bool path_field(const Children& c, const Node& parent, const std::string& path,
                     const char* name, bool required, fs::path& out) {
         std::string text;
         if (!string_field(c, parent, path, name, required, text)) return false;
@@ -304,13 +296,13 @@ class Parser {
     bool uint_field(const Children& c, const std::string& path, const char* name, T& out) {
         auto it = c.find(name);
         if (it == c.end()) return false;
-        const YAML::Node& n = it->second;
+        const Node& n = *it->second;
         // A quoted scalar ("8443") is a string in YAML: strict typing refuses it.
-        if (!n.IsScalar() || n.Tag() != "?") {
+        if (!n.is_scalar() || !n.plain) {
             error(n, path, "expected an unsigned integer" + got(n));
             return false;
         }
-        const std::string& s = n.Scalar();
+        const std::string& s = n.value;
         std::uint64_t v = 0;
         auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
         if (s.empty() || ec != std::errc() || end != s.data() + s.size() ||
@@ -326,12 +318,12 @@ class Parser {
                         std::chrono::milliseconds& out) {
         auto it = c.find(name);
         if (it == c.end()) return false;
-        const YAML::Node& n = it->second;
-        if (!n.IsScalar()) {
+        const Node& n = *it->second;
+        if (!n.is_scalar()) {
             error(n, path, "expected a duration such as 500ms, 10s, 5m, 1h, 1d" + got(n));
             return false;
         }
-        auto d = core::parse_duration(n.Scalar());
+        auto d = core::parse_duration(n.value);
         if (!d) {
             error(n, path, "expected a duration such as 500ms, 10s, 5m, 1h, 1d" + got(n));
             return false;
@@ -342,27 +334,27 @@ class Parser {
 
     // --- helpers
 
-    static std::string got(const YAML::Node& n) {
-        if (n.IsNull()) return ", got nothing (null)";
-        if (n.IsMap()) return ", got a mapping";
-        if (n.IsSequence()) return ", got a sequence";
-        if (n.IsScalar()) {
-            const std::string& s = n.Scalar();
-            if (s.size() > 40) return ", got a string";
-            return ", got \"" + s + "\"";
+    static std::string got(const Node& n) {
+        switch (n.kind) {
+            case Node::Kind::null:
+                return ", got nothing (null)";
+            case Node::Kind::mapping:
+                return ", got a mapping";
+            case Node::Kind::sequence:
+                return ", got a sequence";
+            case Node::Kind::scalar:
+                if (n.value.size() > 40) return ", got a string";
+                return ", got \"" + n.value + "\"";
+            default:
+                return {};
         }
-        return {};
     }
 
     static std::string join(const std::string& path, const std::string& name) {
         return path.empty() ? name : path + "." + name;
     }
 
-    static Location location(const YAML::Node& n) {
-        const YAML::Mark m = n.Mark();
-        if (m.is_null()) return {};
-        return {m.line + 1, m.column + 1};
-    }
+    static Location location(const Node& n) { return {n.line, n.column}; }
 
     fs::path resolve(const std::string& p) const {
         fs::path path(p);
@@ -370,7 +362,7 @@ class Parser {
         return path.lexically_normal();
     }
 
-    void error(const YAML::Node& at, const std::string& path, std::string message) {
+    void error(const Node& at, const std::string& path, std::string message) {
         Location loc = location(at);
         diags_.push_back(Diagnostic{file_, loc.line, loc.column, path, std::move(message)});
     }
@@ -408,31 +400,30 @@ std::string_view to_string(LogLevel level) noexcept {
     }
 }
 
-LoadResult parse_config(std::string_view yaml, const std::string& file_name,
+LoadResult parse_config(std::string_view text, const std::string& file_name,
                         const std::filesystem::path& base_dir) {
     LoadResult result;
     auto fatal = [&](int line, int column, std::string message) {
         result.diagnostics.push_back(Diagnostic{file_name, line, column, "", std::move(message)});
         return std::move(result);
     };
-    if (yaml.size() > kMaxConfigBytes) {
+    if (text.size() > kMaxConfigBytes) {
         return fatal(0, 0, "file larger than " + std::to_string(kMaxConfigBytes) + " bytes");
     }
-    try {
-        std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-        if (docs.empty() || docs[0].IsNull()) return fatal(0, 0, "the configuration is empty");
-        if (docs.size() > 1) return fatal(0, 0, "more than one YAML document in the file");
-        result.config.source = file_name;
-        Parser parser(file_name, base_dir, result.config, result.diagnostics);
-        parser.run(docs[0]);
-    } catch (const YAML::Exception& e) {
-        // YAML::ParserException (syntax, including excessive nesting) carries a mark.
-        const bool has_mark = !e.mark.is_null();
-        return fatal(has_mark ? e.mark.line + 1 : 0, has_mark ? e.mark.column + 1 : 0,
-                     "YAML syntax error: " + e.msg);
-    } catch (const std::exception&) {
-        return fatal(0, 0, "the configuration could not be read");
+    const yaml::Document doc = yaml::parse(text, yaml::Options{"configuration", kMaxConfigBytes});
+    for (const yaml::Issue& i : doc.issues) {
+        result.diagnostics.push_back(Diagnostic{file_name, i.line, i.column, i.path, i.message});
     }
+    if (doc.fatal || doc.root == nullptr) return result;
+    if (doc.root->is_null()) return fatal(0, 0, "the configuration is empty");
+    result.config.source = file_name;
+    Parser parser(file_name, base_dir, result.config, result.diagnostics);
+    parser.run(*doc.root);
+    // In file order: the reader's duplicate keys among the parser's findings.
+    std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) {
+                         return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                     });
     // Resolve the "0 means automatic" defaults.
     Config& c = result.config;
     if (c.server.worker_threads == 0) {

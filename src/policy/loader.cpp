@@ -10,7 +10,7 @@
 
 #include "core/bytes.hpp"
 #include "policy/duration.hpp"
-#include "policy/yaml_doc.hpp"
+#include "yaml/document.hpp"
 
 namespace licentra::policy {
 
@@ -34,6 +34,7 @@ namespace detail {
 
 namespace {
 
+using YamlNode = yaml::Node;
 using Fields = std::map<std::string, const YamlNode*, std::less<>>;
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -1015,8 +1016,8 @@ PolicyLoad load_policy_text(std::string_view text, std::string_view file_label) 
     PolicyLoad out;
     const std::string file(file_label);
     try {
-        detail::YamlDocument doc = detail::parse_yaml(text);
-        for (const detail::YamlIssue& i : doc.issues) {
+        yaml::Document doc = yaml::parse(text, yaml::Options{"policy", yaml::kMaxFileBytes});
+        for (const yaml::Issue& i : doc.issues) {
             out.diagnostics.push_back(Diagnostic{file, i.line, i.column, i.path, i.message});
         }
         if (doc.fatal || doc.root == nullptr) return out;
@@ -1048,14 +1049,14 @@ PolicyLoad load_policy_file(const std::filesystem::path& path) {
     std::error_code ec;
     const auto size = std::filesystem::file_size(path, ec);
     if (ec) return fail("cannot read the policy file: " + ec.message());
-    if (size > detail::kMaxFileBytes) {
+    if (size > yaml::kMaxFileBytes) {
         return fail("file of " + std::to_string(size) + " bytes exceeds the limit of " +
-                    std::to_string(detail::kMaxFileBytes) + " bytes");
+                    std::to_string(yaml::kMaxFileBytes) + " bytes");
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) return fail("cannot open the policy file");
     std::string text;
-    text.resize(detail::kMaxFileBytes + 1);
+    text.resize(yaml::kMaxFileBytes + 1);
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<std::size_t>(in.gcount()));
     if (in.bad()) return fail("cannot read the policy file");

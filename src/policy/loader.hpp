@@ -3,8 +3,9 @@
 // The loader rejects unknown keys, wrong types, unknown actions, roles and key names,
 // duplicate keys, separation-of-duties violations and unreachable quorums, and reports every
 // error it finds (not only the first), each with file, line, column and key path. Hostile input
-// (anchors and aliases, deep nesting, huge scalars or files, several documents, invalid UTF-8)
-// is refused before interpretation; see yaml_doc.hpp for the bounds. Nothing throws.
+// (anchors, aliases and merge keys, deep nesting, huge scalars or files, several documents,
+// invalid UTF-8) is refused before interpretation; see yaml/document.hpp for the bounds.
+// Nothing throws.
 #pragma once
 
 #include <filesystem>

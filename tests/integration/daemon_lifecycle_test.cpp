@@ -2,6 +2,7 @@
 // reload on SIGHUP without losing the old policy, keep keys across restarts, shut down cleanly.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "support/daemon.hpp"
@@ -137,6 +138,24 @@ TEST(DaemonLifecycle, InvalidConfigurationIsRefusedWithEveryProblem) {
     EXPECT_NE(out.find("listen.port"), std::string::npos) << out;
     EXPECT_NE(out.find("bogus"), std::string::npos) << out;
     EXPECT_NE(out.find("session_pool"), std::string::npos) << out;
+}
+
+// These six bytes made the YAML reader loop forever (tests/fuzz/corpus/config): --check-config
+// now refuses them at once, with their position. timeout(1) bounds a regression.
+TEST(DaemonLifecycle, CheckConfigRefusesTheBytesThatHungTheYamlReaderAtOnce) {
+    TempDir dir;
+    auto cfg = dir.path() / "bad.yaml";
+    write_file(cfg, ",[ a:!");
+    std::string out;
+    const auto start = std::chrono::steady_clock::now();
+    int rc = run_command(
+        {"timeout", "20", binary("licentra-signd"), "--config", cfg.string(), "--check-config"},
+        &out);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    EXPECT_EQ(rc, 2) << out;
+    EXPECT_NE(out.find(cfg.string() + ":1:1: YAML syntax error: unexpected \",\""),
+              std::string::npos)
+        << out;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "audit/checkpoint.hpp"
@@ -257,6 +258,66 @@ TEST_F(ConfigFiles, SyntaxErrorsAndNonMappingsAreReportedWithLocation) {
     EXPECT_FALSE(load("a: 1\n---\nb: 2\n").ok());
     EXPECT_FALSE(load(std::string(10000, '[')).ok());
     EXPECT_FALSE(load_config(root_ / "does-not-exist.yaml").ok());
+}
+
+// YAML::LoadAll, the reader before yaml/document.hpp, looped forever on these six bytes
+// (tests/fuzz/corpus/config/flow_entry_first.yaml).
+TEST_F(ConfigFiles, TheInputThatHungTheYamlReaderIsRefusedAtOnceWithItsPosition) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = load(",[ a:!");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+    ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r.diagnostics);
+    EXPECT_EQ(r.diagnostics[0].to_string(),
+              (root_ / "config.yaml").string() + ":1:1: YAML syntax error: unexpected \",\"");
+    for (const char* text : {"]", "}\n", "listen: {}\n]\n"}) {
+        EXPECT_FALSE(load(text).ok()) << text;
+    }
+}
+
+TEST_F(ConfigFiles, AnchorsAliasesAndMergeKeysAreRefusedWithTheirLine) {
+    auto anchor = load(minimal_yaml() + "limits: &shared\n  max_connections: 5\n");
+    ASSERT_EQ(anchor.diagnostics.size(), 1u) << dump(anchor.diagnostics);
+    EXPECT_EQ(anchor.diagnostics[0].line, 13);
+    EXPECT_EQ(anchor.diagnostics[0].key_path, "limits");
+    EXPECT_NE(anchor.diagnostics[0].message.find(
+                  "YAML anchors (&name) are not allowed in a configuration"),
+              std::string::npos)
+        << dump(anchor.diagnostics);
+
+    auto alias = load(minimal_yaml() + "log:\n  level: *verbose\n");
+    ASSERT_EQ(alias.diagnostics.size(), 1u) << dump(alias.diagnostics);
+    EXPECT_EQ(alias.diagnostics[0].line, 14);
+    EXPECT_NE(alias.diagnostics[0].message.find(
+                  "YAML aliases (*name) are not allowed in a configuration"),
+              std::string::npos)
+        << dump(alias.diagnostics);
+
+    // The usual way to share settings: an anchor, then an alias (or a merge key) using it.
+    auto both = load("listen: &l {port: 1}\noperations: *l\n" + minimal_yaml());
+    ASSERT_FALSE(both.ok());
+    EXPECT_EQ(both.diagnostics[0].line, 1) << dump(both.diagnostics);
+    EXPECT_NE(both.diagnostics[0].message.find("anchors"), std::string::npos);
+
+    auto merge = load(minimal_yaml() + "limits:\n  <<: {max_connections: 5}\n");
+    ASSERT_EQ(merge.diagnostics.size(), 1u) << dump(merge.diagnostics);
+    EXPECT_EQ(merge.diagnostics[0].line, 14);
+    EXPECT_EQ(merge.diagnostics[0].key_path, "limits.<<");
+    EXPECT_NE(merge.diagnostics[0].message.find(
+                  "YAML merge keys (<<) are not allowed in a configuration"),
+              std::string::npos)
+        << dump(merge.diagnostics);
+}
+
+TEST_F(ConfigFiles, TagsControlCharactersAndInvalidUtf8AreRefused) {
+    EXPECT_NE(dump(load(minimal_yaml() + "listen:\n  port: !!int 8443\n").diagnostics)
+                  .find(":14:9: listen.port: explicit YAML tags are not allowed"),
+              std::string::npos);
+    EXPECT_NE(dump(load(minimal_yaml() + "log:\n  level: \x1b[31m\n").diagnostics)
+                  .find(":14:10: control character U+001B is not allowed"),
+              std::string::npos);
+    EXPECT_NE(dump(load(minimal_yaml() + "log:\n  level: \xff\n").diagnostics)
+                  .find(":14:10: invalid UTF-8"),
+              std::string::npos);
 }
 
 TEST_F(ConfigFiles, TheRemovedTokensSectionIsRefusedWithWhatToDo) {

@@ -43,6 +43,15 @@ TEST(PolicyHostileYaml, AnchorsAndAliasesAreRejectedEvenWhenHarmless) {
     expect_rejected_quickly("version: 1\nx: *nothing\n", "anchor");
 }
 
+TEST(PolicyHostileYaml, MergeKeysAreRejected) {
+    expect_rejected_quickly("version: 1\nkeys:\n  <<: {a: 1}\n",
+                            "hostile.yaml:3:3: keys.<<: YAML merge keys (<<) are not allowed");
+}
+
+TEST(PolicyHostileYaml, ATokenThatCannotStartADocumentIsASyntaxError) {
+    expect_rejected_quickly(",[ a:!", "hostile.yaml:1:1: YAML syntax error: unexpected \",\"");
+}
+
 TEST(PolicyHostileYaml, DeepFlowNestingIsRejected) {
     const std::string deep =
         "version: 1\nx: " + std::string(100000, '[') + std::string(100000, ']') + "\n";
