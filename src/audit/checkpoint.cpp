@@ -201,8 +201,17 @@ core::Result<NoteVerifier> NoteVerifier::parse(std::string_view vkey) {
     const std::string_view hash_hex = vkey.substr(p1 + 1, p2 - p1 - 1);
     const std::string_view key_b64 = vkey.substr(p2 + 1);
     if (!is_valid_key_name(name)) return bad("invalid key name");
+    // C2SP signed-note §Signatures: the key ID is a uint32. Its text form in a verifier key,
+    // <name>+<hash>+<keydata>, is golang.org/x/mod/sumdb/note's (NewVerifierKey writes
+    // "%s+%08x+%s"): eight lower-case hex digits. One encoding per key, as for the SPKI below:
+    // upper case is refused, so that to_string() gives back exactly the text that was parsed.
+    if (hash_hex.size() != 8 || !std::all_of(hash_hex.begin(), hash_hex.end(), [](char c) {
+            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        })) {
+        return bad("key hash must be 8 lower-case hex digits");
+    }
     auto hash_bytes = core::hex_decode(hash_hex);
-    if (hash_hex.size() != 8 || !hash_bytes) return bad("key hash must be 8 hex digits");
+    if (!hash_bytes) return bad("key hash must be 8 lower-case hex digits");
     auto key = core::base64_decode(key_b64);
     if (!key || key->empty()) return bad("key must be base64 of a signature type byte and a key");
     NoteVerifier v;
