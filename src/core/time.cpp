@@ -16,6 +16,22 @@ TimePoint from_unix_millis(std::int64_t ms) noexcept {
     return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
 }
 
+Result<std::int64_t> checked_unix_millis(std::int64_t ms) {
+    if (ms < kMinRecordUnixMillis || ms > kMaxRecordUnixMillis) {
+        return make_error(ErrorKind::integrity, "core.time_out_of_range",
+                          "time " + std::to_string(ms) +
+                              " ms since the epoch is outside 1970-01-01T00:00:00.000Z.." +
+                              "2099-12-31T23:59:59.999Z");
+    }
+    return ms;
+}
+
+Result<TimePoint> from_unix_millis_checked(std::int64_t ms) {
+    auto checked = checked_unix_millis(ms);
+    if (!checked) return checked.error();
+    return from_unix_millis(*checked);
+}
+
 std::string format_rfc3339_ms(TimePoint t) {
     using namespace std::chrono;
     auto ms = floor<milliseconds>(t);
@@ -59,7 +75,7 @@ Result<TimePoint> parse_rfc3339_ms(std::string_view text) {
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept {
-    constexpr std::int64_t kMaxMs = 36500LL * 86'400'000LL;
+    constexpr std::int64_t kMaxMs = kMaxDurationMillis;
     std::size_t digits = 0;
     while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
     if (digits == 0 || (digits > 1 && text[0] == '0')) return std::nullopt;

@@ -78,12 +78,16 @@ core::Result<VersionRecord> VersionRecord::from_json(core::ByteView data) {
         out = it->get<std::int64_t>();
         return true;
     };
+    // Times are range-checked before the fold or a caller does arithmetic on them.
+    auto get_time = [&](const char* name, bool required, std::optional<std::int64_t>& out) {
+        return get_int(name, required, out) && (!out || core::checked_unix_millis(*out).ok());
+    };
     std::optional<std::int64_t> version, created;
     if (!get_int("version", true, version) || *version < 1 || *version > 1000000) {
         return bad("bad version");
     }
     r.version = static_cast<unsigned>(*version);
-    if (!get_int("created_ms", true, created)) return bad("bad created_ms");
+    if (!get_time("created_ms", true, created)) return bad("bad created_ms");
     r.created_ms = *created;
     auto alg = j.find("algorithm");
     if (alg == j.end() || !alg->is_string()) return bad("bad algorithm");
@@ -95,11 +99,11 @@ core::Result<VersionRecord> VersionRecord::from_json(core::ByteView data) {
     auto s = state_from_name(st->get<std::string>());
     if (!s) return bad("unknown state");
     r.state = *s;
-    if (!get_int("activate_at_ms", false, r.activate_at_ms) ||
-        !get_int("activated_ms", false, r.activated_ms) ||
-        !get_int("retired_ms", false, r.retired_ms) ||
-        !get_int("verify_until_ms", false, r.verify_until_ms) ||
-        !get_int("destroyed_ms", false, r.destroyed_ms)) {
+    if (!get_time("activate_at_ms", false, r.activate_at_ms) ||
+        !get_time("activated_ms", false, r.activated_ms) ||
+        !get_time("retired_ms", false, r.retired_ms) ||
+        !get_time("verify_until_ms", false, r.verify_until_ms) ||
+        !get_time("destroyed_ms", false, r.destroyed_ms)) {
         return bad("bad timestamp");
     }
     for (auto it = j.begin(); it != j.end(); ++it) {

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/time.hpp"
+
 namespace licentra::keys {
 
 using core::ErrorKind;
@@ -37,6 +39,15 @@ class Reader {
         if (!it->is_number_integer()) return false;
         out = it->get<std::int64_t>();
         return true;
+    }
+    // A time: an integer within core's record-time bounds, checked before any arithmetic (the
+    // fold adds durations to these). A value past INT64_MAX reads as negative and is refused.
+    bool time(const char* name, std::int64_t& out) {
+        return integer(name, out) && core::checked_unix_millis(out).ok();
+    }
+    bool optional_time(const char* name, std::optional<std::int64_t>& out) {
+        if (!optional_integer(name, out)) return false;
+        return !out || core::checked_unix_millis(*out).ok();
     }
     bool string(const char* name, std::string& out) {
         seen_.insert(name);
@@ -129,8 +140,9 @@ core::Result<CreatedRecord> CreatedRecord::from_json(core::ByteView json) {
     auto a = crypto::algorithm_from_jws_name(alg);
     if (!a) return bad("created record: unknown algorithm");
     c.algorithm = *a;
-    if (!r.integer("created_ms", c.created_ms) || !r.integer("activate_at_ms", c.activate_at_ms) ||
-        !r.integer("supersede_verify_ms", c.supersede_verify_ms) || c.supersede_verify_ms < 0) {
+    if (!r.time("created_ms", c.created_ms) || !r.time("activate_at_ms", c.activate_at_ms) ||
+        !r.integer("supersede_verify_ms", c.supersede_verify_ms) || c.supersede_verify_ms < 0 ||
+        c.supersede_verify_ms > core::kMaxDurationMillis) {
         return bad("created record: bad time");
     }
     if (!r.string("by", c.by) || !r.string("request", c.request)) {
@@ -150,10 +162,10 @@ core::Result<EventRecord> EventRecord::from_json(core::ByteView json, bool retir
     Reader r(json);
     if (!r.object()) return bad("event record is not a JSON object");
     EventRecord e;
-    if (!r.integer("at_ms", e.at_ms) || !r.string("by", e.by)) {
+    if (!r.time("at_ms", e.at_ms) || !r.string("by", e.by)) {
         return bad("event record: bad time or author");
     }
-    if (!r.optional_integer("verify_until_ms", e.verify_until_ms) ||
+    if (!r.optional_time("verify_until_ms", e.verify_until_ms) ||
         (retired != e.verify_until_ms.has_value())) {
         return bad("event record: bad verify_until_ms");
     }

@@ -1,6 +1,8 @@
 #include "policy/approval.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include "core/bytes.hpp"
 #include "crypto/random.hpp"
@@ -24,6 +26,20 @@ core::Error conflict(std::string code, std::string message) {
 core::Error malformed(std::string message) {
     return core::make_error(core::ErrorKind::integrity, "policy.request_malformed",
                             std::move(message));
+}
+
+// A time stored in a request record: an integer, range-checked by core's one record-time check
+// before it is converted or compared (a huge value would overflow Clock::duration).
+core::Result<core::TimePoint> record_time(const nlohmann::json& v, const std::string& field) {
+    if (!v.is_number_integer()) return malformed(field + " must be an integer");
+    if (v.is_number_unsigned() &&
+        v.get<std::uint64_t>() > std::uint64_t{std::numeric_limits<std::int64_t>::max()}) {
+        return malformed(field + ": time " + std::to_string(v.get<std::uint64_t>()) +
+                         " ms since the epoch is out of range");
+    }
+    auto t = core::from_unix_millis_checked(v.get<std::int64_t>());
+    if (!t) return malformed(field + ": " + t.error().message);
+    return t;
 }
 
 core::TimePoint to_millis(core::TimePoint t) {
@@ -303,11 +319,12 @@ core::Result<ApprovalRequest> ApprovalRequest::from_json(std::string_view text) 
         auto nonce = core::hex_decode(j.at("nonce").get<std::string>());
         if (!nonce.ok() || nonce->size() != kNonceBytes) return malformed("bad nonce");
         r.nonce_ = std::move(nonce).value();
-        if (!j.at("created_ms").is_number_integer() || !j.at("expires_ms").is_number_integer()) {
-            return malformed("times must be integers");
-        }
-        r.created_ = core::from_unix_millis(j.at("created_ms").get<std::int64_t>());
-        r.expires_ = core::from_unix_millis(j.at("expires_ms").get<std::int64_t>());
+        auto created = record_time(j.at("created_ms"), "created_ms");
+        if (!created) return created.error();
+        auto expires = record_time(j.at("expires_ms"), "expires_ms");
+        if (!expires) return expires.error();
+        r.created_ = *created;
+        r.expires_ = *expires;
         if (r.expires_ <= r.created_) return malformed("expires before it was created");
         if (!j.at("quorum").is_number_unsigned() || j.at("quorum").get<std::uint64_t>() > 64) {
             return malformed("quorum must be an integer from 0 to 64");
@@ -323,25 +340,26 @@ core::Result<ApprovalRequest> ApprovalRequest::from_json(std::string_view text) 
         } else {
             return malformed("unknown state");
         }
-        auto record = [](const nlohmann::json& a) -> std::optional<ApprovalRecord> {
+        auto record = [](const nlohmann::json& a,
+                         const std::string& what) -> core::Result<ApprovalRecord> {
             if (!a.is_object() || a.size() != 2 || !a.contains("principal") ||
-                !a.contains("at_ms") || !a.at("principal").is_string() ||
-                !a.at("at_ms").is_number_integer()) {
-                return std::nullopt;
+                !a.contains("at_ms") || !a.at("principal").is_string()) {
+                return malformed("bad " + what + " record");
             }
-            return ApprovalRecord{a.at("principal").get<std::string>(),
-                                  core::from_unix_millis(a.at("at_ms").get<std::int64_t>())};
+            auto at = record_time(a.at("at_ms"), what + " at_ms");
+            if (!at) return at.error();
+            return ApprovalRecord{a.at("principal").get<std::string>(), *at};
         };
         if (!j.at("approvals").is_array()) return malformed("approvals must be a list");
         for (const auto& a : j.at("approvals")) {
-            auto rec = record(a);
-            if (!rec) return malformed("bad approval record");
-            r.approvals_.push_back(std::move(*rec));
+            auto rec = record(a, "approval");
+            if (!rec) return rec.error();
+            r.approvals_.push_back(std::move(rec).value());
         }
         if (!j.at("rejection").is_null()) {
-            auto rec = record(j.at("rejection"));
-            if (!rec) return malformed("bad rejection record");
-            r.rejection_ = std::move(*rec);
+            auto rec = record(j.at("rejection"), "rejection");
+            if (!rec) return rec.error();
+            r.rejection_ = std::move(rec).value();
         }
         if ((r.state_ == RequestState::rejected) != r.rejection_.has_value()) {
             return malformed("rejection record does not match the state");

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 namespace licentra::core {
 namespace {
 
@@ -18,6 +21,35 @@ TEST(Rfc3339, RejectsOtherForms) {
     EXPECT_FALSE(parse_rfc3339_ms("2025-11-24T16:00:00.123+01:00").ok());
     EXPECT_FALSE(parse_rfc3339_ms("2025-02-30T16:00:00.123Z").ok());
     EXPECT_FALSE(parse_rfc3339_ms("2025-11-24T24:00:00.123Z").ok());
+}
+
+TEST(RecordTime, AcceptsEveryMillisecondFrom1970To2099) {
+    EXPECT_EQ(unix_millis(*from_unix_millis_checked(0)), 0);
+    EXPECT_EQ(unix_millis(*from_unix_millis_checked(1'800'000'000'123)), 1'800'000'000'123);
+    auto latest = from_unix_millis_checked(kMaxRecordUnixMillis);
+    ASSERT_TRUE(latest.ok());
+    EXPECT_EQ(format_rfc3339_ms(*latest), "2099-12-31T23:59:59.999Z");
+    EXPECT_EQ(*checked_unix_millis(kMaxRecordUnixMillis), kMaxRecordUnixMillis);
+    // The latest record time plus the longest duration a file can name still fits the clock.
+    const auto clock_max =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration::max()).count();
+    EXPECT_LT(kMaxRecordUnixMillis, clock_max - kMaxDurationMillis);
+}
+
+TEST(RecordTime, RefusesTimesOutsideTheRangeBeforeConvertingThem) {
+    for (std::int64_t ms :
+         {std::int64_t{-1}, kMaxRecordUnixMillis + 1,
+          std::int64_t{9'223'372'036'855},  // first that overflows nanoseconds
+          std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()}) {
+        auto t = from_unix_millis_checked(ms);
+        ASSERT_FALSE(t.ok()) << ms;
+        EXPECT_EQ(t.error().kind, ErrorKind::integrity);
+        EXPECT_EQ(t.error().code, "core.time_out_of_range");
+        EXPECT_EQ(t.error().message, "time " + std::to_string(ms) +
+                                         " ms since the epoch is outside "
+                                         "1970-01-01T00:00:00.000Z..2099-12-31T23:59:59.999Z");
+        EXPECT_FALSE(checked_unix_millis(ms).ok()) << ms;
+    }
 }
 
 TEST(Duration, ParsesOneIntegerAndOneUnit) {

@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "core/time.hpp"
 
 namespace licentra::keys {
 namespace {
@@ -510,6 +514,36 @@ TEST(FoldKeyRecords, CreatedRecordsRoundTripAndRefuseUnknownMembers) {
     CreatedRecord negative = c;
     negative.supersede_verify_ms = -1;
     EXPECT_FALSE(CreatedRecord::from_json(core::as_bytes(negative.to_json())).ok());
+}
+
+TEST(FoldKeyRecords, RecordTimesOutsideTheRecordRangeAreRefusedBeforeTheFoldAddsToThem) {
+    const CreatedRecord c = created_at(1234, 55);
+    for (std::int64_t t : {std::int64_t{-1}, core::kMaxRecordUnixMillis + 1,
+                           std::numeric_limits<std::int64_t>::max()}) {
+        CreatedRecord created = c;
+        created.created_ms = t;
+        EXPECT_FALSE(CreatedRecord::from_json(core::as_bytes(created.to_json())).ok()) << t;
+        CreatedRecord activate = c;
+        activate.activate_at_ms = t;
+        EXPECT_FALSE(CreatedRecord::from_json(core::as_bytes(activate.to_json())).ok()) << t;
+        const EventRecord at{t, std::nullopt, "r"};
+        EXPECT_FALSE(EventRecord::from_json(core::as_bytes(at.to_json()), false).ok()) << t;
+        const EventRecord until{1000, t, "r"};
+        EXPECT_FALSE(EventRecord::from_json(core::as_bytes(until.to_json()), true).ok()) << t;
+    }
+    // 2^64 - 1 is read as -1 by the JSON reader: refused too.
+    auto huge = EventRecord::from_json(
+        core::as_bytes(std::string(R"({"at_ms":18446744073709551615,"by":"r"})")), false);
+    ASSERT_FALSE(huge.ok());
+    EXPECT_EQ(huge.error().code, "keys.bad_record");
+    // The publication delay after a successor's activation is a duration: at most 36500 days.
+    CreatedRecord delay = c;
+    delay.supersede_verify_ms = core::kMaxDurationMillis + 1;
+    EXPECT_FALSE(CreatedRecord::from_json(core::as_bytes(delay.to_json())).ok());
+    delay.supersede_verify_ms = core::kMaxDurationMillis;
+    EXPECT_TRUE(CreatedRecord::from_json(core::as_bytes(delay.to_json())).ok());
+    const EventRecord latest{core::kMaxRecordUnixMillis, core::kMaxRecordUnixMillis, "r"};
+    EXPECT_TRUE(EventRecord::from_json(core::as_bytes(latest.to_json()), true).ok());
 }
 
 // ---- determinism ----

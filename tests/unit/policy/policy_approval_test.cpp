@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "policy/approval.hpp"
 #include "policy/engine.hpp"
 #include "policy_test_util.hpp"
@@ -218,6 +221,40 @@ TEST_F(PolicyApproval, JsonRoundTripIsCanonicalAndTamperEvident) {
     EXPECT_EQ(ApprovalRequest::from_json(j.dump()).error().code, "policy.request_malformed");
     EXPECT_FALSE(ApprovalRequest::from_json("not json").ok());
     EXPECT_FALSE(ApprovalRequest::from_json("[]").ok());
+}
+
+// A stored time Clock::duration cannot hold (created_ms 9223372036854775807 made
+// duration_cast overflow: UBSan in fuzz_policy_request) is refused before any conversion, as is
+// every time outside core's record bounds (tests/fuzz/corpus/policy_request/huge_time.json).
+TEST_F(PolicyApproval, StoredTimesOutsideTheRecordRangeAreRefusedBeforeAnyArithmetic) {
+    ApprovalRequest r = open_rotation();
+    ASSERT_TRUE(r.approve(*engine_, "off-b", now_).ok());
+    const json valid = json::parse(r.to_json());
+    const json out_of_range[] = {json(std::numeric_limits<std::int64_t>::max()),
+                                 json(std::numeric_limits<std::int64_t>::min()),
+                                 json(std::numeric_limits<std::uint64_t>::max()),
+                                 json(core::kMaxRecordUnixMillis + 1), json(-1)};
+    for (const json& t : out_of_range) {
+        for (const char* field : {"created_ms", "expires_ms"}) {
+            json j = valid;
+            j[field] = t;
+            auto back = ApprovalRequest::from_json(j.dump());
+            ASSERT_FALSE(back.ok()) << field << " " << t.dump();
+            EXPECT_EQ(back.error().code, "policy.request_malformed");
+            EXPECT_EQ(back.error().message.rfind(std::string(field) + ": time ", 0), 0u)
+                << back.error().message;
+            EXPECT_NE(back.error().message.find("out"), std::string::npos) << back.error().message;
+        }
+        json j = valid;
+        j["approvals"][0]["at_ms"] = t;
+        auto approval = ApprovalRequest::from_json(j.dump());
+        ASSERT_FALSE(approval.ok()) << t.dump();
+        EXPECT_EQ(approval.error().message.rfind("approval at_ms: time ", 0), 0u)
+            << approval.error().message;
+    }
+    json latest = valid;
+    latest["approvals"][0]["at_ms"] = core::kMaxRecordUnixMillis;
+    EXPECT_TRUE(ApprovalRequest::from_json(latest.dump()).ok());
 }
 
 TEST_F(PolicyApproval, ExecutionGrantIgnoresForgedApprovals) {
