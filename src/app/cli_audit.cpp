@@ -414,7 +414,8 @@ std::optional<core::TimePoint> parse_before(const std::string& text) {
         full.insert(19, ".000");
     }
     auto t = core::parse_rfc3339_ms(full);
-    if (!t) return std::nullopt;
+    // The round trip also refuses a date the clock cannot represent (after 2262).
+    if (!t || core::format_rfc3339_ms(*t) != full) return std::nullopt;
     return *t;
 }
 

@@ -490,8 +490,9 @@ TEST_F(AuditCliPrune, HelpDescribesTheCommandAndExitsZero) {
 
 TEST_F(AuditCliPrune, ABadDateIsAUsageErrorAndChangesNothing) {
     const auto before = testing::snapshot(dir());
-    for (const std::string bad : {"yesterday", "2026-13-01", "2026-01-01T25:00:00Z",
-                                  "2026-01-01 00:00:00", "2026-01-01T00:00:00+01:00", ""}) {
+    for (const std::string bad :
+         {"yesterday", "2026-13-01", "2026-01-01T25:00:00Z", "2026-01-01 00:00:00",
+          "2026-01-01T00:00:00+01:00", "2999-01-01", ""}) {
         std::string out;
         EXPECT_EQ(prune(bad, &out), 2) << bad << "\n" << out;
         EXPECT_EQ(out, "licentra audit: --before " + bad +
