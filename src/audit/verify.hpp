@@ -47,8 +47,10 @@ struct VerifyReport {
 // Recomputes the whole tree from the entries, checks every entry strictly, every checkpoint's
 // signature, that each checkpoint matches the tree (and so is consistent with the next: both
 // roots are recomputed from the same entries), and the trusted checkpoint if given. A log
-// without any checkpoint is tampered ("audit.no_checkpoint"): open() always signs one. Never
-// modifies the directory.
+// without any checkpoint is tampered ("audit.no_checkpoint"): open() always signs one. A pruned
+// entry counts by the leaf hash its record kept (VerifyReport::pruned); one that no checkpoint
+// covers is tampered ("audit.pruned_unsigned", checked before "audit.no_checkpoint", as
+// check_checkpoints does). Never modifies the directory.
 //
 // One streaming pass: segments and the checkpoints file are read through fixed buffers, the
 // tree is kept as a compact range (O(log n) hashes) and each checkpoint is compared with it
