@@ -70,8 +70,12 @@ Result<TimePoint> parse_rfc3339_ms(std::string_view text) {
     }
     year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
     if (!ymd.ok() || h > 23 || mi > 59 || s > 59) return bad();
-    auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{s} + milliseconds{ms};
-    return TimePoint(duration_cast<Clock::duration>(tp.time_since_epoch()));
+    // Milliseconds hold every year 0000-9999; Clock::duration (nanoseconds) only 1677-2262, so
+    // the range is checked before the conversion (the record-time bounds).
+    const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{s} + milliseconds{ms};
+    auto checked = checked_unix_millis(tp.time_since_epoch().count());
+    if (!checked) return make_error(ErrorKind::usage, "core.bad_time", checked.error().message);
+    return from_unix_millis(*checked);
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept {

@@ -38,7 +38,8 @@ inline constexpr std::int64_t kMaxRecordUnixMillis = 4'102'444'799'999;
 
 // RFC 3339 UTC with milliseconds: "2026-11-24T02:15:00.123Z".
 [[nodiscard]] std::string format_rfc3339_ms(TimePoint t);
-// Accepts exactly the form format_rfc3339_ms produces.
+// Accepts exactly the form format_rfc3339_ms produces, for the times a record may carry
+// (kMinRecordUnixMillis..kMaxRecordUnixMillis; others: core.bad_time naming the bounds).
 [[nodiscard]] Result<TimePoint> parse_rfc3339_ms(std::string_view text);
 
 // Durations in configuration and policy files: a non-negative integer without leading zeros and

@@ -23,6 +23,24 @@ TEST(Rfc3339, RejectsOtherForms) {
     EXPECT_FALSE(parse_rfc3339_ms("2025-11-24T24:00:00.123Z").ok());
 }
 
+// fuzz_audit_entry and fuzz_audit_receipt (UBSan): "6026-01-02T03:04:05.678Z" in an audit entry
+// overflowed the conversion to the clock's nanoseconds
+// (tests/fuzz/corpus/audit_entry/invalid_far_future_time).
+TEST(Rfc3339, RefusesTimesOutsideTheRecordRangeBeforeConverting) {
+    EXPECT_EQ(unix_millis(*parse_rfc3339_ms("1970-01-01T00:00:00.000Z")), 0);
+    EXPECT_EQ(unix_millis(*parse_rfc3339_ms("2099-12-31T23:59:59.999Z")), kMaxRecordUnixMillis);
+    for (const char* text :
+         {"1969-12-31T23:59:59.999Z", "2100-01-01T00:00:00.000Z", "2263-01-01T00:00:00.000Z",
+          "6026-01-02T03:04:05.678Z", "9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00.000Z"}) {
+        auto t = parse_rfc3339_ms(text);
+        ASSERT_FALSE(t.ok()) << text;
+        EXPECT_EQ(t.error().code, "core.bad_time");
+        EXPECT_NE(t.error().message.find("is outside 1970-01-01T00:00:00.000Z.."),
+                  std::string::npos)
+            << t.error().message;
+    }
+}
+
 TEST(RecordTime, AcceptsEveryMillisecondFrom1970To2099) {
     EXPECT_EQ(unix_millis(*from_unix_millis_checked(0)), 0);
     EXPECT_EQ(unix_millis(*from_unix_millis_checked(1'800'000'000'123)), 1'800'000'000'123);
