@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "audit/pseudonym_epoch.hpp"
 #include "core/bytes.hpp"
 #include "core/result.hpp"
 #include "crypto/digest.hpp"
@@ -30,8 +31,17 @@ class CheckpointAnchor {
 class Pseudonymizer {
   public:
     virtual ~Pseudonymizer() = default;
-    // HMAC-SHA256(key, data). Thread-safe.
+    // HMAC-SHA256(key, data) with the deployment's single key. Thread-safe.
     [[nodiscard]] virtual core::Result<crypto::Sha256Digest> hmac_sha256(core::ByteView data) = 0;
+    // HMAC-SHA256 with the key of `epoch` (audit/pseudonym_epoch.hpp), created on first use.
+    // Errors: hsm errors; not_found "audit.epoch_destroyed" once the epoch's key was destroyed
+    // (it is never created again). Thread-safe. The default has no epoch keys.
+    [[nodiscard]] virtual core::Result<crypto::Sha256Digest> hmac_sha256(
+        const PseudonymEpoch& epoch, core::ByteView data) {
+        (void)data;
+        return core::make_error(core::ErrorKind::internal, "audit.no_epoch_keys",
+                                "no key store for pseudonym epoch " + epoch.name());
+    }
 };
 
 // The HSM object labels the wiring uses (docs/audit.md).

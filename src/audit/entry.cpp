@@ -4,6 +4,8 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "audit/pseudonym_epoch.hpp"
+
 namespace licentra::audit {
 
 namespace {
@@ -93,6 +95,9 @@ core::Status validate_entry(const Entry& e) {
             }
         }
     }
+    if (e.pseudonym_epoch && !PseudonymEpoch::parse(*e.pseudonym_epoch)) {
+        return invalid("pseudonym_epoch", "must be e<start>-<length> (Unix seconds)");
+    }
     if (e.pseudonyms) {
         if (e.pseudonyms->size() > kMaxClaims) return invalid("pseudonyms", "has too many names");
         for (const auto& [name, value] : *e.pseudonyms) {
@@ -123,6 +128,7 @@ core::Result<std::string> serialize_entry(const Entry& e) {
     if (e.request_digest) j["request_digest"] = *e.request_digest;
     if (e.claims) j["claims"] = *e.claims;
     if (e.pseudonyms) j["pseudonyms"] = *e.pseudonyms;
+    if (e.pseudonym_epoch) j["pseudonym_epoch"] = *e.pseudonym_epoch;
     std::string out = j.dump();
     if (out.size() > kMaxEntryBytes) return invalid("entry", "exceeds 64 KiB serialized");
     return out;
@@ -195,11 +201,11 @@ core::Result<Entry> parse_entry_unchecked(std::string_view line) {
         return core::ok_status();
     };
 
-    static constexpr std::string_view kKnown[] = {"action",     "claims",        "key",
-                                                  "kid",        "policy_sha256", "principal",
-                                                  "pseudonyms", "reason",        "request_digest",
-                                                  "request_id", "result",        "seq",
-                                                  "time",       "token_sha256",  "version"};
+    static constexpr std::string_view kKnown[] = {
+        "action",     "claims",          "key",        "kid",    "policy_sha256",
+        "principal",  "pseudonym_epoch", "pseudonyms", "reason", "request_digest",
+        "request_id", "result",          "seq",        "time",   "token_sha256",
+        "version"};
     for (const auto& item : j.items()) {
         if (std::find(std::begin(kKnown), std::end(kKnown), item.key()) == std::end(kKnown)) {
             return malformed("unknown field");
@@ -216,7 +222,8 @@ core::Result<Entry> parse_entry_unchecked(std::string_view line) {
           get_string("reason", false, e.reason), get_string("request_id", false, e.request_id),
           get_string("token_sha256", false, e.token_sha256),
           get_string("policy_sha256", false, e.policy_sha256),
-          get_string("request_digest", false, e.request_digest)}) {
+          get_string("request_digest", false, e.request_digest),
+          get_string("pseudonym_epoch", false, e.pseudonym_epoch)}) {
         if (!st) return st.error();
     }
     e.seq = *seq;

@@ -45,6 +45,10 @@ struct Entry {
     std::optional<std::string> request_digest;       // 64 lowercase hex (lifecycle requests)
     std::optional<std::vector<std::string>> claims;  // claim names, sorted, unique
     std::optional<std::map<std::string, std::string>> pseudonyms;  // claim name -> 64 hex HMAC
+    // The epoch whose key made the pseudonyms ("e<start>-<length>", audit/pseudonym_epoch.hpp);
+    // absent when one key makes every pseudonym. Also names the epoch a pseudonym.destroy
+    // entry destroyed.
+    std::optional<std::string> pseudonym_epoch;
 
     bool operator==(const Entry&) const = default;
 };

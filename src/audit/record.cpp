@@ -7,7 +7,8 @@
 namespace licentra::audit {
 
 core::Result<std::string> claim_pseudonym(Pseudonymizer& pseudonymizer, std::string_view claim_name,
-                                          const nlohmann::json& value) {
+                                          const nlohmann::json& value,
+                                          const std::optional<PseudonymEpoch>& epoch) {
     std::string input(claim_name);
     input.push_back('\0');
     try {
@@ -16,7 +17,8 @@ core::Result<std::string> claim_pseudonym(Pseudonymizer& pseudonymizer, std::str
         return core::make_error(core::ErrorKind::usage, "audit.claim_value_invalid",
                                 "claim value is not valid UTF-8");
     }
-    auto mac = pseudonymizer.hmac_sha256(core::as_bytes(input));
+    auto mac = epoch ? pseudonymizer.hmac_sha256(*epoch, core::as_bytes(input))
+                     : pseudonymizer.hmac_sha256(core::as_bytes(input));
     if (!mac) return std::move(mac).error();
     return core::hex_encode(*mac);
 }

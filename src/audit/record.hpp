@@ -42,8 +42,9 @@ struct TokenDecision {
                                                    Pseudonymizer* pseudonymizer);
 
 // The pseudonym of one claim value, as make_token_entry computes it.
-[[nodiscard]] core::Result<std::string> claim_pseudonym(Pseudonymizer& pseudonymizer,
-                                                        std::string_view claim_name,
-                                                        const nlohmann::json& value);
+// With an epoch, under that epoch's key (audit/pseudonym_epoch.hpp).
+[[nodiscard]] core::Result<std::string> claim_pseudonym(
+    Pseudonymizer& pseudonymizer, std::string_view claim_name, const nlohmann::json& value,
+    const std::optional<PseudonymEpoch>& epoch = std::nullopt);
 
 }  // namespace licentra::audit

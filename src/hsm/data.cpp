@@ -1,6 +1,7 @@
 // CKO_DATA objects for key state records, and HMAC-SHA-256 keys for audit pseudonyms.
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "hsm/objects.hpp"
@@ -222,8 +223,17 @@ core::Result<CK_OBJECT_HANDLE> find_hmac_key(Attempt& a, const std::string& labe
     auto objs = detail::find_by_label(a, CKO_SECRET_KEY, label);
     if (!objs) return std::move(objs).error();
     if (objs->size() > 1) {
-        return make_error(ErrorKind::integrity, "hsm.key_ambiguous",
-                          "more than one secret key is labelled " + label);
+        // Two daemons that created the same key at the same instant (a pseudonym epoch's key
+        // on first use): every daemon takes the one with the lowest CKA_ID, so all of them
+        // agree once each sees both (docs/adr/0006-pseudonym-epochs.md).
+        std::optional<std::pair<Bytes, CK_OBJECT_HANDLE>> lowest;
+        for (CK_OBJECT_HANDLE h : *objs) {
+            auto id = detail::get_bytes(a, h, CKA_ID);
+            if (!id) return std::move(id).error();
+            Bytes v = id->value_or(Bytes{});
+            if (!lowest || v < lowest->first) lowest.emplace(std::move(v), h);
+        }
+        objs->assign(1, lowest->second);
     }
     if (objs->size() == 1) {
         const CK_OBJECT_HANDLE h = objs->front();
@@ -253,6 +263,11 @@ core::Result<CK_OBJECT_HANDLE> find_hmac_key(Attempt& a, const std::string& labe
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_ULONG len = 32;
+    // A random CKA_ID orders keys that two daemons created under one label at once.
+    Bytes id(16);
+    CK_RV rv = LICENTRA_P11(a.fl, C_GenerateRandom, a.session, id.data(),
+                            static_cast<CK_ULONG>(id.size()));
+    if (rv != CKR_OK) return a.fail("C_GenerateRandom", rv, "an id for HMAC key " + label);
     CK_ATTRIBUTE tmpl[] = {
         {CKA_CLASS, &cls, sizeof cls},
         {CKA_KEY_TYPE, &kt, sizeof kt},
@@ -269,11 +284,12 @@ core::Result<CK_OBJECT_HANDLE> find_hmac_key(Attempt& a, const std::string& labe
         {CKA_DERIVE, ptr(&kFalse), sizeof kFalse},
         {CKA_VALUE_LEN, &len, sizeof len},
         {CKA_LABEL, ptr(label.data()), static_cast<CK_ULONG>(label.size())},
+        {CKA_ID, id.data(), static_cast<CK_ULONG>(id.size())},
     };
     CK_MECHANISM mech{CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
-    const CK_RV rv = LICENTRA_P11(a.fl, C_GenerateKey, a.session, &mech, tmpl,
-                                  CK_ULONG{sizeof tmpl / sizeof tmpl[0]}, &h);
+    rv = LICENTRA_P11(a.fl, C_GenerateKey, a.session, &mech, tmpl,
+                      CK_ULONG{sizeof tmpl / sizeof tmpl[0]}, &h);
     if (rv != CKR_OK) return a.fail("C_GenerateKey", rv, "generating HMAC key " + label);
     return h;
 }
@@ -293,6 +309,46 @@ core::Status Token::ensure_hmac_key(const std::string& label) {
         t.hmac_keys[label] = std::move(handles);
         return std::monostate{};
     }));
+}
+
+core::Result<std::vector<std::string>> Token::list_hmac_keys(const std::string& prefix) {
+    using Out = std::vector<std::string>;
+    return state_->run<Out>([&](Attempt& a) -> core::Result<Out> {
+        CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+        CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}};
+        auto objs = detail::find_objects(a, tmpl, 1, "finding secret keys");
+        if (!objs) return std::move(objs).error();
+        std::set<std::string> labels;
+        for (CK_OBJECT_HANDLE h : *objs) {
+            auto got = detail::get_bytes(a, h, CKA_LABEL);
+            if (!got && got.error().code == "hsm.object_gone") continue;
+            if (!got) return std::move(got).error();
+            std::string l = got->has_value() ? std::string(core::as_chars(**got)) : std::string();
+            if (l.rfind(prefix, 0) == 0) labels.insert(std::move(l));
+        }
+        return Out(labels.begin(), labels.end());
+    });
+}
+
+core::Result<std::size_t> Token::destroy_hmac_key(const std::string& label) {
+    auto& t = *state_;
+    auto destroyed = t.run<std::size_t>([&](Attempt& a) -> core::Result<std::size_t> {
+        auto objs = detail::find_by_label(a, CKO_SECRET_KEY, label);
+        if (!objs) return std::move(objs).error();
+        std::size_t n = 0;
+        for (CK_OBJECT_HANDLE h : *objs) {
+            const CK_RV rv = LICENTRA_P11(a.fl, C_DestroyObject, a.session, h);
+            if (rv == CKR_OK) {
+                ++n;
+            } else if (rv != CKR_OBJECT_HANDLE_INVALID) {
+                return a.fail("C_DestroyObject", rv, "destroying HMAC key " + label);
+            }
+        }
+        return n;
+    });
+    std::lock_guard lock(t.cache_mu);
+    t.hmac_keys.erase(label);
+    return destroyed;
 }
 
 core::Result<Bytes> Token::hmac_sha256(const std::string& label, ByteView data) {

@@ -248,6 +248,11 @@ class Token {
     [[nodiscard]] core::Status ensure_hmac_key(const std::string& label);
     [[nodiscard]] core::Result<core::Bytes> hmac_sha256(const std::string& label,
                                                         core::ByteView data);
+    // Labels of the secret keys whose label starts with prefix, sorted, each once.
+    [[nodiscard]] core::Result<std::vector<std::string>> list_hmac_keys(const std::string& prefix);
+    // Destroys every secret key labelled `label`; returns how many this call destroyed (0 if
+    // none was left, e.g. another daemon destroyed it first).
+    [[nodiscard]] core::Result<std::size_t> destroy_hmac_key(const std::string& label);
 
     // Fault lines for the operational log: the token reports PKCS#11 faults here; callers may
     // report their own classes (timeouts, readiness probes) so one limiter covers them all.

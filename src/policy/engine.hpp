@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +123,10 @@ class Engine {
     [[nodiscard]] const std::vector<Principal>& principals() const noexcept { return principals_; }
     [[nodiscard]] const std::vector<Role>& roles() const noexcept { return roles_; }
     [[nodiscard]] int version() const noexcept { return version_; }
+    // The policy's pseudonym epochs; none: one key for every pseudonym (licentra/pseudonym/v1).
+    [[nodiscard]] const std::optional<PseudonymRules>& pseudonyms() const noexcept {
+        return pseudonyms_;
+    }
     // SHA-256 of the policy file's bytes, as loaded.
     [[nodiscard]] const crypto::Sha256Digest& sha256() const noexcept { return sha256_; }
     [[nodiscard]] std::string sha256_hex() const;
@@ -153,6 +158,7 @@ class Engine {
     [[nodiscard]] std::ptrdiff_t key_index(std::string_view key) const noexcept;
 
     int version_ = 0;
+    std::optional<PseudonymRules> pseudonyms_;
     crypto::Sha256Digest sha256_{};
     std::vector<Role> roles_;            // sorted by name
     std::vector<Principal> principals_;  // sorted by name

@@ -133,10 +133,10 @@ class EngineBuilder {
         auto engine = std::shared_ptr<Engine>(new Engine());
         engine->sha256_ = sha;
         Fields top;
-        if (!fields(
-                root,
-                {"version", "forbidden_claims", "exclusive_roles", "roles", "principals", "keys"},
-                top)) {
+        if (!fields(root,
+                    {"version", "forbidden_claims", "exclusive_roles", "roles", "principals",
+                     "keys", "pseudonyms"},
+                    top)) {
             return nullptr;
         }
         if (const YamlNode* v = need(root, top, "version")) {
@@ -153,6 +153,9 @@ class EngineBuilder {
             }
         }
         sort_unique(global_forbidden_);
+        if (auto it = top.find("pseudonyms"); it != top.end()) {
+            parse_pseudonyms(*it->second, *engine);
+        }
 
         if (const YamlNode* k = need(root, top, "keys")) parse_keys(*k, *engine);
         if (const YamlNode* r = need(root, top, "roles")) parse_roles(*r, *engine);
@@ -166,6 +169,29 @@ class EngineBuilder {
     }
 
   private:
+    // pseudonyms: {epoch: 90d, retention: 730d}
+    void parse_pseudonyms(const YamlNode& n, Engine& engine) {
+        Fields f;
+        if (!fields(n, {"epoch", "retention"}, f)) return;
+        PseudonymRules rules;
+        bool ok = true;
+        if (const YamlNode* e = need(n, f, "epoch")) {
+            auto d = duration(*e, Seconds(1));
+            ok = ok && d.has_value();
+            if (d) rules.epoch = *d;
+        } else {
+            ok = false;
+        }
+        if (const YamlNode* r = need(n, f, "retention")) {
+            auto d = duration(*r, Seconds(0));
+            ok = ok && d.has_value();
+            if (d) rules.retention = *d;
+        } else {
+            ok = false;
+        }
+        if (ok) engine.pseudonyms_ = rules;
+    }
+
     // ---- diagnostics -------------------------------------------------------------------
     void err(const YamlNode& n, std::string message) {
         diags_.push_back(Diagnostic{file_, n.line, n.column, n.path(), std::move(message)});

@@ -173,6 +173,14 @@ struct KeyRules {
     }
 };
 
+// Pseudonym epochs (docs/privacy.md): the claims a key records under `pseudonymize` are
+// pseudonymized with a key of the epoch the entry falls in; an epoch's key is destroyed
+// `retention` after the epoch ends, after which its pseudonyms link to no one.
+struct PseudonymRules {
+    Seconds epoch{0};      // length of one epoch (epochs start at multiples of it since 1970)
+    Seconds retention{0};  // kept this long after the epoch ends
+};
+
 // Claim names no policy may allow: personal data never belongs in a license token. A policy can
 // add names (forbidden_claims, keys.<k>.claims.forbidden) but not remove these. Compared
 // case-insensitively.

@@ -174,6 +174,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         const std::string& who = grant.principal();
         // Pseudonyms first (HSM HMAC): they do not depend on the signature.
         std::optional<std::map<std::string, std::string>> pseudonyms;
+        std::optional<audit::PseudonymEpoch> epoch;
         if (!to_pseudonymize.empty()) {
             if (deps_.pseudonymizer == nullptr) {
                 return reply(Outcome<IssuedToken>::fail(
@@ -181,8 +182,12 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
                                "the policy records pseudonyms but no HMAC key is wired")));
             }
             pseudonyms.emplace();
+            // With epochs in the policy, under the key of the epoch this instant falls in.
+            if (const auto& epochs = engine->pseudonyms()) {
+                epoch = audit::epoch_at(core::Clock::now(), epochs->epoch);
+            }
             for (const auto& [claim, value] : to_pseudonymize) {
-                auto p = audit::claim_pseudonym(*deps_.pseudonymizer, claim, value);
+                auto p = audit::claim_pseudonym(*deps_.pseudonymizer, claim, value, epoch);
                 if (!p) return reply(Outcome<IssuedToken>::fail(p.error()));
                 (*pseudonyms)[claim] = std::move(*p);
             }
@@ -236,6 +241,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         e.policy_sha256 = engine->sha256_hex();
         if (!names.empty()) e.claims = std::move(names);
         e.pseudonyms = std::move(pseudonyms);
+        if (epoch) e.pseudonym_epoch = epoch->name();
         IssuedToken issued{std::move(*tok), v.kid, 0};
         deps_.audit->append_async(
             std::move(e), [this, issued = std::move(issued), key_name = key, alg,

@@ -319,6 +319,32 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         log_line("keys: " + st.error().to_string());
         return kExitRuntime;
     }
+    // Pseudonym epochs (docs/privacy.md): the current and the next epoch's keys exist before
+    // any token is signed; keys past retention are destroyed, as `system`, and audited.
+    auto maintain_pseudonyms = [&](core::TimePoint now) -> core::Status {
+        const auto engine = policy_holder.current();
+        const auto& epochs = engine->pseudonyms();
+        if (!epochs) return {};
+        auto destroyed = pseudonymizer.maintain(now, epochs->epoch, epochs->retention);
+        if (!destroyed) return std::move(destroyed).error();
+        for (const auto& epoch : *destroyed) {
+            audit::Entry e;
+            e.principal = std::string(policy::kSystemPrincipal);
+            e.action = "pseudonym.destroy";
+            e.result = audit::Outcome::allowed;
+            e.pseudonym_epoch = epoch.name();
+            e.policy_sha256 = engine->sha256_hex();
+            auto appended = audit_log->append(std::move(e));
+            log_line("pseudonyms: destroyed the key of epoch " + epoch.name() + " (ended " +
+                     core::format_rfc3339_ms(epoch.end()) + ")" +
+                     (appended ? std::string() : "; audit: " + appended.error().to_string()));
+        }
+        return {};
+    };
+    if (auto st = maintain_pseudonyms(core::Clock::now()); !st) {
+        log_line("pseudonyms: " + st.error().to_string());
+        return kExitRuntime;
+    }
 
     // ---- listeners ----
     std::atomic<bool> ready{false};
@@ -435,6 +461,9 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
                 if (!hsm_ok.exchange(true)) token->fault_log().recovered("keys: ");
                 // Request expiry, unfinished executions, scheduled rotations.
                 service.tick(core::Clock::now());
+                if (auto pst = maintain_pseudonyms(core::Clock::now()); !pst) {
+                    token->fault_log().fault("pseudonyms: epoch keys", pst.error().to_string());
+                }
             }
             lock.lock();
         }

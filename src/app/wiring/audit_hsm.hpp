@@ -11,8 +11,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "audit/anchor.hpp"
 #include "hsm/hsm.hpp"
@@ -41,14 +43,31 @@ class HsmPseudonymizer final : public audit::Pseudonymizer {
     // recurring claim value (a customer id) costs one HSM operation, not one per token, and
     // the cache never holds the values themselves. Thread-safe.
     [[nodiscard]] core::Result<crypto::Sha256Digest> hmac_sha256(core::ByteView data) override;
+    // Under the epoch's key "licentra/pseudonym/e<start>-<length>", created on first use while
+    // the epoch lasts; for an ended epoch whose key is gone: not_found hsm.key_not_found.
+    [[nodiscard]] core::Result<crypto::Sha256Digest> hmac_sha256(const audit::PseudonymEpoch& epoch,
+                                                                 core::ByteView data) override;
+
+    // Periodic care of the epoch keys at `now` (every replica, every refresh): creates the
+    // current and the next epoch's keys ahead of use (and re-resolves a key two daemons
+    // created at once), and destroys every epoch key whose epoch ended `retention` ago or
+    // earlier. Returns the epochs whose keys this call destroyed (another daemon that
+    // destroyed one first reports it instead), for the audit log.
+    [[nodiscard]] core::Result<std::vector<audit::PseudonymEpoch>> maintain(
+        core::TimePoint now, std::chrono::seconds epoch, std::chrono::seconds retention);
 
     static constexpr std::size_t kCacheEntries = 65536;
 
   private:
+    [[nodiscard]] core::Result<crypto::Sha256Digest> mac_with(const std::string& label,
+                                                              core::ByteView data);
+
     std::shared_ptr<hsm::Token> token_;
     std::string label_;
     std::mutex cache_mutex_;
-    std::unordered_map<std::string, crypto::Sha256Digest> cache_;  // key: raw SHA-256 of input
+    // key: the key's label, NUL, raw SHA-256 of the input
+    std::unordered_map<std::string, crypto::Sha256Digest> cache_;
+    std::set<std::string> ensured_;  // epoch keys created or found (guarded by cache_mutex_)
 };
 
 // Loads licentra/audit/v<version> and checks that it is Ed25519 or ES256 (ECDSA P-256), the
