@@ -50,6 +50,7 @@ Outcome<std::string> Service::build_receipt(std::uint64_t index, const std::stri
 }
 
 void Service::token_receipt(const Caller& caller, std::uint64_t index,
+                            std::optional<std::string> token_sha256,
                             std::function<void(Outcome<std::string>)> done) {
     using Result = Outcome<std::string>;
     const auto engine = deps_.policy->current();
@@ -96,6 +97,13 @@ void Service::token_receipt(const Caller& caller, std::uint64_t index,
         return done(Result::fail(
             make_error(ErrorKind::conflict, "service.not_token_entry",
                        "entry " + std::to_string(index) + " does not record an issued token")));
+    }
+    if (token_sha256 && *token_sha256 != *entry->token_sha256) {
+        return done(Result::fail(
+            make_error(ErrorKind::conflict, "service.token_mismatch",
+                       "entry " + std::to_string(index) +
+                           " records another token (with several replicas, ask the one that "
+                           "issued the token)")));
     }
     if (deps_.audit->checkpoint_size() > index) return done(build_receipt(index, line));
     auto pending = [this, index]() {

@@ -168,9 +168,13 @@ class Service {
     // for entries without a key) -> the entry is an allowed token.sign (409
     // service.not_token_entry) -> a signed checkpoint covers it, waiting up to
     // Dependencies::receipt_wait for the next one (else 503 service.receipt_pending with
-    // retry_after). Refusals are audited as action "token.receipt". Reads the log's files: call
-    // it off the io threads. done runs once, on the calling thread or on the waiter's thread.
+    // retry_after). Refusals are audited as action "token.receipt". With token_sha256 (64
+    // lowercase hex) the entry must record that token (409 service.token_mismatch otherwise,
+    // revealing nothing of the entry): with several replicas an index names an entry of one
+    // replica's log only. Reads the log's files: call it off the io threads. done runs once, on
+    // the calling thread or on the waiter's thread.
     void token_receipt(const Caller& caller, std::uint64_t index,
+                       std::optional<std::string> token_sha256,
                        std::function<void(Outcome<std::string>)> done);
 
     // ---- key lifecycle under dual control (lifecycle.cpp) ----

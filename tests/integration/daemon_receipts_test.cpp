@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/bytes.hpp"
+#include "crypto/digest.hpp"
 #include "licentra/verify.hpp"
 #include "support/daemon.hpp"
 #include "support/test_support.hpp"
@@ -245,12 +247,25 @@ TEST_F(DaemonReceipts, OnlyTheSignerOfTheEntrysKeyGetsItAndBadRequestsAreRefused
         EXPECT_EQ(r.status, 403u) << principal << ": " << r.body;
         EXPECT_NE(r.body.find("https://licentra.dev/problems/forbidden"), std::string::npos);
     }
+    // With the token's hash the entry must be that token's (replicas each have their own log).
+    const std::string hash = core::hex_encode(crypto::sha256(core::as_bytes(t.token)));
+    auto pinned = daemon_->request(
+        "license-server", "GET",
+        "/v1/tokens/receipt?audit_index=" + std::to_string(t.index) + "&token_sha256=" + hash);
+    EXPECT_EQ(pinned.status, 200u) << pinned.body;
+    auto wrong = daemon_->request("license-server", "GET",
+                                  "/v1/tokens/receipt?audit_index=" + std::to_string(t.index) +
+                                      "&token_sha256=" + std::string(64, '0'));
+    EXPECT_EQ(wrong.status, 409u) << wrong.body;
+    EXPECT_NE(wrong.body.find("service.token_mismatch"), std::string::npos) << wrong.body;
     auto unknown = receipt(*daemon_, 1'000'000);
     EXPECT_EQ(unknown.status, 404u) << unknown.body;
     EXPECT_NE(unknown.body.find("audit.index_out_of_range"), std::string::npos) << unknown.body;
-    for (const std::string query :
-         {"", "?audit_index=", "?audit_index=x", "?audit_index=-1", "?audit_index=1&audit_index=2",
-          "?index=1", "?audit_index=1&size=2"}) {
+    for (const std::string& query :
+         std::vector<std::string>{"", "?audit_index=", "?audit_index=x", "?audit_index=-1",
+                                  "?audit_index=1&audit_index=2", "?index=1",
+                                  "?audit_index=1&size=2", "?audit_index=1&token_sha256=ABC",
+                                  "?audit_index=1&token_sha256=" + std::string(64, 'A')}) {
         auto r = daemon_->request("license-server", "GET", "/v1/tokens/receipt" + query);
         EXPECT_EQ(r.status, 400u) << query << ": " << r.body;
     }

@@ -437,7 +437,7 @@ class ApiHandler final : public net::Handler {
         auto q = net::QueryParams::parse(req.query);
         if (!q) return done(net::error_response(q.error(), req.request_id));
         for (const auto& [name, value] : q->pairs()) {
-            if (name != "audit_index") {
+            if (name != "audit_index" && name != "token_sha256") {
                 return done(
                     bad_request("unknown query parameter \"" + name + "\"", req.request_id));
             }
@@ -445,12 +445,22 @@ class ApiHandler final : public net::Handler {
         auto index = q->get_uint("audit_index");
         if (!index) return done(net::error_response(index.error(), req.request_id));
         if (!*index) return done(bad_request("audit_index is required", req.request_id));
+        std::optional<std::string> token_sha256;
+        if (q->count("token_sha256") > 0) {
+            token_sha256 = q->get("token_sha256");
+            if (q->count("token_sha256") != 1 || !token_sha256 || token_sha256->size() != 64 ||
+                token_sha256->find_first_not_of("0123456789abcdef") != std::string::npos) {
+                return done(
+                    bad_request("token_sha256 must be 64 lowercase hex digits", req.request_id));
+            }
+        }
         auto shared_done = std::make_shared<std::function<void(Response)>>(std::move(done));
-        const bool posted =
-            blocking_.post([this, shared_done, caller = caller_of(req), request_id = req.request_id,
-                            i = static_cast<std::uint64_t>(**index)] {
+        const bool posted = blocking_.post(
+            [this, shared_done, caller = caller_of(req), request_id = req.request_id,
+             i = static_cast<std::uint64_t>(**index), token_sha256 = std::move(token_sha256)] {
                 service_.token_receipt(
-                    caller, i, [shared_done, request_id](service::Outcome<std::string> out) {
+                    caller, i, token_sha256,
+                    [shared_done, request_id](service::Outcome<std::string> out) {
                         Response r;
                         if (!out.ok()) {
                             r = failure_response(out, request_id);

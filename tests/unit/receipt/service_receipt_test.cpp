@@ -96,9 +96,10 @@ class ServiceReceipt : public ::testing::Test {
         EXPECT_TRUE(a.ok()) << a.error().to_string();
         return a.ok() ? a->index : 0;
     }
-    Outcome<std::string> ask(const core::ClientIdentity& who, std::uint64_t index) {
+    Outcome<std::string> ask(const core::ClientIdentity& who, std::uint64_t index,
+                             std::optional<std::string> token_sha256 = std::nullopt) {
         Answer a;
-        service_->token_receipt(Caller{who, "req"}, index, a.callback());
+        service_->token_receipt(Caller{who, "req"}, index, std::move(token_sha256), a.callback());
         return a.future.get();
     }
 
@@ -129,7 +130,7 @@ TEST_F(ServiceReceipt, AnUncoveredEntryWaitsForTheNextCheckpoint) {
     service();
     const auto i = append("token.sign", "product-a", audit::Outcome::allowed, token_);
     Answer a;
-    service_->token_receipt(Caller{signer_identity(), "req"}, i, a.callback());
+    service_->token_receipt(Caller{signer_identity(), "req"}, i, std::nullopt, a.callback());
     // The call returned without an answer: it waits, holding no thread.
     ASSERT_EQ(a.future.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
     ASSERT_TRUE(log_->checkpoint_now().ok());  // the log tells the waiter through the anchor
@@ -154,7 +155,7 @@ TEST_F(ServiceReceipt, WaitingReceiptsAreAnsweredWhenTheWaiterStops) {
     service();
     const auto i = append("token.sign", "product-a", audit::Outcome::allowed, token_);
     Answer a;
-    service_->token_receipt(Caller{signer_identity(), "req"}, i, a.callback());
+    service_->token_receipt(Caller{signer_identity(), "req"}, i, std::nullopt, a.callback());
     waiter_.stop();
     auto out = a.future.get();
     ASSERT_FALSE(out.ok());
@@ -180,6 +181,13 @@ TEST_F(ServiceReceipt, OnlyTheSignerOfTheEntrysKeyGetsAReceiptOfAnIssuedToken) {
     EXPECT_EQ(code(signer_identity(), refused), "service.not_token_entry");
     EXPECT_EQ(code(signer_identity(), 1000), "audit.index_out_of_range");
     EXPECT_EQ(code(officer_identity(), 1000), "policy.action_not_granted");
+    // The token's hash, when given, must be the one the entry records.
+    const std::string hash = core::hex_encode(crypto::sha256(core::as_bytes(token_)));
+    EXPECT_TRUE(ask(signer_identity(), token, hash).ok());
+    auto mismatch = ask(signer_identity(), token, std::string(64, '0'));
+    ASSERT_FALSE(mismatch.ok());
+    EXPECT_EQ(mismatch.failure->error.code, "service.token_mismatch");
+    EXPECT_EQ(mismatch.failure->error.kind, core::ErrorKind::conflict);
     auto denied = ask(officer_identity(), token);
     EXPECT_EQ(denied.failure->error.kind, core::ErrorKind::denied);
     auto conflict = ask(signer_identity(), rotation);
