@@ -292,10 +292,14 @@ TEST_F(AuditPrune, AFailedWriteLeavesTheSegmentWholeAndNoTemporaryFile) {
 
 TEST_F(AuditPrune, TheDaemonLogReopensAPrunedDirectoryReadsPrunedEntriesAndAppends) {
     ASSERT_TRUE(prune(dir(), minutes(42)).ok());
+    // As in production, the HSM anchor holds the newest checkpoint, signed before pruning.
+    Finding f;
     testing::MemoryAnchor anchor;
+    anchor.set(scan_log_directory(dir(), &f)->checkpoints.back().note);
     auto log = AuditLog::open(testing::test_options(dir()), {&signer_, &anchor});
     ASSERT_TRUE(log.ok()) << log.error().to_string();
     EXPECT_EQ((*log)->size(), 50u);
+    EXPECT_EQ((*log)->recovery().anchored_size, 50u);
     EXPECT_TRUE((*log)->pruned(0));
     EXPECT_TRUE((*log)->pruned(41));
     EXPECT_FALSE((*log)->pruned(42));
@@ -326,6 +330,7 @@ TEST_F(AuditPrune, TheDaemonLogReopensAPrunedDirectoryReadsPrunedEntriesAndAppen
     EXPECT_EQ(v.size, 55u);
     EXPECT_EQ(v.newest->size, 55u);
     EXPECT_EQ(v.pruned, (std::vector<PrunedRange>{{0, 42}}));
+    EXPECT_EQ(verifier().open_checkpoint(*anchor.note())->size, 55u);
 }
 
 // ---- tamper matrix, pruned logs ----------------------------------------------------------------
