@@ -44,6 +44,8 @@ void add_policy_commands(CLI::App& root, Outcome& outcome);
 void add_hsm_commands(CLI::App& root, Outcome& outcome);
 // `licentra audit anchor` (reads the token, so it lives with the hsm commands).
 void add_audit_anchor(CLI::App& audit, Outcome& outcome);
+// `licentra audit retention` (reads the token and the policy).
+void add_audit_retention(CLI::App& audit, Outcome& outcome);
 // token sign, jwks, keys, requests (cli_client.cpp); `token` is the `licentra token` group.
 void add_client_commands(CLI::App& root, CLI::App& token, Outcome& outcome);
 // `licentra token verify` (cli_verify.cpp), offline.

@@ -570,6 +570,7 @@ void add_audit_commands(CLI::App& root, Outcome& outcome) {
     prune->callback([pr, &outcome] { run_audit(outcome, [&] { return cmd_prune(*pr); }); });
 
     add_audit_anchor(*audit, outcome);
+    add_audit_retention(*audit, outcome);
 }
 
 }  // namespace licentra::app

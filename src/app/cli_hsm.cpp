@@ -2,14 +2,21 @@
 // and inspection. The PIN comes from the URI's pin-source file, never from the command line.
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "app/cli.hpp"
 #include "app/wiring/audit_hsm.hpp"
+#include "audit/entry.hpp"
+#include "audit/pseudonym_epoch.hpp"
+#include "audit/store.hpp"
 #include "core/names.hpp"
+#include "core/time.hpp"
 #include "crypto/algorithm.hpp"
 #include "hsm/hsm.hpp"
+#include "policy/loader.hpp"
 
 namespace licentra::app {
 
@@ -167,7 +174,126 @@ int audit_anchor(const HsmOptions& o, const std::string& origin) {
     return kExitOk;
 }
 
+struct RetentionOptions {
+    std::string policy;
+    std::string dir;
+    std::string now;
+};
+
+// Per pseudonym epoch (named by a key on the token or by an entry of the log): its period,
+// whether its key still exists, and when it is (or was due to be) destroyed.
+int audit_retention(const HsmOptions& o, const RetentionOptions& r) {
+    auto loaded = policy::load_policy_file(r.policy);
+    if (!loaded.ok()) {
+        for (const auto& d : loaded.diagnostics) std::cerr << d.to_string() << "\n";
+        return kExitFailure;
+    }
+    core::TimePoint now = core::Clock::now();
+    if (!r.now.empty()) {
+        auto t = core::parse_rfc3339_ms(r.now);
+        if (!t) {
+            std::cerr << "licentra audit retention: --now must be RFC 3339 UTC with milliseconds, "
+                         "e.g. 2027-01-01T00:00:00.000Z\n";
+            return kExitUsage;
+        }
+        now = *t;
+    }
+    std::set<std::string> in_log;  // epoch names entries carry
+    if (!r.dir.empty()) {
+        audit::Finding finding;
+        auto scanned = audit::scan_log_entries(
+            r.dir,
+            [&](const audit::ScannedEntry& s) {
+                if (s.entry != nullptr && s.entry->pseudonym_epoch) {
+                    in_log.insert(*s.entry->pseudonym_epoch);
+                }
+            },
+            &finding);
+        if (!scanned) {
+            std::cerr << "licentra audit retention: " << scanned.error().message << "\n";
+            return kExitUnreadable;
+        }
+    }
+    int code = kExitOk;
+    std::shared_ptr<hsm::Token> token = open_token(o, &code);
+    if (!token) return code;
+    auto labels = token->list_hmac_keys(std::string(audit::kPseudonymLabelPrefix));
+    if (!labels) {
+        std::cerr << "licentra audit retention: " << labels.error().message << "\n";
+        return kExitHsm;
+    }
+    std::map<std::string, audit::PseudonymEpoch> epochs;  // by name
+    std::set<std::string> on_token;
+    bool single_key = false;
+    for (const auto& label : *labels) {
+        if (auto e = audit::PseudonymEpoch::from_label(label)) {
+            epochs.emplace(e->name(), *e);
+            on_token.insert(e->name());
+        } else if (label == audit::kPseudonymKeyLabel) {
+            single_key = true;
+        }
+    }
+    for (const auto& name : in_log) {
+        if (auto e = audit::PseudonymEpoch::parse(name)) epochs.emplace(name, *e);
+    }
+    const auto& rules = loaded.engine->pseudonyms();
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [name, e] : epochs) {
+        nlohmann::json j = {{"epoch", name},
+                            {"start", core::format_rfc3339_ms(e.start())},
+                            {"end", core::format_rfc3339_ms(e.end())},
+                            {"key", on_token.count(name) != 0 ? "present" : "destroyed"},
+                            {"in_log", in_log.count(name) != 0}};
+        if (rules) j["destroy_at"] = core::format_rfc3339_ms(e.destroy_at(rules->retention));
+        list.push_back(std::move(j));
+    }
+    nlohmann::json doc = {{"now", core::format_rfc3339_ms(now)},
+                          {"epochs", std::move(list)},
+                          {"single_key", single_key ? "present" : "absent"}};
+    if (rules) {
+        doc["epoch_seconds"] = rules->epoch.count();
+        doc["retention_seconds"] = rules->retention.count();
+    }
+    if (o.json) {
+        std::cout << doc.dump(2) << "\n";
+        return kExitOk;
+    }
+    if (rules) {
+        std::cout << "policy: epochs of " << rules->epoch.count() << " s, kept "
+                  << rules->retention.count() << " s after they end\n";
+    } else {
+        std::cout << "policy: no pseudonym epochs (every pseudonym uses "
+                  << audit::kPseudonymKeyLabel << ")\n";
+    }
+    std::cout << audit::kPseudonymKeyLabel << ": " << doc["single_key"].get<std::string>() << "\n";
+    for (const auto& j : doc["epochs"]) {
+        std::cout << j["epoch"].get<std::string>() << "  " << j["start"].get<std::string>()
+                  << " .. " << j["end"].get<std::string>() << "  key "
+                  << j["key"].get<std::string>();
+        if (j.contains("destroy_at")) {
+            std::cout << (j["key"] == "present" ? "  destroyed at " : "  due ")
+                      << j["destroy_at"].get<std::string>();
+        }
+        std::cout << "\n";
+    }
+    return kExitOk;
+}
+
 }  // namespace
+
+void add_audit_retention(CLI::App& audit, Outcome& outcome) {
+    auto o = std::make_shared<HsmOptions>();
+    auto r = std::make_shared<RetentionOptions>();
+    CLI::App* cmd = audit.add_subcommand(
+        "retention",
+        "Per pseudonym epoch: its period, whether its HSM key still exists, and when it is "
+        "destroyed");
+    add_common(cmd, *o);
+    cmd->add_option("--policy", r->policy, "The policy file (its pseudonyms section)")->required();
+    cmd->add_option("--dir", r->dir, "Audit log directory: also list the epochs its entries name");
+    cmd->add_option("--now", r->now, "Report as of this instant (RFC 3339 UTC, milliseconds)");
+    cmd->callback([o, r, &outcome] { outcome.code = audit_retention(*o, *r); });
+}
 
 void add_audit_anchor(CLI::App& audit, Outcome& outcome) {
     auto o = std::make_shared<HsmOptions>();
