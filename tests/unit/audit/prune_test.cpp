@@ -360,6 +360,17 @@ class PrunedTamperMatrix : public AuditPrune {
         EXPECT_EQ(r.finding->file, file) << r.finding->to_error().to_string();
         EXPECT_EQ(r.finding->offset, offset) << r.finding->to_error().to_string();
         EXPECT_EQ(r.finding->index, index) << r.finding->to_error().to_string();
+        // The whole-tree path (what open() runs) finds the same thing at the same place.
+        Finding whole;
+        auto scan = scan_log_directory(copy, &whole);
+        if (scan) {
+            const NoteVerifier v = verifier();
+            ASSERT_FALSE(check_checkpoints(*scan, v, std::nullopt, &whole).ok()) << reason;
+        }
+        EXPECT_EQ(whole.reason, reason);
+        EXPECT_EQ(whole.file, file);
+        EXPECT_EQ(whole.offset, offset);
+        EXPECT_EQ(whole.index, index);
         testing::MemoryAnchor no_anchor;
         auto log = AuditLog::open(testing::test_options(copy), {&signer_, &no_anchor});
         ASSERT_FALSE(log.ok()) << reason;
