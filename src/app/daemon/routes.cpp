@@ -88,10 +88,6 @@ Response failure_response(const service::Outcome<T>& outcome, const std::string&
         return net::problem_response(ProblemKind::validation_failed, f.error.message, request_id,
                                      ext.dump());
     }
-    if (f.error.code == "service.overloaded") {
-        return net::problem_response(ProblemKind::overloaded, f.error.message, request_id,
-                                     nlohmann::json{{"code", f.error.code}}.dump());
-    }
     return net::error_response(f.error, request_id);
 }
 
