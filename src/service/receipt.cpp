@@ -76,6 +76,13 @@ void Service::token_receipt(const Caller& caller, std::uint64_t index,
         return done(Result::fail(
             make_error(ErrorKind::not_found, "audit.index_out_of_range", "no such entry")));
     }
+    // A pruned entry keeps only its leaf hash: nothing would tie a token to it, nor tell whose
+    // key it was.
+    if (deps_.audit->pruned(index)) {
+        return done(Result::fail(make_error(
+            ErrorKind::not_found, "service.entry_pruned",
+            "entry " + std::to_string(index) + " was pruned past retention; it has no receipt")));
+    }
     auto lines = deps_.audit->read_entries(index, index + 1);
     if (!lines) return done(Result::fail(std::move(lines).error()));
     if (lines->size() != 1) {

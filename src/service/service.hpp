@@ -164,7 +164,8 @@ class Service {
     // audit entry, in the C2SP tlog-proof format with the entry as its extra data
     // (audit/receipt.hpp). Who: a principal that may token.sign with the entry's key. Order:
     // identify -> the caller may token.sign with some key (403) -> index < log size (404
-    // audit.index_out_of_range) -> the entry's key is one the caller may sign with (403, also
+    // audit.index_out_of_range) -> the entry's payload is not pruned (404
+    // service.entry_pruned) -> the entry's key is one the caller may sign with (403, also
     // for entries without a key) -> the entry is an allowed token.sign (409
     // service.not_token_entry) -> a signed checkpoint covers it, waiting up to
     // Dependencies::receipt_wait for the next one (else 503 service.receipt_pending with

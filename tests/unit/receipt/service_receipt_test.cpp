@@ -7,6 +7,7 @@
 
 #include "audit/checkpoint_waiter.hpp"
 #include "audit/log.hpp"
+#include "audit/prune.hpp"
 #include "core/bytes.hpp"
 #include "crypto/digest.hpp"
 #include "licentra/verify.hpp"
@@ -194,6 +195,50 @@ TEST_F(ServiceReceipt, OnlyTheSignerOfTheEntrysKeyGetsAReceiptOfAnIssuedToken) {
     EXPECT_EQ(conflict.failure->error.kind, core::ErrorKind::conflict);
     auto missing = ask(signer_identity(), 1000);
     EXPECT_EQ(missing.failure->error.kind, core::ErrorKind::not_found);
+}
+
+TEST_F(ServiceReceipt, APrunedEntryHasNoReceipt) {
+    // Two segments: pruning rewrites every segment but the last.
+    const auto pruned = append("token.sign", "product-a", audit::Outcome::allowed, token_);
+    for (int i = 0; i < 3; ++i) append("token.sign", "product-a", audit::Outcome::allowed, "x");
+    ASSERT_TRUE(log_->close().ok());
+    log_.reset();
+    audit::LogOptions o;
+    o.dir = dir_.path() / "audit";
+    o.origin = "test.example/audit/unit";
+    o.key_name = o.origin;
+    o.segment_max_bytes = 1;  // every later entry starts a new segment
+    {
+        auto log = audit::AuditLog::open(o, {signer_.get(), &anchor_});
+        ASSERT_TRUE(log.ok()) << log.error().to_string();
+        ASSERT_TRUE((*log)
+                        ->append([] {
+                            audit::Entry e;
+                            e.principal = "ls";
+                            e.action = "token.sign";
+                            e.result = audit::Outcome::denied;
+                            e.key = "product-a";
+                            return e;
+                        }())
+                        .ok());
+        ASSERT_TRUE((*log)->close().ok());
+    }
+    audit::PruneOptions prune;
+    prune.dir = o.dir;
+    prune.before = core::Clock::now() + std::chrono::hours(1);
+    audit::Finding finding;
+    auto report =
+        audit::prune_log_directory(prune, audit::NoteVerifier::parse(vkey_).value(), &finding);
+    ASSERT_TRUE(report.ok()) << report.error().to_string();
+    auto log = audit::AuditLog::open(o, {signer_.get(), &anchor_});
+    ASSERT_TRUE(log.ok()) << log.error().to_string();
+    log_ = std::move(*log);
+    ASSERT_TRUE(log_->pruned(pruned));
+    service();
+    auto out = ask(signer_identity(), pruned);
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.failure->error.code, "service.entry_pruned");
+    EXPECT_EQ(out.failure->error.kind, core::ErrorKind::not_found);
 }
 
 }  // namespace
