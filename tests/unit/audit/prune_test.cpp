@@ -199,6 +199,36 @@ TEST_F(AuditPrune, NeverPrunesPastTheNewestCheckpointOrTheOpenSegment) {
     EXPECT_EQ(snapshot(one), bytes);
 }
 
+TEST_F(AuditPrune, ALongRunIsSplitIntoRecordsOf1024FromItsFirstEntry) {
+    testing::CraftedLog spec;
+    spec.segments = {2100, 5};
+    spec.checkpoints = {0, 1000, 2105};
+    const fs::path once = tmp_.path() / "once";
+    const fs::path steps = tmp_.path() / "steps";
+    write(once, spec);
+    write(steps, spec);
+    auto r = prune(once, minutes(100000));
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->pruned, (std::vector<PrunedRange>{{0, 2100}}));
+    const auto seg0 = read_lines(once / "log-000000.jsonl");
+    ASSERT_EQ(seg0.size(), 3u);
+    EXPECT_EQ(parse_pruned_record(seg0[0])->first, 0u);
+    EXPECT_EQ(parse_pruned_record(seg0[0])->leaves.size(), 1024u);
+    EXPECT_EQ(parse_pruned_record(seg0[1])->first, 1024u);
+    EXPECT_EQ(parse_pruned_record(seg0[1])->leaves.size(), 1024u);
+    EXPECT_EQ(parse_pruned_record(seg0[2])->first, 2048u);
+    EXPECT_EQ(parse_pruned_record(seg0[2])->leaves.size(), 52u);
+    const VerifyReport v = verify(once);
+    ASSERT_EQ(v.status, VerifyStatus::verified) << v.finding->to_error().to_string();
+    EXPECT_EQ(v.pruned, (std::vector<PrunedRange>{{0, 2100}}));
+
+    // 0-1499 first (records 1024 + 476), then the rest: the records are merged again.
+    EXPECT_EQ(prune(steps, minutes(1500))->pruned, (std::vector<PrunedRange>{{0, 1500}}));
+    EXPECT_EQ(read_lines(steps / "log-000000.jsonl").size(), 2u + 600u);
+    EXPECT_EQ(prune(steps, minutes(100000))->newly_pruned, 600u);
+    EXPECT_EQ(snapshot(steps), snapshot(once));
+}
+
 TEST_F(AuditPrune, EntriesOutOfTimeOrderArePrunedWhereverTheyAre) {
     // A clock stepped back: entries 4-6 carry an older time than their neighbours.
     testing::CraftedLog spec = standard();
