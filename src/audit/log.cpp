@@ -49,11 +49,6 @@ core::Error integrity(std::string code, std::string message) {
     return make_error(ErrorKind::integrity, std::move(code), std::move(message));
 }
 
-void close_fd(int& fd) noexcept {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-}
-
 void complete(const AuditLog::AppendCallback& done, core::Result<Appended> result) noexcept {
     try {
         done(std::move(result));
@@ -63,14 +58,12 @@ void complete(const AuditLog::AppendCallback& done, core::Result<Appended> resul
 }
 
 core::Status truncate_file(const fs::path& path, std::uint64_t length) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return io_error("audit.io_error", "cannot open " + path.string(), errno);
-    core::Status st;
-    if (::ftruncate(fd, static_cast<off_t>(length)) != 0 || ::fsync(fd) != 0) {
-        st = io_error("audit.io_error", "cannot cut back " + path.string(), errno);
+    const core::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return io_error("audit.io_error", "cannot open " + path.string(), errno);
+    if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0 || ::fsync(fd.get()) != 0) {
+        return io_error("audit.io_error", "cannot cut back " + path.string(), errno);
     }
-    ::close(fd);
-    return st;
+    return core::ok_status();
 }
 
 }  // namespace
@@ -118,13 +111,13 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
             return io_error("audit.io_error", "cannot create " + dir.string(), errno);
         }
     }
-    log->dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (log->dir_fd_ < 0) return io_error("audit.io_error", "cannot open " + dir.string(), errno);
+    log->dir_fd_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!log->dir_fd_) return io_error("audit.io_error", "cannot open " + dir.string(), errno);
     const fs::path lock_path = dir / std::string(kLockFile);
-    log->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (log->lock_fd_ < 0)
+    log->lock_fd_.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!log->lock_fd_)
         return io_error("audit.io_error", "cannot open " + lock_path.string(), errno);
-    if (::flock(log->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (::flock(log->lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
             return make_error(ErrorKind::conflict, "audit.locked",
                               "another process has the audit log open: " + dir.string());
@@ -208,21 +201,20 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
     }
     const SegmentInfo& last = scan->segments.back();
     const fs::path seg_path = dir / last.file;
-    log->seg_fd_ = ::open(seg_path.c_str(),
-                          O_WRONLY | O_APPEND | O_CLOEXEC | (created ? O_CREAT | O_EXCL : 0), 0600);
-    if (log->seg_fd_ < 0)
-        return io_error("audit.io_error", "cannot open " + seg_path.string(), errno);
+    log->seg_fd_.reset(::open(seg_path.c_str(),
+                              O_WRONLY | O_APPEND | O_CLOEXEC | (created ? O_CREAT | O_EXCL : 0),
+                              0600));
+    if (!log->seg_fd_) return io_error("audit.io_error", "cannot open " + seg_path.string(), errno);
     log->segment_number_ = scan->segments.size() - 1;
     log->segment_bytes_ = last.bytes;
     const fs::path cp_path = dir / std::string(kCheckpointsFile);
     created = created || !fs::exists(cp_path, ec);
-    log->cp_fd_ = ::open(cp_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (log->cp_fd_ < 0)
-        return io_error("audit.io_error", "cannot open " + cp_path.string(), errno);
-    if (created && ::fsync(log->dir_fd_) != 0) {
+    log->cp_fd_.reset(::open(cp_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    if (!log->cp_fd_) return io_error("audit.io_error", "cannot open " + cp_path.string(), errno);
+    if (created && ::fsync(log->dir_fd_.get()) != 0) {
         return io_error("audit.io_error", "cannot sync " + dir.string(), errno);
     }
-    if (struct stat st{}; ::fstat(log->cp_fd_, &st) == 0) {
+    if (struct stat st{}; ::fstat(log->cp_fd_.get(), &st) == 0) {
         log->metrics_.checkpoint_unix_ms =
             std::int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1'000'000;
     }
@@ -265,13 +257,7 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
     return log;
 }
 
-AuditLog::~AuditLog() {
-    (void)close();
-    close_fd(seg_fd_);
-    close_fd(cp_fd_);
-    close_fd(lock_fd_);
-    close_fd(dir_fd_);
-}
+AuditLog::~AuditLog() { (void)close(); }
 
 // ---- appending -------------------------------------------------------------------------------
 
@@ -429,15 +415,13 @@ core::Status AuditLog::write_all(int fd, std::string_view data) {
 core::Status AuditLog::roll_segment(std::uint64_t first_index) {
     const std::string name = segment_file_name(segment_number_ + 1);
     const fs::path path = options_.dir / name;
-    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return io_error("audit.write_failed", "cannot create " + path.string(), errno);
-    if (ops_->fsync(dir_fd_) != 0) {
-        const int err = errno;
-        ::close(fd);
-        return io_error("audit.write_failed", "cannot sync " + options_.dir.string(), err);
+    core::UniqueFd fd(
+        ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd) return io_error("audit.write_failed", "cannot create " + path.string(), errno);
+    if (ops_->fsync(dir_fd_.get()) != 0) {
+        return io_error("audit.write_failed", "cannot sync " + options_.dir.string(), errno);
     }
-    close_fd(seg_fd_);
-    seg_fd_ = fd;
+    seg_fd_ = std::move(fd);
     ++segment_number_;
     segment_bytes_ = 0;
     std::unique_lock tl(tree_mu_);
@@ -480,8 +464,8 @@ void AuditLog::write_batch(Batch& batch) {
         buffer.push_back('\n');
     }
 
-    core::Status st = write_all(seg_fd_, buffer);
-    if (st && ops_->fdatasync(seg_fd_) != 0) {
+    core::Status st = write_all(seg_fd_.get(), buffer);
+    if (st && ops_->fdatasync(seg_fd_.get()) != 0) {
         st = io_error("audit.sync_failed", "audit fdatasync failed", errno);
     }
     metrics_.sync_seconds.observe(
@@ -579,8 +563,8 @@ core::Status AuditLog::sign_checkpoint() {
         checkpoint_error_ = note.error();
         return core::ok_status();
     }
-    core::Status st = write_all(cp_fd_, *note);
-    if (st && ops_->fdatasync(cp_fd_) != 0) {
+    core::Status st = write_all(cp_fd_.get(), *note);
+    if (st && ops_->fdatasync(cp_fd_.get()) != 0) {
         st = io_error("audit.sync_failed", "checkpoint fdatasync failed", errno);
     }
     if (!st) {
@@ -669,8 +653,8 @@ core::Status AuditLog::close() {
     }
     watch_cv_.notify_all();
     if (watchdog_.joinable()) watchdog_.join();
-    close_fd(seg_fd_);
-    close_fd(cp_fd_);
+    seg_fd_.reset();
+    cp_fd_.reset();
     if (state_.load() == LogState::failed) return failed_error();
     state_.store(LogState::closed);
     return core::ok_status();
@@ -793,7 +777,7 @@ void AuditLog::clear_slow() {
 
 void AuditLog::probe_sync() {
     begin_sync(nullptr);
-    const int rc = ops_->fdatasync(seg_fd_);
+    const int rc = ops_->fdatasync(seg_fd_.get());
     const int err = errno;
     const bool late = end_sync();
     if (rc != 0) {
@@ -929,7 +913,7 @@ core::Result<std::vector<std::string>> AuditLog::read_entries(std::uint64_t star
     }
     std::vector<std::string> out;
     out.reserve(static_cast<std::size_t>(end - start));
-    int fd = -1;
+    core::UniqueFd fd;
     std::size_t open_segment = segments_.size();
     for (std::uint64_t i = start; i < end; ++i) {
         if (is_pruned(i)) {
@@ -941,10 +925,9 @@ core::Result<std::vector<std::string>> AuditLog::read_entries(std::uint64_t star
             [](std::uint64_t v, const SegmentInfo& s) { return v < s.first_index; });
         const auto seg = static_cast<std::size_t>(std::distance(segments_.begin(), it) - 1);
         if (seg != open_segment) {
-            close_fd(fd);
             const fs::path path = options_.dir / segments_[seg].file;
-            fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0) return io_error("audit.io_error", "cannot open " + path.string(), errno);
+            fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!fd) return io_error("audit.io_error", "cannot open " + path.string(), errno);
             open_segment = seg;
         }
         const std::uint64_t begin = offsets_[i];
@@ -954,24 +937,21 @@ core::Result<std::vector<std::string>> AuditLog::read_entries(std::uint64_t star
         std::string line(static_cast<std::size_t>(stop - begin), '\0');
         std::size_t got = 0;
         while (got < line.size()) {
-            const ssize_t n =
-                ::pread(fd, line.data() + got, line.size() - got, static_cast<off_t>(begin + got));
+            const ssize_t n = ::pread(fd.get(), line.data() + got, line.size() - got,
+                                      static_cast<off_t>(begin + got));
             if (n <= 0) {
                 if (n < 0 && errno == EINTR) continue;
                 const int err = n < 0 ? errno : EIO;
-                close_fd(fd);
                 return io_error("audit.io_error", "cannot read " + segments_[seg].file, err);
             }
             got += static_cast<std::size_t>(n);
         }
         if (line.empty() || line.back() != '\n') {
-            close_fd(fd);
             return integrity("audit.entry_malformed", "entry changed on disk");
         }
         line.pop_back();
         out.push_back(std::move(line));
     }
-    close_fd(fd);
     return out;
 }
 

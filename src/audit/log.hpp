@@ -47,6 +47,7 @@
 #include "audit/store.hpp"
 #include "core/metrics.hpp"
 #include "core/result.hpp"
+#include "core/unique_fd.hpp"
 #include "crypto/signer.hpp"
 
 namespace licentra::audit {
@@ -275,10 +276,10 @@ class AuditLog {
     CheckpointSigner cp_signer_;
     RecoveryReport recovery_;
 
-    int dir_fd_ = -1;
-    int lock_fd_ = -1;
-    int seg_fd_ = -1;                   // writer thread
-    int cp_fd_ = -1;                    // completion thread
+    core::UniqueFd dir_fd_;
+    core::UniqueFd lock_fd_;
+    core::UniqueFd seg_fd_;             // writer thread
+    core::UniqueFd cp_fd_;              // completion thread
     std::uint64_t segment_number_ = 0;  // writer thread only
     std::uint64_t segment_bytes_ = 0;   // writer thread only
 
