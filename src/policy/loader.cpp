@@ -1,5 +1,7 @@
 #include "policy/loader.hpp"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -64,28 +66,10 @@ bool valid_pattern(std::string_view n) {
     });
 }
 
-// Glob with '*' (any run, possibly empty) and '?' (one character). Iterative, linear-ish.
-bool glob_match(std::string_view pattern, std::string_view text) {
-    std::size_t p = 0;
-    std::size_t t = 0;
-    std::size_t star = std::string_view::npos;
-    std::size_t mark = 0;
-    while (t < text.size()) {
-        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-            ++p;
-            ++t;
-        } else if (p < pattern.size() && pattern[p] == '*') {
-            star = p++;
-            mark = t;
-        } else if (star != std::string_view::npos) {
-            p = star + 1;
-            t = ++mark;
-        } else {
-            return false;
-        }
-    }
-    while (p < pattern.size() && pattern[p] == '*') ++p;
-    return p == pattern.size();
+// POSIX fnmatch(3) without flags: '*' any run, '?' one character. valid_pattern admits no '[',
+// ']' or '\\', so no other fnmatch syntax can reach it.
+bool glob_match(const std::string& pattern, const std::string& text) {
+    return ::fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
 }
 
 enum Duty : unsigned { kDutySign = 1, kDutyManage = 2, kDutyAudit = 4 };

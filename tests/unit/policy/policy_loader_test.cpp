@@ -279,7 +279,7 @@ TEST(PolicyLoader, ReportsEveryErrorWithFileLineColumnAndPath) {
     // Ordered by position in the file.
     EXPECT_EQ(l.diagnostics[0].to_string(),
               "policy.yaml:2:1: colour: unknown key \"colour\" (expected one of: version, "
-              "forbidden_claims, exclusive_roles, roles, principals, keys)");
+              "forbidden_claims, exclusive_roles, roles, principals, keys, pseudonyms)");
     EXPECT_EQ(l.diagnostics[1].path, "principals[0].roles[0]");
     EXPECT_EQ(l.diagnostics[1].line, 19);
     EXPECT_EQ(l.diagnostics[1].column, 13);
