@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "core/bytes.hpp"
 #include "licentra/verify.hpp"
+#include "support/test_support.hpp"
 #include "unit/receipt/receipt_fixture.hpp"
 
 namespace licentra::test {
@@ -200,6 +203,33 @@ TEST_F(Receipts, TheLibraryMapsEveryFailureToAStableCode) {
                    VerifyErrc::receipt_proof_invalid, VerifyErrc::receipt_token_mismatch}) {
         EXPECT_NE(licentra::to_string(e), "unknown");
     }
+}
+
+// The saved receipts of the fuzz corpus were made with the key of the C2SP signed-note vector
+// (seed 0x42...): they pin the wire format byte for byte and still verify.
+TEST(ReceiptGolden, TheSavedReceiptsVerifyWithTheVectorKeyAndReformatByteForByte) {
+    const auto corpus =
+        std::filesystem::path(LICENTRA_SOURCE_DIR) / "tests" / "fuzz" / "corpus" / "audit_receipt";
+    const std::string key =
+        "licentra.example/audit+e90c851c+ASFS+NGbeR0kRTJC4V8uq2y3z/p7al7TAJeWDgaYgdsS";
+    for (const std::string name : {"valid_index_0", "valid_index_4"}) {
+        const std::string text = read_file(corpus / name);
+        auto parsed = parse_receipt(text);
+        ASSERT_TRUE(parsed.ok()) << name << ": " << parsed.error().to_string();
+        EXPECT_EQ(audit::format_receipt(*parsed), text) << name;
+        auto r = licentra::verify_receipt("a.b.c", text, key);
+        EXPECT_TRUE(r.ok()) << name << ": " << r.message;
+        EXPECT_EQ(r.tree_size, 5u);
+    }
+    // Entry 2 is a key.bootstrap: a genuine receipt of no token.
+    EXPECT_EQ(licentra::verify_receipt("a.b.c", read_file(corpus / "valid_index_2"), key).error,
+              VerifyErrc::receipt_token_mismatch);
+    EXPECT_EQ(
+        licentra::verify_receipt("a.b.c", read_file(corpus / "invalid_proof_hash"), key).error,
+        VerifyErrc::receipt_proof_invalid);
+    EXPECT_EQ(
+        licentra::verify_receipt("a.b.c", read_file(corpus / "invalid_size_changed"), key).error,
+        VerifyErrc::receipt_signature_invalid);
 }
 
 }  // namespace
