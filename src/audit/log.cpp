@@ -125,6 +125,11 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
         return io_error("audit.io_error", "cannot lock " + lock_path.string(), errno);
     }
 
+    // Temporary files of an interrupted prune; the segments they were made from are whole.
+    if (auto left = remove_prune_leftovers(dir, *log->ops_, log->dir_fd_.get()); !left) {
+        return std::move(left).error();
+    }
+
     // Read everything once, strictly.
     Finding finding;
     auto scan = scan_log_directory(dir, &finding);
@@ -897,6 +902,82 @@ bool AuditLog::is_pruned(std::uint64_t index) const {
 std::string pruned_entry_line(std::uint64_t index, const Hash& leaf) {
     return "{\"leaf_hash\":\"" + core::base64_encode(leaf) +
            "\",\"pruned\":true,\"seq\":" + std::to_string(index) + "}";
+}
+
+namespace {
+
+// Adds ranges to into, keeping it sorted by first and merged where ranges touch or overlap.
+void merge_pruned_ranges(std::vector<PrunedRange>& into, const std::vector<PrunedRange>& ranges) {
+    into.insert(into.end(), ranges.begin(), ranges.end());
+    std::sort(into.begin(), into.end(),
+              [](const PrunedRange& a, const PrunedRange& b) { return a.first < b.first; });
+    std::vector<PrunedRange> merged;
+    for (const PrunedRange& r : into) {
+        if (!merged.empty() && r.first <= merged.back().first + merged.back().count) {
+            PrunedRange& last = merged.back();
+            last.count = std::max(last.first + last.count, r.first + r.count) - last.first;
+        } else {
+            merged.push_back(r);
+        }
+    }
+    into = std::move(merged);
+}
+
+}  // namespace
+
+core::Result<PruneReport> AuditLog::prune_before(core::TimePoint before) {
+    std::lock_guard pl(prune_mu_);
+    if (state_.load() != LogState::open) return failed_error();
+    PruneReport report;
+    std::string last_segment;
+    {
+        std::shared_lock tl(tree_mu_);
+        report.size = tree_.size();
+        report.newest_checkpoint = checkpoint_size_;
+        // The writer starts a segment before the completion thread has published the previous
+        // one's last batch: only a segment whose entries are all in the tree (the next one
+        // starts at or below its size) is rewritten, so no offset published later can go stale.
+        std::size_t open_segment = 0;
+        while (open_segment + 1 < segments_.size() &&
+               segments_[open_segment + 1].first_index <= tree_.size()) {
+            ++open_segment;
+        }
+        last_segment = segments_[open_segment].file;
+        report.limit = std::min(checkpoint_size_, segments_[open_segment].first_index);
+    }
+    if (report.limit == 0) return report;  // no sealed, signed entry
+
+    PruneHooks hooks;
+    hooks.check_leaf = [this](std::uint64_t index, const Hash& leaf) {
+        std::shared_lock tl(tree_mu_);
+        return index < tree_.size() && tree_.leaf(index) == leaf;
+    };
+    hooks.commit = [this](const RewrittenSegment& seg,
+                          const std::function<core::Status()>& rename) -> core::Status {
+        std::unique_lock tl(tree_mu_);
+        auto it = std::find_if(segments_.begin(), segments_.end(),
+                               [&](const SegmentInfo& s) { return s.file == seg.file; });
+        if (it == segments_.end() || it->first_index != seg.first_index ||
+            seg.first_index + seg.offsets.size() > offsets_.size()) {
+            return integrity("audit.entry_changed",
+                             seg.file + " no longer holds the entries the log published");
+        }
+        if (auto st = rename(); !st) return st;
+        // Readers hold tree_mu_ shared while they read a segment by offset: from here on they
+        // open the new file with its offsets, never the new file with the old ones.
+        std::copy(seg.offsets.begin(), seg.offsets.end(),
+                  offsets_.begin() + static_cast<std::ptrdiff_t>(seg.first_index));
+        it->bytes = seg.bytes;
+        merge_pruned_ranges(pruned_, seg.pruned);
+        return core::ok_status();
+    };
+    Finding finding;
+    if (auto st = prune_segments(options_.dir, *ops_, dir_fd_.get(), before, report.limit,
+                                 last_segment, hooks, report, &finding);
+        !st) {
+        return std::move(st).error();
+    }
+    return report;
 }
 
 bool AuditLog::pruned(std::uint64_t index) const {

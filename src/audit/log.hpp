@@ -44,6 +44,7 @@
 #include "audit/entry.hpp"
 #include "audit/file_ops.hpp"
 #include "audit/merkle.hpp"
+#include "audit/prune.hpp"
 #include "audit/store.hpp"
 #include "core/metrics.hpp"
 #include "core/result.hpp"
@@ -187,6 +188,22 @@ class AuditLog {
     // Whether entry index's payload was pruned (its leaf hash is kept).
     [[nodiscard]] bool pruned(std::uint64_t index) const;
 
+    // Prunes, while the log runs, exactly what `licentra audit prune --before` would
+    // (prune_segments, docs/audit.md#pruning): the payloads of entries whose time is before
+    // `before`, below the newest checkpoint's size, outside the segment being appended to (and
+    // outside any segment whose entries are not all published yet). Each affected segment is
+    // written to a temporary file, synced, and renamed over the segment under the tree lock
+    // that read_entries() and the proofs take, in the same step as the new offsets and pruned
+    // ranges are published; then the directory is synced. A crash leaves each segment whole or
+    // pruned, and open() removes the temporary file. Appends go on meanwhile; the scan reads
+    // the whole log, so callers run it rarely (the daemon: audit.prune_after). Idempotent.
+    // Every entry about to be pruned must hash to its leaf in the tree (else integrity
+    // "audit.entry_changed" and nothing more is pruned). Errors: unavailable "audit.log_failed" /
+    // "audit.log_closed"; the scan's findings; "audit.io_error" (the segment being rewritten
+    // stays as it was; segments already rewritten stay pruned, which is consistent). Thread-safe;
+    // concurrent calls run one after the other. Appends nothing: the caller audits the prune.
+    [[nodiscard]] core::Result<PruneReport> prune_before(core::TimePoint before);
+
   private:
     // Where a synchronous append() sleeps; on its own stack, set exactly once.
     struct SyncWait {
@@ -311,7 +328,8 @@ class AuditLog {
     CompactRange frontier_;
     std::vector<std::uint64_t> offsets_;
     std::vector<SegmentInfo> segments_;
-    std::vector<PrunedRange> pruned_;  // fixed at open: the writer never prunes
+    std::vector<PrunedRange> pruned_;  // grows only through prune_before
+    std::mutex prune_mu_;              // one prune_before at a time
     std::string latest_note_;
     std::uint64_t checkpoint_size_ = 0;
 

@@ -47,13 +47,14 @@ class Fd {
 class SegmentRewriter {
   public:
     SegmentRewriter(fs::path dir, FileOps& ops, int dir_fd, core::TimePoint before,
-                    std::uint64_t limit, std::string last_segment)
+                    std::uint64_t limit, std::string last_segment, const PruneHooks& hooks)
         : dir_(std::move(dir)),
           ops_(&ops),
           dir_fd_(dir_fd),
           before_(before),
           limit_(limit),
-          last_segment_(std::move(last_segment)) {}
+          last_segment_(std::move(last_segment)),
+          hooks_(&hooks) {}
     ~SegmentRewriter() { abandon(); }
     SegmentRewriter(const SegmentRewriter&) = delete;
     SegmentRewriter& operator=(const SegmentRewriter&) = delete;
@@ -64,23 +65,38 @@ class SegmentRewriter {
             finish_segment();
             if (error_) return;
             segment_ = std::string(e.file);
+            segment_first_ = e.index;
+            segment_offsets_.clear();
+            segment_pruned_.clear();
         }
         const bool prune = e.entry != nullptr && e.index < limit_ && e.entry->time < before_ &&
                            segment_ != last_segment_;
+        if (prune && hooks_->check_leaf && !hooks_->check_leaf(e.index, e.leaf)) {
+            set_error(core::make_error(ErrorKind::integrity, "audit.entry_changed",
+                                       "entry " + std::to_string(e.index) + " in " + segment_ +
+                                           " no longer hashes to its leaf in the tree"));
+            return;
+        }
         if (e.entry == nullptr || prune) {
-            if (!run_) run_ = Run{e.offset, e.index, {}, false};
+            if (!run_) run_ = Run{e.offset, e.index, {}, {}, false};
             run_->leaves.push_back(e.leaf);
+            run_->offsets.push_back(e.offset);
             add_pruned_range(pruned_, e.index, 1);
+            add_pruned_range(segment_pruned_, e.index, 1);
             if (prune) {
                 run_->has_new = true;
                 ++newly_pruned_;
+                add_pruned_range(newly_, e.index, 1);
             }
             return;
         }
         end_run(e.offset);
         if (out_.get() >= 0) {
+            segment_offsets_.push_back(written_);
             emit(e.line);
             emit("\n");
+        } else {
+            segment_offsets_.push_back(e.offset);  // the bytes before the first change stay
         }
     }
 
@@ -95,6 +111,7 @@ class SegmentRewriter {
     }
 
     [[nodiscard]] std::uint64_t newly_pruned() const { return newly_pruned_; }
+    [[nodiscard]] std::vector<PrunedRange> take_newly_pruned() { return std::move(newly_); }
     [[nodiscard]] std::vector<PrunedRange> take_pruned() { return std::move(pruned_); }
     [[nodiscard]] std::vector<std::string> take_rewritten() { return std::move(rewritten_); }
 
@@ -104,7 +121,8 @@ class SegmentRewriter {
         std::uint64_t offset = 0;  // of its first line in the segment
         std::uint64_t first = 0;   // leaf index
         std::vector<Hash> leaves;
-        bool has_new = false;  // holds an entry pruned by this run
+        std::vector<std::uint64_t> offsets;  // per entry, in the original segment
+        bool has_new = false;                // holds an entry pruned by this run
     };
 
     fs::path segment_path() const { return dir_ / segment_; }
@@ -132,11 +150,17 @@ class SegmentRewriter {
                 record.first = run.first + at;
                 record.leaves.assign(run.leaves.begin() + static_cast<std::ptrdiff_t>(at),
                                      run.leaves.begin() + static_cast<std::ptrdiff_t>(at + n));
+                segment_offsets_.insert(segment_offsets_.end(), n, written_);
                 emit(serialize_pruned_record(record));
                 emit("\n");
             }
         } else if (out_.get() >= 0) {
+            for (const std::uint64_t at : run.offsets) {
+                segment_offsets_.push_back(written_ + (at - run.offset));
+            }
             copy_original(run.offset, end);  // records pruned before: their bytes as they are
+        } else {
+            segment_offsets_.insert(segment_offsets_.end(), run.offsets.begin(), run.offsets.end());
         }
     }
 
@@ -158,8 +182,23 @@ class SegmentRewriter {
                 out_.reset();
                 // rename(2) replaces the segment atomically: a reader (or a crash) sees either the
                 // whole old file or the whole new one.
-                if (::rename(temp_path().c_str(), segment_path().c_str()) != 0) {
-                    set_error(io_error("cannot rename " + temp_path().string(), errno));
+                auto rename = [&]() -> core::Status {
+                    if (::rename(temp_path().c_str(), segment_path().c_str()) != 0) {
+                        return io_error("cannot rename " + temp_path().string(), errno);
+                    }
+                    return core::ok_status();
+                };
+                core::Status renamed = core::ok_status();
+                if (hooks_->commit) {
+                    renamed =
+                        hooks_->commit(RewrittenSegment{segment_, segment_first_, segment_offsets_,
+                                                        written_, segment_pruned_},
+                                       rename);
+                } else {
+                    renamed = rename();
+                }
+                if (!renamed) {
+                    set_error(std::move(renamed).error());
                 } else if (ops_->fsync(dir_fd_) != 0) {
                     set_error(io_error("cannot sync " + dir_.string(), errno));
                 } else {
@@ -170,6 +209,7 @@ class SegmentRewriter {
         if (error_) return;  // abandon() removes the temporary file of segment_
         in_.reset();
         segment_.clear();
+        written_ = 0;
     }
 
     void open_temp() {
@@ -205,6 +245,7 @@ class SegmentRewriter {
 
     void emit(std::string_view data) {
         if (error_ || out_.get() < 0) return;
+        written_ += data.size();
         buffer_.append(data);
         if (buffer_.size() >= (std::size_t{1} << 20)) flush();
     }
@@ -230,6 +271,7 @@ class SegmentRewriter {
             ::unlink(temp_path().c_str());
         }
         buffer_.clear();
+        written_ = 0;
     }
 
     fs::path dir_;
@@ -238,19 +280,70 @@ class SegmentRewriter {
     core::TimePoint before_;
     std::uint64_t limit_;
     std::string last_segment_;
+    const PruneHooks* hooks_;
 
     std::string segment_;  // the segment being read
-    Fd in_;                // the original, opened when bytes are copied from it
-    Fd out_;               // its temporary file, once the segment changes
+    std::uint64_t segment_first_ = 0;
+    std::vector<std::uint64_t> segment_offsets_;  // its entries' offsets in the rewritten file
+    std::vector<PrunedRange> segment_pruned_;
+    std::uint64_t written_ = 0;  // bytes emitted to the temporary file
+    Fd in_;                      // the original, opened when bytes are copied from it
+    Fd out_;                     // its temporary file, once the segment changes
     std::string buffer_;
     std::optional<Run> run_;
     std::optional<core::Error> error_;
     std::uint64_t newly_pruned_ = 0;
     std::vector<PrunedRange> pruned_;
+    std::vector<PrunedRange> newly_;
     std::vector<std::string> rewritten_;
 };
 
 }  // namespace
+
+core::Result<std::vector<std::string>> remove_prune_leftovers(const fs::path& dir, FileOps& ops,
+                                                              int dir_fd) {
+    // Crash residue of an interrupted prune: the segment it was made from is still whole.
+    std::vector<std::string> removed;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() > kPruneTempSuffix.size() &&
+            name.compare(name.size() - kPruneTempSuffix.size(), kPruneTempSuffix.size(),
+                         kPruneTempSuffix) == 0) {
+            removed.push_back(name);
+        }
+    }
+    if (ec) return io_error("cannot list " + dir.string(), ec.value());
+    for (const std::string& name : removed) {
+        if (::unlink((dir / name).c_str()) != 0) {
+            return io_error("cannot remove " + (dir / name).string(), errno);
+        }
+    }
+    if (!removed.empty() && ops.fsync(dir_fd) != 0) {
+        return io_error("cannot sync " + dir.string(), errno);
+    }
+    return removed;
+}
+
+core::Status prune_segments(const fs::path& dir, FileOps& ops, int dir_fd, core::TimePoint before,
+                            std::uint64_t limit, const std::string& last_segment,
+                            const PruneHooks& hooks, PruneReport& report, Finding* finding) {
+    SegmentRewriter rewriter(dir, ops, dir_fd, before, limit, last_segment, hooks);
+    Finding scan_finding;
+    auto scan = scan_log_entries(
+        dir, [&](const ScannedEntry& e) { rewriter.on_entry(e); }, &scan_finding);
+    if (!scan) {
+        (void)rewriter.finish();
+        if (finding != nullptr) *finding = scan_finding;
+        return std::move(scan).error();
+    }
+    if (auto st = rewriter.finish(); !st) return std::move(st).error();
+    report.newly_pruned = rewriter.newly_pruned();
+    report.newly_pruned_ranges = rewriter.take_newly_pruned();
+    report.pruned = rewriter.take_pruned();
+    report.rewritten = rewriter.take_rewritten();
+    return core::ok_status();
+}
 
 core::Result<PruneReport> prune_log_directory(const PruneOptions& options,
                                               const NoteVerifier& verifier, Finding* finding) {
@@ -287,24 +380,9 @@ core::Result<PruneReport> prune_log_directory(const PruneOptions& options,
     }
 
     PruneReport report;
-    // Crash residue of an interrupted prune: the segment it was made from is still whole.
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string name = it->path().filename().string();
-        if (name.size() > kPruneTempSuffix.size() &&
-            name.compare(name.size() - kPruneTempSuffix.size(), kPruneTempSuffix.size(),
-                         kPruneTempSuffix) == 0) {
-            report.leftovers_removed.push_back(name);
-        }
-    }
-    if (ec) return io_error("cannot list " + dir.string(), ec.value());
-    for (const std::string& name : report.leftovers_removed) {
-        if (::unlink((dir / name).c_str()) != 0) {
-            return io_error("cannot remove " + (dir / name).string(), errno);
-        }
-    }
-    if (!report.leftovers_removed.empty() && ops.fsync(dir_fd.get()) != 0) {
-        return io_error("cannot sync " + dir.string(), errno);
-    }
+    auto leftovers = remove_prune_leftovers(dir, ops, dir_fd.get());
+    if (!leftovers) return std::move(leftovers).error();
+    report.leftovers_removed = std::move(leftovers).value();
 
     VerifyOptions vo;
     vo.dir = dir;
@@ -324,19 +402,12 @@ core::Result<PruneReport> prune_log_directory(const PruneOptions& options,
         report.limit = std::min(report.limit, verified.segments.back().first_index);
     }
 
-    SegmentRewriter rewriter(dir, ops, dir_fd.get(), options.before, report.limit, last_segment);
-    Finding scan_finding;
-    auto scan = scan_log_entries(
-        dir, [&](const ScannedEntry& e) { rewriter.on_entry(e); }, &scan_finding);
-    if (!scan) {
-        (void)rewriter.finish();
-        if (finding != nullptr) *finding = scan_finding;
-        return std::move(scan).error();
+    const PruneHooks offline;
+    if (auto st = prune_segments(dir, ops, dir_fd.get(), options.before, report.limit, last_segment,
+                                 offline, report, finding);
+        !st) {
+        return std::move(st).error();
     }
-    if (auto st = rewriter.finish(); !st) return std::move(st).error();
-    report.newly_pruned = rewriter.newly_pruned();
-    report.pruned = rewriter.take_pruned();
-    report.rewritten = rewriter.take_rewritten();
     return report;
 }
 

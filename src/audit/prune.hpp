@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,11 +40,54 @@ struct PruneReport {
     // Entries below this index may be pruned: the newest checkpoint's size, or the first entry of
     // the last (open) segment if that is lower.
     std::uint64_t limit = 0;
-    std::uint64_t newly_pruned = 0;              // entries this run pruned
-    std::vector<PrunedRange> pruned;             // every pruned entry after this run, merged
-    std::vector<std::string> rewritten;          // segment files replaced
-    std::vector<std::string> leftovers_removed;  // temporary files of an interrupted prune
+    std::uint64_t newly_pruned = 0;                // entries this run pruned
+    std::vector<PrunedRange> newly_pruned_ranges;  // those entries, merged
+    std::vector<PrunedRange> pruned;               // every pruned entry after this run, merged
+    std::vector<std::string> rewritten;            // segment files replaced
+    std::vector<std::string> leftovers_removed;    // temporary files of an interrupted prune
 };
+
+// A segment rewritten with its pruned records, ready to replace the original.
+struct RewrittenSegment {
+    std::string file;
+    std::uint64_t first_index = 0;
+    // Byte offset in the rewritten file of each of its entries, from first_index on (of the
+    // pruned record that holds it, for a pruned entry), and the file's length.
+    std::vector<std::uint64_t> offsets;
+    std::uint64_t bytes = 0;
+    std::vector<PrunedRange> pruned;  // every pruned entry of the segment, merged
+};
+
+// How the rewriting step reaches the one who holds the log (AuditLog::prune_before); empty
+// members keep the offline behaviour.
+struct PruneHooks {
+    // For each entry about to be pruned: whether leaf is its leaf hash in the tree already
+    // verified; false stops the prune with integrity "audit.entry_changed" (the segment was
+    // changed on disk since), so pruning never launders a changed entry's hash into a record.
+    std::function<bool(std::uint64_t index, const Hash& leaf)> check_leaf;
+    // Replaces the segment: must call rename() (the atomic rename of the synced temporary file
+    // over the segment) and return its status. Lets the caller hold the lock its readers take
+    // and publish the new offsets in the same step.
+    std::function<core::Status(const RewrittenSegment& segment,
+                               const std::function<core::Status()>& rename)>
+        commit;
+};
+
+// Removes the temporary files an interrupted prune left in dir (kPruneTempSuffix) and syncs
+// dir_fd if it removed any; returns their names. The caller holds the directory lock.
+[[nodiscard]] core::Result<std::vector<std::string>> remove_prune_leftovers(
+    const std::filesystem::path& dir, FileOps& ops, int dir_fd);
+
+// The rewriting step shared by prune_log_directory and AuditLog::prune_before: scans the log
+// (scan_log_entries) and rewrites each segment other than last_segment that holds an entry
+// whose time is before `before` and whose index is below limit, as described below. Fills
+// report's newly_pruned, newly_pruned_ranges, pruned and rewritten. Segments other than
+// last_segment must not be written meanwhile; last_segment may be appended to. Errors: those
+// of scan_log_entries (with *finding), "audit.entry_changed", "audit.io_error".
+[[nodiscard]] core::Status prune_segments(const std::filesystem::path& dir, FileOps& ops,
+                                          int dir_fd, core::TimePoint before, std::uint64_t limit,
+                                          const std::string& last_segment, const PruneHooks& hooks,
+                                          PruneReport& report, Finding* finding);
 
 // Takes the directory lock (as AuditLog::open does), removes leftover temporary files, verifies
 // the whole log with verifier (as verify_log_directory does: nothing is pruned from a log that
