@@ -29,11 +29,14 @@ std::optional<Decision> decision_from_name(std::string_view s) {
     return std::nullopt;
 }
 
-// Reads {"at_ms": <int>, ...} members strictly.
+// Reads {"at_ms": <int>, ...} members strictly; a time outside the record range (core/time) is
+// refused before anyone converts or adds to it.
 std::optional<std::int64_t> at_ms_of(const nlohmann::json& j) {
     auto it = j.find("at_ms");
     if (it == j.end() || !it->is_number_integer()) return std::nullopt;
-    return it->get<std::int64_t>();
+    const auto v = it->get<std::int64_t>();
+    if (!core::checked_unix_millis(v)) return std::nullopt;
+    return v;
 }
 
 }  // namespace

@@ -408,5 +408,14 @@ TEST(GroupByRequest, GroupsRecordsByIdAndLeavesOutOtherNames) {
 
 TEST(GroupByRequest, EmptyListingHasNoRequests) { EXPECT_TRUE(group_by_request({}).empty()); }
 
+// A time outside the record range (1970-2099) is refused before it is converted or compared:
+// a record written with a huge at_ms is malformed, not an overflow.
+TEST_F(RequestRecords, TimesOutsideTheRecordRangeAreMalformed) {
+    const std::int64_t huge = 9'000'000'000'000'000;
+    expect_malformed({base(), approval("off-b", huge)});
+    expect_malformed({base(), approval("off-b", -1)});
+    expect_malformed({base(), close_claim('a', "off-b", huge)});
+}
+
 }  // namespace
 }  // namespace licentra::service
