@@ -77,12 +77,14 @@ void Service::token_receipt(const Caller& caller, std::uint64_t index,
             make_error(ErrorKind::not_found, "audit.index_out_of_range", "no such entry")));
     }
     // A pruned entry keeps only its leaf hash: nothing would tie a token to it, nor tell whose
-    // key it was.
-    if (deps_.audit->pruned(index)) {
-        return done(Result::fail(make_error(
+    // key it was. The log may prune while it runs, so a line that reads as pruned is asked
+    // about again after the read (a full line read before the prune still proves the leaf).
+    const auto pruned = [&] {
+        return Result::fail(make_error(
             ErrorKind::not_found, "service.entry_pruned",
-            "entry " + std::to_string(index) + " was pruned past retention; it has no receipt")));
-    }
+            "entry " + std::to_string(index) + " was pruned past retention; it has no receipt"));
+    };
+    if (deps_.audit->pruned(index)) return done(pruned());
     auto lines = deps_.audit->read_entries(index, index + 1);
     if (!lines) return done(Result::fail(std::move(lines).error()));
     if (lines->size() != 1) {
@@ -91,7 +93,10 @@ void Service::token_receipt(const Caller& caller, std::uint64_t index,
     }
     std::string line = std::move(lines->front());
     auto entry = audit::parse_entry(line);
-    if (!entry) return done(Result::fail(std::move(entry).error()));
+    if (!entry) {
+        if (deps_.audit->pruned(index)) return done(pruned());
+        return done(Result::fail(std::move(entry).error()));
+    }
     // The entry's key decides, as for signing: a caller sees receipts only for its own keys.
     const std::string key = entry->key.value_or(std::string());
     if (auto grant = engine->authorize<act::TokenSign>(**principal, key); !grant) {
