@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "audit/pseudonym_epoch.hpp"
@@ -98,6 +99,14 @@ core::Status validate_entry(const Entry& e) {
     if (e.pseudonym_epoch && !PseudonymEpoch::parse(*e.pseudonym_epoch)) {
         return invalid("pseudonym_epoch", "must be e<start>-<length> (Unix seconds)");
     }
+    if (e.pruned_first.has_value() != e.pruned_count.has_value()) {
+        return invalid("pruned_count", "and pruned_first come together");
+    }
+    if (e.pruned_count &&
+        (*e.pruned_count == 0 ||
+         *e.pruned_first > std::numeric_limits<std::uint64_t>::max() - *e.pruned_count)) {
+        return invalid("pruned_count", "must be at least 1 and end within 2^64");
+    }
     if (e.pseudonyms) {
         if (e.pseudonyms->size() > kMaxClaims) return invalid("pseudonyms", "has too many names");
         for (const auto& [name, value] : *e.pseudonyms) {
@@ -129,6 +138,8 @@ core::Result<std::string> serialize_entry(const Entry& e) {
     if (e.claims) j["claims"] = *e.claims;
     if (e.pseudonyms) j["pseudonyms"] = *e.pseudonyms;
     if (e.pseudonym_epoch) j["pseudonym_epoch"] = *e.pseudonym_epoch;
+    if (e.pruned_first) j["pruned_first"] = *e.pruned_first;
+    if (e.pruned_count) j["pruned_count"] = *e.pruned_count;
     std::string out = j.dump();
     if (out.size() > kMaxEntryBytes) return invalid("entry", "exceeds 64 KiB serialized");
     return out;
@@ -202,10 +213,11 @@ core::Result<Entry> parse_entry_unchecked(std::string_view line) {
     };
 
     static constexpr std::string_view kKnown[] = {
-        "action",     "claims",          "key",        "kid",    "policy_sha256",
-        "principal",  "pseudonym_epoch", "pseudonyms", "reason", "request_digest",
-        "request_id", "result",          "seq",        "time",   "token_sha256",
-        "version"};
+        "action",          "claims",     "key",          "kid",
+        "policy_sha256",   "principal",  "pruned_count", "pruned_first",
+        "pseudonym_epoch", "pseudonyms", "reason",       "request_digest",
+        "request_id",      "result",     "seq",          "time",
+        "token_sha256",    "version"};
     for (const auto& item : j.items()) {
         if (std::find(std::begin(kKnown), std::end(kKnown), item.key()) == std::end(kKnown)) {
             return malformed("unknown field");
@@ -223,7 +235,9 @@ core::Result<Entry> parse_entry_unchecked(std::string_view line) {
           get_string("token_sha256", false, e.token_sha256),
           get_string("policy_sha256", false, e.policy_sha256),
           get_string("request_digest", false, e.request_digest),
-          get_string("pseudonym_epoch", false, e.pseudonym_epoch)}) {
+          get_string("pseudonym_epoch", false, e.pseudonym_epoch),
+          get_uint("pruned_first", false, e.pruned_first),
+          get_uint("pruned_count", false, e.pruned_count)}) {
         if (!st) return st.error();
     }
     e.seq = *seq;

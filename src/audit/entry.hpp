@@ -49,6 +49,10 @@ struct Entry {
     // absent when one key makes every pseudonym. Also names the epoch a pseudonym.destroy
     // entry destroyed.
     std::optional<std::string> pseudonym_epoch;
+    // An audit.prune entry: the entries [pruned_first, pruned_first + pruned_count) whose
+    // payloads that prune removed. Both or neither; pruned_count >= 1.
+    std::optional<std::uint64_t> pruned_first;
+    std::optional<std::uint64_t> pruned_count;
 
     bool operator==(const Entry&) const = default;
 };

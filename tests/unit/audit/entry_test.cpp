@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "audit_test_support.hpp"
 
 namespace licentra::audit {
@@ -49,6 +51,46 @@ TEST(AuditEntry, ParsesBackToTheSameEntryAndBytes) {
         *serialize_entry(minimal),
         R"({"action":"a","principal":"p","result":"denied","seq":0,"time":"1970-01-01T00:00:00.000Z"})");
     EXPECT_EQ(*parse_entry(*serialize_entry(minimal)), minimal);
+}
+
+TEST(AuditEntry, APruneEntryNamesItsRangeAndBothFieldsComeTogether) {
+    Entry e;
+    e.principal = "system";
+    e.action = "audit.prune";
+    e.result = Outcome::allowed;
+    e.pruned_first = 12;
+    e.pruned_count = 30;
+    const std::string line = *serialize_entry(e);
+    EXPECT_EQ(line,
+              R"({"action":"audit.prune","principal":"system","pruned_count":30,"pruned_first":12,)"
+              R"("result":"allowed","seq":0,"time":"1970-01-01T00:00:00.000Z"})");
+    auto parsed = parse_entry(line);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
+    EXPECT_EQ(*parsed, e);
+    auto tmpl = serialize_entry_template(e);
+    ASSERT_TRUE(tmpl.ok());
+
+    Entry alone = e;
+    alone.pruned_count.reset();
+    EXPECT_EQ(validate_entry(alone).error().code, "audit.entry_invalid");
+    alone = e;
+    alone.pruned_first.reset();
+    EXPECT_FALSE(validate_entry(alone).ok());
+    Entry zero = e;
+    zero.pruned_count = 0;
+    EXPECT_FALSE(validate_entry(zero).ok());
+    Entry overflow = e;
+    overflow.pruned_first = std::numeric_limits<std::uint64_t>::max();
+    overflow.pruned_count = 1;
+    EXPECT_FALSE(validate_entry(overflow).ok());
+    // A line with only one of them, or a count of 0, does not parse.
+    EXPECT_FALSE(parse_entry(R"({"action":"audit.prune","principal":"system","pruned_first":12,)"
+                             R"("result":"allowed","seq":0,"time":"1970-01-01T00:00:00.000Z"})")
+                     .ok());
+    EXPECT_FALSE(parse_entry(R"({"action":"audit.prune","principal":"system","pruned_count":0,)"
+                             R"("pruned_first":12,"result":"allowed","seq":0,)"
+                             R"("time":"1970-01-01T00:00:00.000Z"})")
+                     .ok());
 }
 
 TEST(AuditEntry, RejectsEveryNonCanonicalOrUnknownForm) {
