@@ -64,6 +64,9 @@ struct AuditConfig {
     // is not ready until a sync completes in time.
     std::chrono::milliseconds sync_timeout{std::chrono::seconds(5)};
     AuditKeyAlgorithm key_algorithm = AuditKeyAlgorithm::ed25519;  // of a generated audit key
+    // Entries older than this lose their payloads while the daemon runs
+    // (AuditLog::prune_before, docs/audit.md#pruning); absent: never.
+    std::optional<std::chrono::milliseconds> prune_after;
 };
 
 struct ServerConfig {

@@ -183,12 +183,17 @@ class Parser {
     void audit(const Node& node) {
         Children c;
         mapping(node, "audit",
-                {"dir", "origin", "checkpoint", "segment_bytes", "sync_timeout", "key_algorithm"},
+                {"dir", "origin", "checkpoint", "segment_bytes", "sync_timeout", "key_algorithm",
+                 "prune_after"},
                 c);
         path_field(c, node, "audit.dir", "dir", true, cfg_.audit.dir);
         string_field(c, node, "audit.origin", "origin", true, cfg_.audit.origin);
         uint_field(c, "audit.segment_bytes", "segment_bytes", cfg_.audit.segment_bytes);
         duration_field(c, "audit.sync_timeout", "sync_timeout", cfg_.audit.sync_timeout);
+        if (std::chrono::milliseconds prune_after{};
+            duration_field(c, "audit.prune_after", "prune_after", prune_after)) {
+            cfg_.audit.prune_after = prune_after;
+        }
         std::string algorithm;
         if (string_field(c, node, "audit.key_algorithm", "key_algorithm", false, algorithm) &&
             !algorithm.empty()) {

@@ -7,6 +7,7 @@
 
 #include "config/config.hpp"
 #include "core/names.hpp"
+#include "core/time.hpp"
 
 namespace licentra::config {
 
@@ -66,6 +67,10 @@ class Checker {
         duration("cluster.claim_write_bound", c_.cluster.claim_write_bound, 20ms, 10s);
         range("audit.segment_bytes", c_.audit.segment_bytes, 1 << 20, 4ull << 30);
         duration("audit.sync_timeout", c_.audit.sync_timeout, 100ms, 60s);
+        if (c_.audit.prune_after) {
+            duration("audit.prune_after", *c_.audit.prune_after, 1s,
+                     std::chrono::milliseconds(core::kMaxDurationMillis));
+        }
 
         range("server.worker_threads", c_.server.worker_threads, 1, 256);
         range("server.hsm_threads", c_.server.hsm_threads, 1, 256);

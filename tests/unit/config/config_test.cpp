@@ -482,6 +482,47 @@ TEST_F(ConfigFiles, ThePublicJwksListenerIsOffUnlessConfiguredAndHasAPortOfItsOw
     EXPECT_NE(find(validate_config(name.config), "public_jwks.address"), nullptr);
 }
 
+TEST_F(ConfigFiles, AuditPruneAfterIsOffUnlessSetAndIsADurationOfAtLeastOneSecond) {
+    auto absent = load(minimal_yaml());
+    ASSERT_TRUE(absent.ok()) << dump(absent.diagnostics);
+    EXPECT_FALSE(absent.config.audit.prune_after.has_value());
+
+    for (const auto& [text, value] : std::vector<std::pair<std::string, std::chrono::milliseconds>>{
+             {"730d", std::chrono::hours(730 * 24)}, {"1s", 1s}, {"36500d", 36500 * 24h}}) {
+        SCOPED_TRACE(text);
+        auto r = load(minimal_yaml() + "  prune_after: " + text + "\n");
+        ASSERT_TRUE(r.ok()) << dump(r.diagnostics);
+        EXPECT_EQ(r.config.audit.prune_after, value);
+        EXPECT_TRUE(validate_config(r.config).empty()) << dump(validate_config(r.config));
+    }
+
+    // Not a duration: refused while loading, with its key path.
+    for (const char* bad : {"730", "2y", "-1d", "1.5d", "36501d", "\"\"", "[1d]"}) {
+        SCOPED_TRACE(bad);
+        auto r = load(minimal_yaml() + "  prune_after: " + bad + "\n");
+        EXPECT_FALSE(r.ok());
+        EXPECT_NE(find(r.diagnostics, "audit.prune_after"), nullptr) << dump(r.diagnostics);
+    }
+
+    // Below a second: refused by validation, which --check-config and the daemon both run
+    // (load_and_validate).
+    for (const char* tiny : {"0s", "999ms"}) {
+        SCOPED_TRACE(tiny);
+        auto r = load(minimal_yaml() + "  prune_after: " + tiny + "\n");
+        ASSERT_TRUE(r.ok()) << dump(r.diagnostics);
+        auto v = validate_config(r.config);
+        ASSERT_NE(find(v, "audit.prune_after"), nullptr) << dump(v);
+        EXPECT_EQ(v.size(), 1u) << dump(v);
+        std::vector<Diagnostic> diags;
+        auto checked = load_and_validate(root_ / "config.yaml", &diags);
+        ASSERT_FALSE(checked.ok());
+        EXPECT_EQ(checked.error().code, "config.invalid");
+        ASSERT_NE(find(diags, "audit.prune_after"), nullptr) << dump(diags);
+        EXPECT_EQ(find(diags, "audit.prune_after")->message,
+                  "must be between 1000ms and " + std::to_string(36500LL * 86'400'000LL) + "ms");
+    }
+}
+
 TEST_F(ConfigFiles, LoadAndValidateJoinsAllDiagnostics) {
     test::write_file(root_ / "config.yaml", minimal_yaml() + "x: 1\ny: 2\n", 0644);
     std::vector<Diagnostic> diags;
