@@ -8,6 +8,7 @@ if(TARGET licentra-signd AND TARGET licentra_daemon_harness)
                         ${CMAKE_CURRENT_LIST_DIR}/daemon_log_test.cpp
                         ${CMAKE_CURRENT_LIST_DIR}/daemon_public_jwks_test.cpp
                         ${CMAKE_CURRENT_LIST_DIR}/pseudonym_epochs_test.cpp
+                        ${CMAKE_CURRENT_LIST_DIR}/audit_prune_test.cpp
                 LIBS licentra_daemon_harness licentra::crypto nlohmann_json::nlohmann_json)
   add_dependencies(daemon_integration_test licentra-signd licentra)
 endif()

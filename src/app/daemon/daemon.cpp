@@ -15,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -445,6 +446,42 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
     std::mutex stop_mutex;
     std::condition_variable stop_cv;
     bool stopping = false;
+    // audit.prune_after (docs/audit.md#pruning-while-the-daemon-runs): at a refresh tick at most
+    // once per min(prune_after, 1 h), the payloads of entries older than prune_after go; each
+    // contiguous run pruned is audited as system (audit.prune) after the rewrite. A failure is
+    // logged and the next period tries again; signing never waits for it.
+    std::optional<std::chrono::steady_clock::time_point> last_prune;
+    auto maybe_prune = [&] {
+        if (!cfg->audit.prune_after) return;
+        const auto period =
+            std::min<std::chrono::milliseconds>(*cfg->audit.prune_after, std::chrono::hours(1));
+        const auto now = std::chrono::steady_clock::now();
+        if (last_prune && now - *last_prune < period) return;
+        last_prune = now;
+        const core::TimePoint before = core::Clock::now() - *cfg->audit.prune_after;
+        auto pruned = audit_log->prune_before(before);
+        if (!pruned) {
+            log_line("audit prune: " + pruned.error().to_string() + "; retrying in " +
+                     std::to_string(period.count()) + " ms");
+            return;
+        }
+        for (const audit::PrunedRange& range : pruned->newly_pruned_ranges) {
+            audit::Entry e;
+            e.principal = std::string(policy::kSystemPrincipal);
+            e.action = "audit.prune";
+            e.result = audit::Outcome::allowed;
+            e.pruned_first = range.first;
+            e.pruned_count = range.count;
+            auto appended = audit_log->append(std::move(e));
+            log_line("audit prune: removed the payloads of entries " + std::to_string(range.first) +
+                     ".." + std::to_string(range.first + range.count - 1) + " (older than " +
+                     core::format_rfc3339_ms(before) + "; " +
+                     std::to_string(pruned->rewritten.size()) + " segments rewritten)" +
+                     (appended ? "; audited as entry " + std::to_string(appended->index)
+                               : "; audit: " + appended.error().to_string()));
+        }
+    };
+
     std::thread refresher([&] {
         core::name_this_thread("key-refresh");
         std::unique_lock lock(stop_mutex);
@@ -465,6 +502,7 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
                     token->fault_log().fault("pseudonyms: epoch keys", pst.error().to_string());
                 }
             }
+            maybe_prune();  // needs no HSM call: also while the token is away
             lock.lock();
         }
     });
