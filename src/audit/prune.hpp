@@ -1,7 +1,8 @@
 // Payload pruning: `licentra audit prune --before DATE` (docs/audit.md#pruning,
 // docs/adr/0005-audit-payload-pruning.md). Replaces the entry lines of entries older than a date
 // by pruned records holding their leaf hashes, so the tree, every checkpoint and every proof
-// still verify. Offline only: it runs on a copy of the directory or on a stopped daemon's.
+// still verify. prune_log_directory runs offline, on a copy of the directory or on a stopped
+// daemon's; AuditLog::prune_before runs the same rewriting step (prune_segments) on a running log.
 #pragma once
 
 #include <cstdint>
