@@ -148,7 +148,7 @@ TEST_F(AuditLivePrune, AppendsAndReadsGoOnWhilePruningAndEverythingReadsAndVerif
     };
     // Every read while the segments are rewritten answers each entry as itself or as pruned.
     auto reader = [&] {
-        while (appenders_running.load() > 0) {
+        do {
             const std::uint64_t size = log->size();
             const std::uint64_t start = size > 200 ? size - 200 : 0;
             for (std::uint64_t from : {std::uint64_t{0}, start}) {
@@ -162,7 +162,7 @@ TEST_F(AuditLivePrune, AppendsAndReadsGoOnWhilePruningAndEverythingReadsAndVerif
                 }
             }
             ++reads;
-        }
+        } while (appenders_running.load() > 0);
     };
     std::uint64_t pruned_while_appending = 0;
     std::uint64_t prunes = 0;
@@ -170,7 +170,7 @@ TEST_F(AuditLivePrune, AppendsAndReadsGoOnWhilePruningAndEverythingReadsAndVerif
     std::thread a2(appender, 2000);
     std::thread r1(reader);
     // Everything written so far is older than this; the log keeps appending newer entries.
-    while (appenders_running.load() > 0) {
+    do {
         auto r = log->prune_before(core::Clock::now());
         if (!r) {
             ADD_FAILURE() << r.error().to_string();  // the threads are joined below
@@ -178,12 +178,13 @@ TEST_F(AuditLivePrune, AppendsAndReadsGoOnWhilePruningAndEverythingReadsAndVerif
         }
         pruned_while_appending += r->newly_pruned;
         ++prunes;
-    }
+    } while (appenders_running.load() > 0);
     a1.join();
     a2.join();
     r1.join();
     EXPECT_FALSE(failed.load());
     EXPECT_GT(prunes, 0u);
+    EXPECT_GE(pruned_while_appending, 48u);  // the crafted entries 0-47 went at the first call
     EXPECT_GT(reads.load(), 0u);
 
     // Once everything is signed and sealed but the open segment, one more call prunes the rest.
