@@ -1,4 +1,5 @@
 // CKO_DATA objects for key state records, and HMAC-SHA-256 keys for audit pseudonyms.
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -120,9 +121,13 @@ core::Status Token::create_data(const std::string& label, ByteView value) {
     // SoftHSM's file store sometimes answers CKR_GENERAL_ERROR, or CKR_TEMPLATE_INCONSISTENT
     // (the new object's file lost its class while another process rewrote the store), to a
     // C_CreateObject that races another process's write. The template is fixed and the record
-    // append-only (a duplicate of it is harmless), so try again a few times.
-    for (int attempt = 0; attempt < 4; ++attempt) {
-        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
+    // append-only (a duplicate of it is harmless), so try again, for up to about 1.2 s: a
+    // record a close depends on (its outcome) must not be lost to a burst of such answers
+    // from a token several replicas write at once.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        if (attempt > 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10 << attempt, 250)));
+        }
         CK_RV create_rv = CKR_OK;
         st = detail::to_status(
             state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {

@@ -86,7 +86,10 @@ Daemon::Daemon(Deployment& deployment, DaemonOptions options)
     config_file_ = dir_.path() / "signd.yaml";
     log_file_ = dir_.path() / "signd.log";
     api_port_ = free_port();
-    ops_port_ = free_port();
+    // The kernel may hand the same ephemeral port out twice in a row once it is released.
+    do {
+        ops_port_ = free_port();
+    } while (ops_port_ == api_port_);
     auto& tok = deployment.token();
     std::string cfg;
     cfg += "listen: { address: 127.0.0.1, port: " + std::to_string(api_port_) + " }\n";
