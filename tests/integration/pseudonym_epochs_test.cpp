@@ -58,8 +58,11 @@ TEST(PseudonymEpochs, AnEpochPastRetentionLosesItsKeyAndTheLogStillVerifies) {
         for (const auto& e : entries_where(daemon, "pseudonym.destroy")) {
             if (e["pseudonym_epoch"] == epoch) destroyed.push_back(e);
         }
-        if (!destroyed.empty() || std::chrono::steady_clock::now() > deadline) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        // The operational log line follows the audit entry: wait for both.
+        const bool logged = daemon.log().find("pseudonyms: destroyed the key of epoch " + epoch) !=
+                            std::string::npos;
+        if ((!destroyed.empty() && logged) || std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll
     }
     ASSERT_EQ(destroyed.size(), 1u) << daemon.log();
     EXPECT_EQ(destroyed[0]["principal"], "system");
