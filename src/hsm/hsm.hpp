@@ -260,9 +260,10 @@ class Token {
 
     // Drops the module's per-process view of the token: once no call is in flight the module
     // is re-initialized (C_Finalize + C_Initialize), sessions reopen and keys are looked up
-    // again; calls meanwhile answer hsm.token_lost (503). For a view that stopped matching the
-    // token (SoftHSM's file store can lose sight of objects other processes wrote).
-    void reload_view();
+    // again; calls meanwhile wait for it (up to the acquire timeout, then hsm.token_lost, 503).
+    // For a view that stopped matching the token (SoftHSM's file store can lose sight of
+    // objects other processes wrote). why (optional) says in the log what showed it.
+    void reload_view(std::string_view why = {});
 
     // The session pool now (takes the pool lock briefly; for /metrics).
     [[nodiscard]] PoolStats pool_stats() const;

@@ -210,8 +210,10 @@ class TokenState {
     static constexpr std::chrono::milliseconds kReinitInterval{250};
     std::atomic<bool> lost{false};
     // Set by Token::reload_view(): re-initialize even though the token answers, to drop a
-    // per-process view of the token that stopped matching it (docs/hsm.md).
+    // per-process view of the token that stopped matching it (docs/hsm.md). New calls wait
+    // for the calls in flight to drain instead of failing (reload_waiters counts them).
     std::atomic<bool> force_reinit{false};
+    std::size_t reload_waiters = 0;                       // guarded by mu
     std::chrono::steady_clock::time_point next_reinit{};  // guarded by mu
     std::uint64_t reinits = 0;                            // guarded by mu (tests, logs)
     // After a failed operation: probes C_GetTokenInfo and sets `lost` when the token is gone

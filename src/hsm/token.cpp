@@ -328,6 +328,7 @@ bool TokenState::reinitialize_locked(std::unique_lock<std::mutex>& lock) {
         lost.store(false);
         epoch.fetch_add(1);  // every cached object handle is found again
         ++generation;
+        cv.notify_all();  // callers that waited for the re-initialization open sessions now
         if (options.log) {
             options.log("hsm recovery: re-initialized the PKCS#11 module " +
                         module->path().string() + " (C_Finalize + C_Initialize) and found token " +
@@ -351,6 +352,16 @@ core::Result<Lease> TokenState::acquire_untimed() {
     const auto deadline = std::chrono::steady_clock::now() + options.acquire_timeout;
     for (;;) {
         if (lost.load() && !reinitialize_locked(lock)) {
+            if (force_reinit.load() && open_count != idle.size() &&
+                std::chrono::steady_clock::now() < deadline) {
+                // A view reload of a token that still answers: it waits for the calls in
+                // flight to finish, and so do new calls (up to the acquire timeout), rather
+                // than fail while nothing is wrong with the token.
+                ++reload_waiters;
+                (void)cv.wait_until(lock, deadline);
+                --reload_waiters;
+                continue;
+            }
             return make_error(ErrorKind::hsm_unavailable, "hsm.token_lost",
                               "token " + label +
                                   " is lost by the PKCS#11 module (C_GetTokenInfo fails); the "
@@ -518,13 +529,14 @@ PoolStats Token::pool_stats() const {
     return p;
 }
 
-void Token::reload_view() {
+void Token::reload_view(std::string_view why) {
     auto& t = *state_;
     if (t.force_reinit.exchange(true)) return;  // already asked
     if (t.options.log) {
         t.options.log("hsm: re-reading token " + t.label +
-                      " from scratch (C_Finalize + C_Initialize once no call is in flight): the "
-                      "module's view stopped matching the token");
+                      " from scratch (C_Finalize + C_Initialize once no call is in flight): " +
+                      (why.empty() ? std::string("the module's view stopped matching the token")
+                                   : std::string(why)));
     }
     std::lock_guard lock(t.mu);
     t.lost.store(true);

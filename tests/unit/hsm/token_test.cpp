@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "crypto/random.hpp"
@@ -400,6 +401,38 @@ TEST(HsmPool, BusyPoolAnswersLimitAfterTheWaitBound) {
     ASSERT_FALSE(sig.ok());
     EXPECT_EQ(sig.error().kind, ErrorKind::overloaded);  // 503, not the caller's 429
     EXPECT_EQ(sig.error().code, "hsm.pool_busy");
+}
+
+// A view reload asked while a call is in flight: new calls wait for it to drain and for the
+// module to be re-initialized, then succeed; none fails because of the reload.
+TEST(HsmPool, CallsDuringAViewReloadWaitForItInsteadOfFailing) {
+    OpenToken t(2);
+    auto key = t.token->generate_key("reload", 1, Algorithm::ES256);
+    ASSERT_TRUE(key.ok());
+    std::optional<detail::Lease> in_flight;
+    {
+        auto lease = t.token->state().acquire();
+        ASSERT_TRUE(lease.ok());
+        in_flight.emplace(std::move(*lease));
+    }
+    t.token->reload_view("a test asked for it");
+    core::Result<core::Bytes> sig = core::make_error(ErrorKind::internal, "test.unset", "unset");
+    std::thread caller([&] { sig = t.token->sign(*key, msg("while reloading")); });
+    auto waiting = [&] {
+        std::lock_guard lock(t.token->state().mu);
+        return t.token->state().reload_waiters;
+    };
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (waiting() == 0 && std::chrono::steady_clock::now() < limit) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(waiting(), 1u);  // the caller waits for the call in flight
+    in_flight.reset();
+    caller.join();
+    ASSERT_TRUE(sig.ok()) << sig.error().to_string();
+    std::lock_guard lock(t.token->state().mu);
+    EXPECT_EQ(t.token->state().reinits, 1u);
+    EXPECT_EQ(t.token->state().reload_waiters, 0u);
 }
 
 // The process-wide metrics count every call, its failures by CKR_* name, and the session waits.
