@@ -16,6 +16,15 @@ bool is_hex(std::string_view s) {
 }
 }  // namespace
 
+core::Status release_claim(const ClaimStorage& storage, const std::string& label) {
+    core::Status st = storage.remove(label);
+    for (int again = 0; again < 3 && !st; ++again) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20 << again));
+        st = storage.remove(label);
+    }
+    return st;
+}
+
 std::chrono::milliseconds retry_delay(const ClaimTiming& timing) {
     auto r = crypto::random_bytes(2);
     if (!r || timing.settle.count() <= 0) return timing.settle;
@@ -69,7 +78,7 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
     if (auto st = storage.create(label, value); !st) return st.error();
     if (std::chrono::steady_clock::now() - started > timing.write_bound) {
         // Others may have decided without seeing this claim: it must not win. Withdraw it.
-        (void)storage.remove(label);
+        (void)release_claim(storage, label);
         return ClaimOutcome::withdrawn;
     }
     if (storage.wait) {
@@ -91,7 +100,7 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
     // Contended: stand back and clear the way for a retry. A winner never sees another claim,
     // and of two overlapping claimers at least one sees the other's claim, even on a module
     // whose per-process view can miss a write that raced its own (docs/adr/0004).
-    (void)storage.remove(label);
+    (void)release_claim(storage, label);
     return ClaimOutcome::lost;
 }
 

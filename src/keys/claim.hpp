@@ -61,6 +61,11 @@ enum class ClaimOutcome {
 // A random delay in [0, settle): replicas that contended retry at different times.
 [[nodiscard]] std::chrono::milliseconds retry_delay(const ClaimTiming& timing);
 
+// Removes a claim this daemon made (label as claim() reported it). A claim left behind keeps
+// every other claimer standing back (and a request "closing") until it is abandoned, so a
+// failed removal is tried again, three more times within 140 ms.
+[[nodiscard]] core::Status release_claim(const ClaimStorage& storage, const std::string& label);
+
 // The nonce part of a claim label under prefix ("" if the label is not a claim).
 [[nodiscard]] std::string claim_nonce(const std::string& prefix, const std::string& label);
 

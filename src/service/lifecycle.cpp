@@ -105,6 +105,44 @@ core::Result<StoredRequest> Service::load_request(const std::string& id, core::T
     }
 }
 
+std::chrono::milliseconds Service::stale_view_after() const {
+    // Two close rounds and a version claim take at most 2 x settle each; the operation itself
+    // (a key pair generated in the HSM) gets 5 s more.
+    return 6 * deps_.claims.settle + std::chrono::seconds(5);
+}
+
+void Service::suspect_stale_view(const std::string& why, core::TimePoint now) {
+    const std::int64_t now_ms = core::unix_millis(now);
+    std::int64_t last = last_view_reload_ms_.load();
+    if (now_ms - last < stale_view_after().count()) return;
+    if (!last_view_reload_ms_.compare_exchange_strong(last, now_ms)) return;  // another thread
+    deps_.requests->reload_view(why + "; reading the token again");
+}
+
+void Service::suspect_closing(const StoredRequest& s, core::TimePoint now) {
+    if (!s.closing_since_ms) return;
+    const auto since = core::from_unix_millis(*s.closing_since_ms);
+    if (since + stale_view_after() >= now) return;
+    suspect_stale_view(
+        "request " + s.request.id() + " has read as closing for " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - since).count()) +
+            " s with no outcome",
+        now);
+}
+
+void Service::suspect_unseen_version(const std::string& key, const OutcomeRecord& o,
+                                     core::TimePoint now) {
+    const auto at = core::from_unix_millis(o.at_ms);
+    // Only recent outcomes: a version destroyed since then is gone for good.
+    if (at + stale_view_after() >= now || at + kCloseAbandoned < now) return;
+    for (const auto& v : deps_.keys->versions(key)) {
+        if (v.record.version == *o.version) return;
+    }
+    suspect_stale_view("version " + std::to_string(*o.version) + " of " + key + " was created by " +
+                           o.by + " but is not on the token as read here",
+                       now);
+}
+
 keys::ClaimStorage Service::claim_storage() const {
     keys::ClaimStorage s;
     RequestStore* store = deps_.requests;
@@ -237,7 +275,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                             deps_.claims, {}, &my_decision);
             if (!confirmed) return confirmed.error();
             won = *confirmed == keys::ClaimOutcome::won;
-            if (!won) (void)deps_.requests->remove(my_claim);
+            if (!won) (void)keys::release_claim(claim_storage(), my_claim);
         }
         if (won) break;
         // Another replica decides, or every claimer stood back: wait for an outcome while a
@@ -251,7 +289,9 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 (!wait && s->closing_since_ms)) {
                 return Closed{std::move(*s), false, std::nullopt};
             }
-            if (!s->closing_since_ms) {
+            if (s->closing_since_ms) {
+                suspect_closing(*s, core::Clock::now());
+            } else {
                 // Nobody holds it: retry if it can still be closed this way.
                 auto again = still_open();
                 if (!again || !*again) return Closed{std::move(*s), false, std::nullopt};
@@ -298,8 +338,8 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 // is on record.
                 audit_request(engine, o.principal, action_of(r.operation(), "execute"), r, caller,
                               audit::Outcome::failed, done.error().code);
-                (void)deps_.requests->remove(my_decision);
-                (void)deps_.requests->remove(my_claim);
+                (void)keys::release_claim(claim_storage(), my_decision);
+                (void)keys::release_claim(claim_storage(), my_claim);
                 return done.error();
             } else {
                 o.result = policy::RequestState::failed;
@@ -587,6 +627,10 @@ void Service::tick(core::TimePoint now) {
             const StoredRequest& s = **folded;
             const auto& r = s.request;
             if (r.state() != policy::RequestState::pending) {
+                if (s.outcome && s.outcome->version && r.operation() == policy::Operation::rotate &&
+                    r.state() == policy::RequestState::executed) {
+                    suspect_unseen_version(r.key(), *s.outcome, now);
+                }
                 // Decided long ago: the audit logs hold its history; free the token.
                 const std::int64_t decided = s.outcome ? s.outcome->at_ms : core::unix_millis(now);
                 if (core::from_unix_millis(decided) + kDecidedRetention < now) {
@@ -595,6 +639,7 @@ void Service::tick(core::TimePoint now) {
                 continue;
             }
             if (s.closing_since_ms) {
+                suspect_closing(s, now);
                 if (r.operation() == policy::Operation::rotate) {
                     pending_rotation_keys.push_back(r.key());
                 }

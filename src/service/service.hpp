@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audit/anchor.hpp"
@@ -90,6 +91,9 @@ class RequestStore {
     [[nodiscard]] virtual core::Result<std::vector<std::pair<std::string, std::string>>> list(
         const std::string& prefix) = 0;
     [[nodiscard]] virtual core::Status remove(const std::string& name) = 0;
+    // Asks the store to read its backing token from scratch: what this replica sees stopped
+    // matching what the others wrote (docs/adr/0004). why says in the log what showed it.
+    virtual void reload_view(std::string_view why) { (void)why; }
 };
 
 struct Dependencies {
@@ -278,6 +282,16 @@ class Service {
     Dependencies deps_;
     policy::RateLimiter limiter_;
     Stats stats_;
+    // A request that reads as closing, or an executed rotation whose version the key manager
+    // does not show, for longer than a close takes: this replica's view of the token may have
+    // stopped matching it; asks for a re-read, at most once per stale_view_after().
+    void suspect_stale_view(const std::string& why, core::TimePoint now);
+    void suspect_closing(const StoredRequest& s, core::TimePoint now);
+    void suspect_unseen_version(const std::string& key, const OutcomeRecord& o,
+                                core::TimePoint now);
+    [[nodiscard]] std::chrono::milliseconds stale_view_after() const;
+    std::atomic<std::int64_t> last_view_reload_ms_{0};
+
     mutable std::mutex pending_mu_;
     std::map<std::string, std::uint64_t> pending_;  // by key, guarded by pending_mu_
 };

@@ -27,4 +27,6 @@ core::Status HsmRequestStore::remove(const std::string& name) {
     return token_->delete_data(label_of(name));
 }
 
+void HsmRequestStore::reload_view(std::string_view why) { token_->reload_view(why); }
+
 }  // namespace licentra::app::wiring

@@ -19,6 +19,7 @@ class HsmRequestStore final : public service::RequestStore {
     [[nodiscard]] core::Result<std::vector<std::pair<std::string, std::string>>> list(
         const std::string& prefix) override;
     [[nodiscard]] core::Status remove(const std::string& name) override;
+    void reload_view(std::string_view why) override;
 
   private:
     std::shared_ptr<hsm::Token> token_;
