@@ -136,7 +136,8 @@ class Cluster {
         for (std::size_t i = 0; i < size(); ++i) {
             ASSERT_TRUE(eventually([&] { return versions(i, key).find(mark) != std::string::npos; },
                                    kCloseWithin))
-                << versions(i, key) << (*this)[i].log();
+                << (*this)[i].log() << "\nreplica " << i + 1 << " serves:\n"
+                << versions(i, key);
         }
     }
 
@@ -284,9 +285,10 @@ TEST_P(Replicas, TheSameApprovalAtOnceExecutesOnceAndEveryReplicaPublishesTheRes
                 ++executed;
             } else {
                 // The same officer's approval already recorded through another replica.
+                // The logs first: a long failure message is often read from its end.
                 ASSERT_TRUE(
                     is_closed_refusal(r, {"policy.duplicate_approval", "policy.request_closed"}))
-                    << r.status << ' ' << r.body << c.logs();
+                    << c.logs() << "\nround " << round << ": " << r.status << ' ' << r.body;
             }
         }
         // Executed exactly once in the end, whoever did it.
@@ -297,7 +299,7 @@ TEST_P(Replicas, TheSameApprovalAtOnceExecutesOnceAndEveryReplicaPublishesTheRes
                 return view["state"] != "pending" && view["state"] != "closing";
             },
             kCloseWithin))
-            << "round " << round << ": " << view.dump() << c.logs();
+            << c.logs() << "\nround " << round << ": " << view.dump();
         ASSERT_EQ(view["state"], "executed") << view.dump();
         const unsigned version = view["result"]["version"];
         ASSERT_GT(version, last_version) << view.dump();
@@ -350,8 +352,10 @@ TEST_P(Replicas, DistinctApprovalsAtOnceAreAllCountedAndExecuteOnce) {
                 approved.insert(approvers[i]);
             } else {
                 // Only a third approval may arrive after the quorum closed the request.
-                ASSERT_EQ(n, 3u) << r.status << ' ' << r.body;
-                ASSERT_TRUE(is_closed_refusal(r, {"policy.request_closed"})) << r.body;
+                ASSERT_EQ(n, 3u) << c.logs() << "\nround " << round << ": " << r.status << ' '
+                                 << r.body;
+                ASSERT_TRUE(is_closed_refusal(r, {"policy.request_closed"}))
+                    << c.logs() << "\nround " << round << ": " << r.status << ' ' << r.body;
             }
         }
         ASSERT_GE(approved.size(), 2u) << "round " << round;
@@ -366,7 +370,7 @@ TEST_P(Replicas, DistinctApprovalsAtOnceAreAllCountedAndExecuteOnce) {
                 return view["state"] != "pending" && view["state"] != "closing";
             },
             kCloseWithin))
-            << "round " << round << ": " << view.dump() << c.logs();
+            << c.logs() << "\nround " << round << ": " << view.dump();
         ASSERT_EQ(view["state"], "executed") << view.dump();
         // Every approval answered 200 is on the token: the replicas' views together hold it
         // (one replica's view can lag a record that raced its own write; docs/adr/0004).
@@ -421,7 +425,7 @@ TEST_P(Replicas, AnApprovalAndARejectionAtOnceNeverExecuteARejectedRequest) {
                 return view["state"] != "pending" && view["state"] != "closing";
             },
             kCloseWithin))
-            << "round " << round << ": " << view.dump() << c.logs();
+            << c.logs() << "\nround " << round << ": " << view.dump();
         const std::string state = view["state"];
         ASSERT_TRUE(state == "executed" || state == "rejected") << view.dump();
         outcome_of[view["digest"]] = state;
