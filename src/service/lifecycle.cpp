@@ -235,7 +235,7 @@ core::Result<keys::KeyVersion> Service::run_operation(const policy::Engine& engi
 core::Result<Service::Closed> Service::close(const policy::Engine& engine, const std::string& id,
                                              Decision d, const std::string& principal,
                                              const Caller& caller, bool wait) {
-    const auto now = core::Clock::now();
+    const auto now = clock_now();
     const nlohmann::json claim_value = {{"decision", std::string(decision_name(d))},
                                         {"by", deps_.replica},
                                         {"at_ms", core::unix_millis(now)}};
@@ -282,7 +282,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
         // claim is there; try again once none is left.
         const auto deadline = std::chrono::steady_clock::now() + deps_.outcome_wait;
         for (;;) {
-            auto s = load_request(id, core::Clock::now());
+            auto s = load_request(id, clock_now());
             if (!s) return s.error();
             const bool open = !s->outcome && s->request.state() == policy::RequestState::pending;
             if (!open || std::chrono::steady_clock::now() >= deadline ||
@@ -290,7 +290,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 return Closed{std::move(*s), false, std::nullopt};
             }
             if (s->closing_since_ms) {
-                suspect_closing(*s, core::Clock::now());
+                suspect_closing(*s, clock_now());
             } else {
                 // Nobody holds it: retry if it can still be closed this way.
                 auto again = still_open();
@@ -301,7 +301,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
         }
     }
     if (!won) {
-        auto s = load_request(id, core::Clock::now());
+        auto s = load_request(id, clock_now());
         if (!s) return s.error();
         return Closed{std::move(*s), false, std::nullopt};
     }
@@ -368,7 +368,7 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
         // any) is on the token and in this replica's audit log.
         return st.error();
     }
-    auto after = load_request(id, core::Clock::now());
+    auto after = load_request(id, clock_now());
     if (!after) return after.error();
     return Closed{std::move(*after), true, std::move(failure)};
 }
@@ -377,7 +377,7 @@ namespace {
 
 // The answer to the officer whose action closed (or tried to close) a request: the view, or
 // the error that made the operation fail (on this replica or, by its code, on another).
-Outcome<nlohmann::json> answer(const Service::Closed& closed) {
+Outcome<nlohmann::json> answer(const Service::Closed& closed, core::TimePoint now) {
     using Out = Outcome<nlohmann::json>;
     const StoredRequest& s = closed.request;
     if (s.request.state() == policy::RequestState::failed) {
@@ -387,7 +387,7 @@ Outcome<nlohmann::json> answer(const Service::Closed& closed) {
             s.outcome && s.outcome->reason ? *s.outcome->reason : "service.execution_failed",
             "the operation failed on replica " + (s.outcome ? s.outcome->by : std::string("?"))));
     }
-    return Out::success(request_json(s, core::Clock::now()));
+    return Out::success(request_json(s, now));
 }
 
 }  // namespace
@@ -399,9 +399,9 @@ Outcome<nlohmann::json> Service::deferred(const core::Error& error, const std::s
         error.kind != ErrorKind::overloaded && error.code != "hsm.internal") {
         return Outcome<nlohmann::json>::fail(error);
     }
-    auto s = load_request(id, core::Clock::now());
+    auto s = load_request(id, clock_now());
     if (!s) return Outcome<nlohmann::json>::fail(error);
-    auto view = request_json(*s, core::Clock::now());
+    auto view = request_json(*s, clock_now());
     view["execution_deferred"] = error.code;
     return Outcome<nlohmann::json>::success(std::move(view));
 }
@@ -414,7 +414,7 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
     const std::string action = action_of(op, "request");
     auto principal = identify(*engine, caller, action, key);
     if (!principal) return Out::fail(principal.error());
-    const auto now = core::Clock::now();
+    const auto now = clock_now();
     nlohmann::json params = nlohmann::json::object();
     if (force) params["force"] = true;
     core::Result<policy::ApprovalRequest> opened =
@@ -460,7 +460,7 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
     }
     auto closed = close(*engine, opened->id(), Decision::execute, (*principal)->name, caller, true);
     if (!closed) return deferred(closed.error(), opened->id());
-    return answer(*closed);
+    return answer(*closed, clock_now());
 }
 
 Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
@@ -481,7 +481,7 @@ Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
     }
     auto all = deps_.requests->list("");
     if (!all) return Out::fail(all.error());
-    const auto now = core::Clock::now();
+    const auto now = clock_now();
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [id, records] : group_by_request(*all)) {
         auto s = fold_request(id, records, now);
@@ -499,7 +499,7 @@ Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
 
 Outcome<nlohmann::json> Service::get_request(const Caller& caller, const std::string& id) {
     using Out = Outcome<nlohmann::json>;
-    const auto now = core::Clock::now();
+    const auto now = clock_now();
     auto s = load_request(id, now);
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.read");
@@ -519,7 +519,7 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.approve");
     if (!principal) return Out::fail(principal.error());
-    const auto now = core::Clock::now();
+    const auto now = clock_now();
     auto s = load_request(id, now);
     if (!s) return Out::fail(s.error());
     policy::ApprovalRequest& r = s->request;
@@ -552,14 +552,14 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
     }
     audit_request(*engine, (*principal)->name, action, r, caller, audit::Outcome::allowed);
     // Approvals through other replicas count too: fold the token again.
-    auto fresh = load_request(id, core::Clock::now());
+    auto fresh = load_request(id, clock_now());
     if (!fresh) return Out::fail(fresh.error());
-    if (!fresh->request.executable(core::Clock::now())) {
-        return Out::success(request_json(*fresh, core::Clock::now()));
+    if (!fresh->request.executable(clock_now())) {
+        return Out::success(request_json(*fresh, clock_now()));
     }
     auto closed = close(*engine, id, Decision::execute, (*principal)->name, caller, true);
     if (!closed) return deferred(closed.error(), id);
-    return answer(*closed);
+    return answer(*closed, clock_now());
 }
 
 Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std::string& id) {
@@ -567,7 +567,7 @@ Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std:
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.reject");
     if (!principal) return Out::fail(principal.error());
-    const auto now = core::Clock::now();
+    const auto now = clock_now();
     auto s = load_request(id, now);
     if (!s) return Out::fail(s.error());
     const std::string action = action_of(s->request.operation(), "reject");
@@ -590,7 +590,7 @@ Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std:
                       audit::Outcome::failed, err.code);
         return Out::fail(err);
     }
-    return Out::success(request_json(closed->request, core::Clock::now()));
+    return Out::success(request_json(closed->request, clock_now()));
 }
 
 void Service::tick(core::TimePoint now) {

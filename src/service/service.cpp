@@ -123,7 +123,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         audit_refusal(*engine, name, action, caller, key, st.error());
         return done(Outcome<IssuedToken>::fail(st.error()));
     }
-    const auto now = core::Clock::now();
+    const auto now = clock_now();
     auto names = claim_names(claims);
     if (auto violations = engine->validate_claims(key, claims, now); !violations.empty()) {
         auto err = make_error(ErrorKind::usage, "service.claims_invalid",
@@ -184,7 +184,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
             pseudonyms.emplace();
             // With epochs in the policy, under the key of the epoch this instant falls in.
             if (const auto& epochs = engine->pseudonyms()) {
-                epoch = audit::epoch_at(core::Clock::now(), epochs->epoch);
+                epoch = audit::epoch_at(clock_now(), epochs->epoch);
             }
             for (const auto& [claim, value] : to_pseudonymize) {
                 auto p = audit::claim_pseudonym(*deps_.pseudonymizer, claim, value, epoch);
@@ -288,7 +288,7 @@ Outcome<Service::PublishedJwks> Service::jwks(const Caller& caller) {
 }
 
 Outcome<Service::PublishedJwks> Service::public_jwks() {
-    auto published = deps_.keys->published(core::Clock::now());
+    auto published = deps_.keys->published(clock_now());
     std::vector<token::JwksKey> entries;
     entries.reserve(published.size());
     for (const auto& v : published) {

@@ -115,6 +115,9 @@ struct Dependencies {
     // margin for signing (the daemon derives it), and Retry-After when it did not come.
     std::chrono::milliseconds receipt_wait{std::chrono::seconds(65)};
     std::chrono::seconds receipt_retry_after{5};
+    // The wall clock every use case reads (request times, expiry, token times, the published
+    // key set); empty: core::Clock::now. Tests inject one to decide at chosen instants.
+    std::function<core::TimePoint()> clock{};
 };
 
 class Service {
@@ -235,6 +238,10 @@ class Service {
     [[nodiscard]] std::map<std::string, std::uint64_t> pending_requests() const;
 
   private:
+    // deps_.clock, or the system clock.
+    [[nodiscard]] core::TimePoint clock_now() const {
+        return deps_.clock ? deps_.clock() : core::Clock::now();
+    }
     // Resolves the caller to a principal with the given engine snapshot; a certificate the
     // policy does not name is refused and the refusal of `action` is audited.
     [[nodiscard]] core::Result<const policy::Principal*> identify(

@@ -136,6 +136,10 @@ class RequestVisibility : public ::testing::Test {
         deps.requests = &store_;
         deps.policy = holder_.get();
         deps.keys = keys_.get();
+        deps.clock = [this] {
+            std::lock_guard lock(clock_mu_);
+            return clock_;
+        };
         service_ = std::make_unique<Service>(deps);
     }
 
@@ -147,6 +151,13 @@ class RequestVisibility : public ::testing::Test {
         ASSERT_TRUE(store_.create(id_ + "/close/" + nonce + "/off-b", claim.dump()).ok());
     }
 
+    void set_clock(core::TimePoint t) {
+        std::lock_guard lock(clock_mu_);
+        clock_ = t;
+    }
+
+    std::mutex clock_mu_;
+    core::TimePoint clock_ = core::Clock::now();
     LaggingStore store_;
     std::unique_ptr<keys::KeyManager> keys_;
     std::unique_ptr<policy::EngineHolder> holder_;
@@ -189,6 +200,22 @@ TEST_F(RequestVisibility, ARequestClosingLongerThanACloseTakesHasTheTokenReadAga
     auto got = service_->get_request(Caller{officer_a(), "r3"}, id_);
     ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
     EXPECT_EQ((*got.value)["state"], "closing");
+}
+
+// A close claim whose replica never wrote an outcome (it died while executing) counts as
+// failed exactly five minutes after the claim, on the service's clock.
+TEST_F(RequestVisibility, AnAbandonedCloseReadsAsFailedFiveMinutesAfterItsClaim) {
+    // Records hold milliseconds.
+    const auto claim = core::from_unix_millis(core::unix_millis(core::Clock::now()));
+    claimed_at(claim);
+    set_clock(claim + std::chrono::minutes(5));
+    auto got = service_->get_request(Caller{officer_a(), "r4"}, id_);
+    ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
+    EXPECT_EQ((*got.value)["state"], "closing");
+    set_clock(claim + std::chrono::minutes(5) + std::chrono::milliseconds(1));
+    got = service_->get_request(Caller{officer_a(), "r5"}, id_);
+    ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
+    EXPECT_EQ((*got.value)["state"], "failed");
 }
 
 TEST_F(RequestVisibility, ACloseStillWithinItsTimeIsNotSuspected) {
