@@ -280,8 +280,16 @@ TEST(HsmPool, SessionsClosedBehindThePoolsBackAreRecovered) {
     // (PKCS#11 v2.40 §5.6 C_CloseAllSessions), which also logs the token out.
     CK_FUNCTION_LIST* fl = t.module->state().fl;
     const CK_SLOT_ID slot = t.token->state().slot;
+    // Traffic between strikes: each round waits for ten more completed operations.
+    auto ten_more = [&] {
+        const int from = done.load();
+        const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (done.load() < from + 10 && std::chrono::steady_clock::now() < limit) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    };
     for (int round = 0; round < 3; ++round) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        ten_more();
         std::unique_lock side_door(gate_mu);
         paused = true;
         gate_cv.wait(side_door, [&] { return in_flight == 0; });
@@ -291,7 +299,7 @@ TEST(HsmPool, SessionsClosedBehindThePoolsBackAreRecovered) {
         gate_cv.notify_all();
         ASSERT_EQ(rv, CKR_OK);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ten_more();
     stop = true;
     for (auto& th : threads) th.join();
     EXPECT_EQ(failures.load(), 0) << first_error;
