@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <utility>
 
+#include "core/json_record.hpp"
 #include "crypto/random.hpp"
 #include "keys/key_records.hpp"
 
@@ -64,57 +66,35 @@ std::string VersionRecord::to_json() const {
 }
 
 core::Result<VersionRecord> VersionRecord::from_json(core::ByteView data) {
-    auto bad = [](std::string why) {
-        return make_error(ErrorKind::integrity, "keys.bad_state_record",
-                          "key state record: " + why);
-    };
-    nlohmann::json j = nlohmann::json::parse(data.begin(), data.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
-    VersionRecord r;
-    auto get_int = [&](const char* name, bool required, std::optional<std::int64_t>& out) -> bool {
-        auto it = j.find(name);
-        if (it == j.end()) return !required;
-        if (!it->is_number_integer()) return false;
-        out = it->get<std::int64_t>();
-        return true;
-    };
+    auto r = core::JsonRecord::parse(
+        core::as_chars(data), {"key state record", ErrorKind::integrity, "keys.bad_state_record"});
+    if (!r) return std::move(r).error();
+    VersionRecord v;
+    auto version = r->integer("version");
+    if (!version) return std::move(version).error();
+    if (*version < 1 || *version > 1000000) return r->error("version", "must be 1 to 1000000");
+    v.version = static_cast<unsigned>(*version);
+    auto created = r->time("created_ms");
+    if (!created) return std::move(created).error();
+    v.created_ms = *created;
+    auto alg = r->one_of("algorithm", crypto::algorithm_from_jws_name);
+    if (!alg) return std::move(alg).error();
+    v.algorithm = *alg;
+    auto state = r->one_of("state", state_from_name);
+    if (!state) return std::move(state).error();
+    v.state = *state;
     // Times are range-checked before the fold or a caller does arithmetic on them.
-    auto get_time = [&](const char* name, bool required, std::optional<std::int64_t>& out) {
-        return get_int(name, required, out) && (!out || core::checked_unix_millis(*out).ok());
-    };
-    std::optional<std::int64_t> version, created;
-    if (!get_int("version", true, version) || *version < 1 || *version > 1000000) {
-        return bad("bad version");
+    for (auto [name, slot] :
+         {std::pair{"activate_at_ms", &v.activate_at_ms},
+          std::pair{"activated_ms", &v.activated_ms}, std::pair{"retired_ms", &v.retired_ms},
+          std::pair{"verify_until_ms", &v.verify_until_ms},
+          std::pair{"destroyed_ms", &v.destroyed_ms}}) {
+        auto t = r->optional_time(name);
+        if (!t) return std::move(t).error();
+        *slot = *t;
     }
-    r.version = static_cast<unsigned>(*version);
-    if (!get_time("created_ms", true, created)) return bad("bad created_ms");
-    r.created_ms = *created;
-    auto alg = j.find("algorithm");
-    if (alg == j.end() || !alg->is_string()) return bad("bad algorithm");
-    auto a = crypto::algorithm_from_jws_name(alg->get<std::string>());
-    if (!a) return bad("unknown algorithm");
-    r.algorithm = *a;
-    auto st = j.find("state");
-    if (st == j.end() || !st->is_string()) return bad("bad state");
-    auto s = state_from_name(st->get<std::string>());
-    if (!s) return bad("unknown state");
-    r.state = *s;
-    if (!get_time("activate_at_ms", false, r.activate_at_ms) ||
-        !get_time("activated_ms", false, r.activated_ms) ||
-        !get_time("retired_ms", false, r.retired_ms) ||
-        !get_time("verify_until_ms", false, r.verify_until_ms) ||
-        !get_time("destroyed_ms", false, r.destroyed_ms)) {
-        return bad("bad timestamp");
-    }
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        static const std::vector<std::string> known = {
-            "version",      "algorithm",  "state",           "created_ms",  "activate_at_ms",
-            "activated_ms", "retired_ms", "verify_until_ms", "destroyed_ms"};
-        if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
-            return bad("unknown field " + it.key());
-        }
-    }
-    return r;
+    if (auto done = r->finish(); !done) return std::move(done).error();
+    return v;
 }
 
 bool KeyVersion::published(core::TimePoint now) const noexcept {

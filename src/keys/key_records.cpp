@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <set>
 
+#include "core/json_record.hpp"
 #include "core/time.hpp"
 
 namespace licentra::keys {
@@ -15,58 +15,11 @@ namespace {
 
 constexpr std::string_view kRoot = "licentra/";
 
-core::Error bad(const std::string& why) {
-    return make_error(ErrorKind::integrity, "keys.bad_record", "key record: " + why);
+constexpr std::size_t kMaxRecordString = 256;
+
+core::RecordKind record_kind(std::string kind) {
+    return {"key record: " + std::move(kind), ErrorKind::integrity, "keys.bad_record"};
 }
-
-// Strict object reader: every member named, of the right type, nothing else.
-class Reader {
-  public:
-    explicit Reader(core::ByteView data)
-        : j_(nlohmann::json::parse(data.begin(), data.end(), nullptr, false)) {}
-    [[nodiscard]] bool object() const { return !j_.is_discarded() && j_.is_object(); }
-    bool integer(const char* name, std::int64_t& out) {
-        seen_.insert(name);
-        auto it = j_.find(name);
-        if (it == j_.end() || !it->is_number_integer()) return false;
-        out = it->get<std::int64_t>();
-        return true;
-    }
-    bool optional_integer(const char* name, std::optional<std::int64_t>& out) {
-        seen_.insert(name);
-        auto it = j_.find(name);
-        if (it == j_.end()) return true;
-        if (!it->is_number_integer()) return false;
-        out = it->get<std::int64_t>();
-        return true;
-    }
-    // A time: an integer within core's record-time bounds, checked before any arithmetic (the
-    // fold adds durations to these). A value past INT64_MAX reads as negative and is refused.
-    bool time(const char* name, std::int64_t& out) {
-        return integer(name, out) && core::checked_unix_millis(out).ok();
-    }
-    bool optional_time(const char* name, std::optional<std::int64_t>& out) {
-        if (!optional_integer(name, out)) return false;
-        return !out || core::checked_unix_millis(*out).ok();
-    }
-    bool string(const char* name, std::string& out) {
-        seen_.insert(name);
-        auto it = j_.find(name);
-        if (it == j_.end() || !it->is_string()) return false;
-        out = it->get<std::string>();
-        return out.size() <= 256;
-    }
-    [[nodiscard]] bool nothing_else() const {
-        for (auto it = j_.begin(); it != j_.end(); ++it) {
-            if (seen_.count(it.key()) == 0) return false;
-        }
-        return true;
-    }
-
-  private:
-    nlohmann::json j_;
-    std::set<std::string> seen_;
-};
 
 struct Parsed {
     std::string name;
@@ -132,24 +85,27 @@ std::string CreatedRecord::to_json() const {
 }
 
 core::Result<CreatedRecord> CreatedRecord::from_json(core::ByteView json) {
-    Reader r(json);
-    if (!r.object()) return bad("created record is not a JSON object");
-    CreatedRecord c;
-    std::string alg;
-    if (!r.string("algorithm", alg)) return bad("created record: bad algorithm");
-    auto a = crypto::algorithm_from_jws_name(alg);
-    if (!a) return bad("created record: unknown algorithm");
-    c.algorithm = *a;
-    if (!r.time("created_ms", c.created_ms) || !r.time("activate_at_ms", c.activate_at_ms) ||
-        !r.integer("supersede_verify_ms", c.supersede_verify_ms) || c.supersede_verify_ms < 0 ||
-        c.supersede_verify_ms > core::kMaxDurationMillis) {
-        return bad("created record: bad time");
+    auto r = core::JsonRecord::parse(core::as_chars(json), record_kind("created record"));
+    if (!r) return std::move(r).error();
+    auto alg = r->one_of("algorithm", crypto::algorithm_from_jws_name);
+    if (!alg) return std::move(alg).error();
+    auto created = r->time("created_ms");
+    if (!created) return std::move(created).error();
+    auto activate = r->time("activate_at_ms");
+    if (!activate) return std::move(activate).error();
+    // A duration the fold adds to a successor's activation time: bounded like every duration.
+    auto supersede = r->integer("supersede_verify_ms");
+    if (!supersede) return std::move(supersede).error();
+    if (*supersede < 0 || *supersede > core::kMaxDurationMillis) {
+        return r->error("supersede_verify_ms", "must be from 0 to 36500 days");
     }
-    if (!r.string("by", c.by) || !r.string("request", c.request)) {
-        return bad("created record: bad author or request");
-    }
-    if (!r.nothing_else()) return bad("created record: unknown member");
-    return c;
+    auto by = r->string("by", kMaxRecordString);
+    if (!by) return std::move(by).error();
+    auto request = r->string("request", kMaxRecordString);
+    if (!request) return std::move(request).error();
+    if (auto done = r->finish(); !done) return std::move(done).error();
+    return CreatedRecord{*alg,       *created,       *activate,
+                         *supersede, std::move(*by), std::move(*request)};
 }
 
 std::string EventRecord::to_json() const {
@@ -159,18 +115,20 @@ std::string EventRecord::to_json() const {
 }
 
 core::Result<EventRecord> EventRecord::from_json(core::ByteView json, bool retired) {
-    Reader r(json);
-    if (!r.object()) return bad("event record is not a JSON object");
-    EventRecord e;
-    if (!r.time("at_ms", e.at_ms) || !r.string("by", e.by)) {
-        return bad("event record: bad time or author");
+    auto r = core::JsonRecord::parse(core::as_chars(json), record_kind("event record"));
+    if (!r) return std::move(r).error();
+    auto at = r->time("at_ms");
+    if (!at) return std::move(at).error();
+    auto by = r->string("by", kMaxRecordString);
+    if (!by) return std::move(by).error();
+    auto until = r->optional_time("verify_until_ms");
+    if (!until) return std::move(until).error();
+    // A retirement says until when the key stays published; a destruction ends publication.
+    if (retired != until->has_value()) {
+        return r->error("verify_until_ms", retired ? "is missing" : "belongs to a retirement only");
     }
-    if (!r.optional_time("verify_until_ms", e.verify_until_ms) ||
-        (retired != e.verify_until_ms.has_value())) {
-        return bad("event record: bad verify_until_ms");
-    }
-    if (!r.nothing_else()) return bad("event record: unknown member");
-    return e;
+    if (auto done = r->finish(); !done) return std::move(done).error();
+    return EventRecord{*at, *until, std::move(*by)};
 }
 
 Fold fold_key_records(const std::vector<std::pair<std::string, core::Bytes>>& data,

@@ -470,9 +470,9 @@ TEST(FoldKeyRecords, MalformedRecordsAreIgnoredWithAWarning) {
     EXPECT_EQ(f.highest.at(kName), 2u);
     const std::vector<std::string> expected = {
         created_bad + ": key record: created record is not a JSON object, ignored",
-        retired_bad + ": key record: event record: bad verify_until_ms, ignored",
-        destroyed_bad + ": key record: event record: bad time or author, ignored",
-        unknown_member + ": key record: event record: unknown member, ignored",
+        retired_bad + ": key record: event record verify_until_ms: is missing, ignored",
+        destroyed_bad + ": key record: event record at_ms: must be an integer, ignored",
+        unknown_member + ": key record: event record: unknown member \"extra\", ignored",
         state_bad + ": unreadable, ignored",
         "licentra/product-a/v1 has a second key pair (CKA_ID ff) that is not the version; "
         "remove it with: pkcs11-tool --login --delete-object --type privkey --label "
@@ -514,6 +514,27 @@ TEST(FoldKeyRecords, CreatedRecordsRoundTripAndRefuseUnknownMembers) {
     CreatedRecord negative = c;
     negative.supersede_verify_ms = -1;
     EXPECT_FALSE(CreatedRecord::from_json(core::as_bytes(negative.to_json())).ok());
+}
+
+// JSON readers disagree on which of two equal member names counts: such a record is refused.
+TEST(FoldKeyRecords, ARecordWithADuplicateMemberIsRefused) {
+    auto created = CreatedRecord::from_json(core::as_bytes(std::string(
+        R"({"algorithm":"EdDSA","created_ms":1,"activate_at_ms":1,"supersede_verify_ms":0,)"
+        R"("by":"r","request":"","activate_at_ms":2})")));
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.error().kind, core::ErrorKind::integrity);
+    EXPECT_EQ(created.error().code, "keys.bad_record");
+    EXPECT_EQ(created.error().message,
+              "key record: created record: duplicate member \"activate_at_ms\"");
+    auto event = EventRecord::from_json(
+        core::as_bytes(std::string(R"({"at_ms":1,"by":"r","by":"s"})")), false);
+    ASSERT_FALSE(event.ok());
+    EXPECT_EQ(event.error().code, "keys.bad_record");
+    auto state = VersionRecord::from_json(core::as_bytes(
+        std::string(R"({"version":1,"algorithm":"EdDSA","state":"active","created_ms":1,)"
+                    R"("state":"destroyed"})")));
+    ASSERT_FALSE(state.ok());
+    EXPECT_EQ(state.error().code, "keys.bad_state_record");
 }
 
 TEST(FoldKeyRecords, RecordTimesOutsideTheRecordRangeAreRefusedBeforeTheFoldAddsToThem) {
