@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 
 #include "core/bytes.hpp"
+#include "core/json_record.hpp"
 #include "crypto/random.hpp"
 #include "policy/engine.hpp"
 
@@ -28,18 +28,25 @@ core::Error malformed(std::string message) {
                             std::move(message));
 }
 
-// A time stored in a request record: an integer, range-checked by core's one record-time check
-// before it is converted or compared (a huge value would overflow Clock::duration).
-core::Result<core::TimePoint> record_time(const nlohmann::json& v, const std::string& field) {
-    if (!v.is_number_integer()) return malformed(field + " must be an integer");
-    if (v.is_number_unsigned() &&
-        v.get<std::uint64_t>() > std::uint64_t{std::numeric_limits<std::int64_t>::max()}) {
-        return malformed(field + ": time " + std::to_string(v.get<std::uint64_t>()) +
-                         " ms since the epoch is out of range");
-    }
-    auto t = core::from_unix_millis_checked(v.get<std::int64_t>());
-    if (!t) return malformed(field + ": " + t.error().message);
-    return t;
+// Requests and their approval records as JsonRecord reports them: a malformed request.
+core::RecordKind record_kind(std::string name) {
+    return {std::move(name), core::ErrorKind::integrity, "policy.request_malformed"};
+}
+
+// The stored text is at most 64 KiB: every string in it is bounded by that already.
+constexpr std::size_t kMaxRequestText = 64 * 1024;
+
+// An approval or a rejection: {"principal", "at_ms"}, the time range-checked before it is
+// converted.
+core::Result<ApprovalRecord> approval_record(const nlohmann::json& value, const std::string& what) {
+    auto r = core::JsonRecord::of(value, record_kind(what));
+    if (!r) return std::move(r).error();
+    auto principal = r->string("principal", kMaxRequestText);
+    if (!principal) return std::move(principal).error();
+    auto at = r->time("at_ms");
+    if (!at) return std::move(at).error();
+    if (auto done = r->finish(); !done) return std::move(done).error();
+    return ApprovalRecord{std::move(*principal), core::from_unix_millis(*at)};
 }
 
 core::TimePoint to_millis(core::TimePoint t) {
@@ -285,93 +292,79 @@ std::string ApprovalRequest::to_json() const {
 }
 
 core::Result<ApprovalRequest> ApprovalRequest::from_json(std::string_view text) {
-    if (text.size() > 64 * 1024) return malformed("request JSON is too large");
-    try {
-        const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) return malformed("request is not a JSON object");
-        static const std::vector<std::string> kFields = {
-            "approvals", "created_ms", "expires_ms",    "id",     "key",       "nonce",
-            "operation", "params",     "policy_sha256", "quorum", "rejection", "requester",
-            "state",     "version"};
-        if (j.size() != kFields.size()) return malformed("request has missing or extra fields");
-        for (const std::string& f : kFields) {
-            if (!j.contains(f)) return malformed("request field \"" + f + "\" is missing");
+    if (text.size() > kMaxRequestText) return malformed("request JSON is too large");
+    auto j = core::JsonRecord::parse(text, record_kind("request"));
+    if (!j) return std::move(j).error();
+    ApprovalRequest r;
+    auto op = j->one_of("operation", operation_from_name);
+    if (!op) return std::move(op).error();
+    r.operation_ = *op;
+    auto key = j->string("key", kMaxRequestText);
+    if (!key) return std::move(key).error();
+    r.key_ = std::move(*key);
+    auto version = j->nullable_uint32("version");
+    if (!version) return std::move(version).error();
+    if (*version == 0u) return j->error("version", "must be a positive 32-bit integer");
+    r.version_ = *version;
+    auto params = j->value("params");
+    if (!params) return std::move(params).error();
+    if (auto st = check_params(*params); !st.ok()) return malformed(st.error().message);
+    r.params_ = std::move(*params);
+    auto requester = j->string("requester", kMaxRequestText);
+    if (!requester) return std::move(requester).error();
+    r.requester_ = std::move(*requester);
+    auto policy = j->hex("policy_sha256", r.policy_.size());
+    if (!policy) return std::move(policy).error();
+    std::copy(policy->begin(), policy->end(), r.policy_.begin());
+    auto nonce = j->hex("nonce", kNonceBytes);
+    if (!nonce) return std::move(nonce).error();
+    r.nonce_ = std::move(*nonce);
+    auto created = j->time("created_ms");
+    if (!created) return std::move(created).error();
+    auto expires = j->time("expires_ms");
+    if (!expires) return std::move(expires).error();
+    r.created_ = core::from_unix_millis(*created);
+    r.expires_ = core::from_unix_millis(*expires);
+    if (r.expires_ <= r.created_) return malformed("expires before it was created");
+    auto quorum = j->uint32("quorum");
+    if (!quorum) return std::move(quorum).error();
+    if (*quorum > 64) return j->error("quorum", "must be an integer from 0 to 64");
+    r.quorum_ = *quorum;
+    auto state = j->one_of("state", [](std::string_view name) -> std::optional<RequestState> {
+        for (RequestState s :
+             {RequestState::pending, RequestState::rejected, RequestState::executed}) {
+            if (name == request_state_name(s)) return s;
         }
-        ApprovalRequest r;
-        auto op = operation_from_name(j.at("operation").get<std::string>());
-        if (!op) return malformed("unknown operation");
-        r.operation_ = *op;
-        r.key_ = j.at("key").get<std::string>();
-        const auto& v = j.at("version");
-        if (!v.is_null()) {
-            if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 ||
-                v.get<std::uint64_t>() > UINT32_MAX) {
-                return malformed("version must be a positive 32-bit integer");
-            }
-            r.version_ = static_cast<std::uint32_t>(v.get<std::uint64_t>());
-        }
-        if (auto st = check_params(j.at("params")); !st.ok()) return malformed(st.error().message);
-        r.params_ = j.at("params");
-        r.requester_ = j.at("requester").get<std::string>();
-        auto policy = core::hex_decode(j.at("policy_sha256").get<std::string>());
-        if (!policy.ok() || policy->size() != 32) return malformed("bad policy_sha256");
-        std::copy(policy->begin(), policy->end(), r.policy_.begin());
-        auto nonce = core::hex_decode(j.at("nonce").get<std::string>());
-        if (!nonce.ok() || nonce->size() != kNonceBytes) return malformed("bad nonce");
-        r.nonce_ = std::move(nonce).value();
-        auto created = record_time(j.at("created_ms"), "created_ms");
-        if (!created) return created.error();
-        auto expires = record_time(j.at("expires_ms"), "expires_ms");
-        if (!expires) return expires.error();
-        r.created_ = *created;
-        r.expires_ = *expires;
-        if (r.expires_ <= r.created_) return malformed("expires before it was created");
-        if (!j.at("quorum").is_number_unsigned() || j.at("quorum").get<std::uint64_t>() > 64) {
-            return malformed("quorum must be an integer from 0 to 64");
-        }
-        r.quorum_ = static_cast<std::uint32_t>(j.at("quorum").get<std::uint64_t>());
-        const std::string state = j.at("state").get<std::string>();
-        if (state == "pending") {
-            r.state_ = RequestState::pending;
-        } else if (state == "rejected") {
-            r.state_ = RequestState::rejected;
-        } else if (state == "executed") {
-            r.state_ = RequestState::executed;
-        } else {
-            return malformed("unknown state");
-        }
-        auto record = [](const nlohmann::json& a,
-                         const std::string& what) -> core::Result<ApprovalRecord> {
-            if (!a.is_object() || a.size() != 2 || !a.contains("principal") ||
-                !a.contains("at_ms") || !a.at("principal").is_string()) {
-                return malformed("bad " + what + " record");
-            }
-            auto at = record_time(a.at("at_ms"), what + " at_ms");
-            if (!at) return at.error();
-            return ApprovalRecord{a.at("principal").get<std::string>(), *at};
-        };
-        if (!j.at("approvals").is_array()) return malformed("approvals must be a list");
-        for (const auto& a : j.at("approvals")) {
-            auto rec = record(a, "approval");
-            if (!rec) return rec.error();
-            r.approvals_.push_back(std::move(rec).value());
-        }
-        if (!j.at("rejection").is_null()) {
-            auto rec = record(j.at("rejection"), "rejection");
-            if (!rec) return rec.error();
-            r.rejection_ = std::move(rec).value();
-        }
-        if ((r.state_ == RequestState::rejected) != r.rejection_.has_value()) {
-            return malformed("rejection record does not match the state");
-        }
-        if (j.at("id").get<std::string>() != r.id()) {
-            return core::make_error(core::ErrorKind::integrity, "policy.request_digest_mismatch",
-                                    "the stored id does not match the request's digest");
-        }
-        return r;
-    } catch (const std::exception& e) {
-        return malformed(std::string("request JSON has a wrong type: ") + e.what());
+        return std::nullopt;
+    });
+    if (!state) return std::move(state).error();
+    r.state_ = *state;
+    auto approvals = j->value("approvals");
+    if (!approvals) return std::move(approvals).error();
+    if (!approvals->is_array()) return j->error("approvals", "must be a list");
+    for (const auto& a : *approvals) {
+        auto rec = approval_record(a, "approval");
+        if (!rec) return std::move(rec).error();
+        r.approvals_.push_back(std::move(rec).value());
     }
+    auto rejection = j->value("rejection");
+    if (!rejection) return std::move(rejection).error();
+    if (!rejection->is_null()) {
+        auto rec = approval_record(*rejection, "rejection");
+        if (!rec) return std::move(rec).error();
+        r.rejection_ = std::move(rec).value();
+    }
+    if ((r.state_ == RequestState::rejected) != r.rejection_.has_value()) {
+        return malformed("rejection record does not match the state");
+    }
+    auto id = j->string("id", kMaxRequestText);
+    if (!id) return std::move(id).error();
+    if (auto done = j->finish(); !done) return std::move(done).error();
+    if (*id != r.id()) {
+        return core::make_error(core::ErrorKind::integrity, "policy.request_digest_mismatch",
+                                "the stored id does not match the request's digest");
+    }
+    return r;
 }
 
 }  // namespace licentra::policy

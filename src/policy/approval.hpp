@@ -115,9 +115,9 @@ class ApprovalRequest {
     }
 
     // Canonical JSON (sorted keys, no whitespace, times as integer Unix milliseconds) of the
-    // whole request including approvals and state; from_json is strict (unknown or missing
-    // fields, wrong types -> ErrorKind::integrity "policy.request_malformed") and recomputes
-    // the id, which must match the stored one.
+    // whole request including approvals and state; from_json is strict (unknown, missing or
+    // repeated fields, wrong types -> ErrorKind::integrity "policy.request_malformed") and
+    // recomputes the id, which must match the stored one.
     [[nodiscard]] std::string to_json() const;
     [[nodiscard]] static core::Result<ApprovalRequest> from_json(std::string_view text);
 

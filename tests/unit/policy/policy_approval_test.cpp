@@ -223,6 +223,31 @@ TEST_F(PolicyApproval, JsonRoundTripIsCanonicalAndTamperEvident) {
     EXPECT_FALSE(ApprovalRequest::from_json("[]").ok());
 }
 
+// JSON readers disagree on which of two equal member names counts: such a request is refused,
+// in the request itself and in its nested approval records.
+TEST_F(PolicyApproval, AStoredRequestWithADuplicateMemberIsRefused) {
+    ApprovalRequest r = open_rotation();
+    ASSERT_TRUE(r.approve(*engine_, "off-b", now_).ok());
+    const std::string text = r.to_json();
+    ASSERT_TRUE(ApprovalRequest::from_json(text).ok());
+    const std::string duplicate_key = R"({"key":"other",)" + text.substr(1);
+    auto refused = ApprovalRequest::from_json(duplicate_key);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().kind, core::ErrorKind::integrity);
+    EXPECT_EQ(refused.error().code, "policy.request_malformed");
+    EXPECT_EQ(refused.error().message, "request: duplicate member \"key\"");
+
+    std::string nested = text;
+    const std::string principal = R"("principal":"off-b")";
+    const auto at = nested.find(principal);
+    ASSERT_NE(at, std::string::npos);
+    nested.insert(at, R"("principal":"off-a",)");
+    auto refused_nested = ApprovalRequest::from_json(nested);
+    ASSERT_FALSE(refused_nested.ok());
+    EXPECT_EQ(refused_nested.error().code, "policy.request_malformed");
+    EXPECT_EQ(refused_nested.error().message, "request: duplicate member \"principal\"");
+}
+
 // A stored time Clock::duration cannot hold (created_ms 9223372036854775807 made
 // duration_cast overflow: UBSan in fuzz_policy_request) is refused before any conversion, as is
 // every time outside core's record bounds (tests/fuzz/corpus/policy_request/huge_time.json).
@@ -241,7 +266,8 @@ TEST_F(PolicyApproval, StoredTimesOutsideTheRecordRangeAreRefusedBeforeAnyArithm
             auto back = ApprovalRequest::from_json(j.dump());
             ASSERT_FALSE(back.ok()) << field << " " << t.dump();
             EXPECT_EQ(back.error().code, "policy.request_malformed");
-            EXPECT_EQ(back.error().message.rfind(std::string(field) + ": time ", 0), 0u)
+            EXPECT_EQ(back.error().message.rfind("request " + std::string(field) + ": time ", 0),
+                      0u)
                 << back.error().message;
             EXPECT_NE(back.error().message.find("out"), std::string::npos) << back.error().message;
         }
