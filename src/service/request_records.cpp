@@ -1,6 +1,9 @@
 #include "service/request_records.hpp"
 
 #include <algorithm>
+#include <utility>
+
+#include "core/json_record.hpp"
 
 namespace licentra::service {
 
@@ -29,14 +32,12 @@ std::optional<Decision> decision_from_name(std::string_view s) {
     return std::nullopt;
 }
 
-// Reads {"at_ms": <int>, ...} members strictly; a time outside the record range (core/time) is
-// refused before anyone converts or adds to it.
-std::optional<std::int64_t> at_ms_of(const nlohmann::json& j) {
-    auto it = j.find("at_ms");
-    if (it == j.end() || !it->is_number_integer()) return std::nullopt;
-    const auto v = it->get<std::int64_t>();
-    if (!core::checked_unix_millis(v)) return std::nullopt;
-    return v;
+// Names, error codes and key ids are short; the bound only keeps junk out of memory and logs.
+constexpr std::size_t kMaxRecordString = 4096;
+
+core::RecordKind record_kind(const std::string& name, std::string_view what) {
+    return {"request record " + name + ": " + std::string(what), ErrorKind::integrity,
+            "service.request_record_malformed"};
 }
 
 }  // namespace
@@ -74,51 +75,34 @@ std::string OutcomeRecord::to_json() const {
 }
 
 core::Result<OutcomeRecord> OutcomeRecord::from_json(std::string_view text) {
-    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return malformed("outcome", "not a JSON object");
-    static const std::vector<std::string> kAllowed = {
-        "decision", "result", "principal", "by", "at_ms", "reason", "version", "state", "kid"};
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        if (std::find(kAllowed.begin(), kAllowed.end(), it.key()) == kAllowed.end()) {
-            return malformed("outcome", "unknown member " + it.key());
-        }
-    }
-    auto str = [&](const char* name) -> std::optional<std::string> {
-        auto it = j.find(name);
-        if (it == j.end() || !it->is_string()) return std::nullopt;
-        return it->get<std::string>();
-    };
+    auto r = core::JsonRecord::parse(
+        text, {"request record outcome", ErrorKind::integrity, "service.request_record_malformed"});
+    if (!r) return std::move(r).error();
+    auto decision = r->one_of("decision", decision_from_name);
+    if (!decision) return std::move(decision).error();
+    auto result = r->one_of("result", result_from_name);
+    if (!result) return std::move(result).error();
     OutcomeRecord o;
-    auto d = str("decision");
-    auto r = str("result");
-    auto p = str("principal");
-    auto b = str("by");
-    auto at = at_ms_of(j);
-    if (!d || !r || !p || !b || !at) return malformed("outcome", "missing or mistyped member");
-    auto decision = decision_from_name(*d);
-    auto result = result_from_name(*r);
-    if (!decision || !result) return malformed("outcome", "unknown decision or result");
     o.decision = *decision;
     o.result = *result;
-    o.principal = *p;
-    o.by = *b;
+    for (auto [name, slot] : {std::pair{"principal", &o.principal}, std::pair{"by", &o.by}}) {
+        auto v = r->string(name, kMaxRecordString);
+        if (!v) return std::move(v).error();
+        *slot = std::move(*v);
+    }
+    auto at = r->time("at_ms");
+    if (!at) return std::move(at).error();
     o.at_ms = *at;
-    if (j.contains("reason")) {
-        if (!(o.reason = str("reason"))) return malformed("outcome", "bad reason");
+    for (auto [name, slot] :
+         {std::pair{"reason", &o.reason}, std::pair{"state", &o.state}, std::pair{"kid", &o.kid}}) {
+        auto v = r->optional_string(name, kMaxRecordString);
+        if (!v) return std::move(v).error();
+        *slot = std::move(*v);
     }
-    if (j.contains("state")) {
-        if (!(o.state = str("state"))) return malformed("outcome", "bad state");
-    }
-    if (j.contains("kid")) {
-        if (!(o.kid = str("kid"))) return malformed("outcome", "bad kid");
-    }
-    if (j.contains("version")) {
-        const auto& v = j.at("version");
-        if (!v.is_number_unsigned() || v.get<std::uint64_t>() > UINT32_MAX) {
-            return malformed("outcome", "bad version");
-        }
-        o.version = static_cast<std::uint32_t>(v.get<std::uint64_t>());
-    }
+    auto version = r->optional_uint32("version");
+    if (!version) return std::move(version).error();
+    o.version = *version;
+    if (auto done = r->finish(); !done) return std::move(done).error();
     return o;
 }
 
@@ -150,16 +134,21 @@ core::Result<std::optional<StoredRequest>> fold_request(const std::string& id,
             if (r->id() != id) return malformed(name, "its id does not match its name");
             base = std::move(*r);
         } else if (name.rfind(approval_prefix, 0) == 0) {
-            const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-            auto at = j.is_object() && j.size() == 1 ? at_ms_of(j) : std::nullopt;
-            if (!at) return malformed(name, "bad approval record");
+            auto r = core::JsonRecord::parse(text, record_kind(name, "approval"));
+            if (!r) return std::move(r).error();
+            auto at = r->time("at_ms");
+            if (!at) return std::move(at).error();
+            if (auto done = r->finish(); !done) return std::move(done).error();
             std::string principal = name.substr(approval_prefix.size());
             if (!policy::valid_name(principal)) return malformed(name, "bad principal name");
             approvals.push_back({std::move(principal), core::from_unix_millis(*at)});
         } else if (name.rfind(close_prefix, 0) == 0 || name.rfind(decide_prefix, 0) == 0) {
-            const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-            auto at = j.is_object() ? at_ms_of(j) : std::nullopt;
-            if (!at) return malformed(name, "bad close claim");
+            // The fold needs only when the claim was made: its other members (decision, by)
+            // tell an operator who claimed what and stay unchecked, so no finish() here.
+            auto r = core::JsonRecord::parse(text, record_kind(name, "close claim"));
+            if (!r) return std::move(r).error();
+            auto at = r->time("at_ms");
+            if (!at) return std::move(at).error();
             if (!newest_claim || *at > *newest_claim) newest_claim = *at;
         } else if (name.rfind(outcome_prefix, 0) == 0) {
             auto o = OutcomeRecord::from_json(text);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "policy/engine.hpp"
@@ -303,6 +304,34 @@ TEST_F(RequestRecords, MalformedOutcomeRecordIsAnIntegrityError) {
         SCOPED_TRACE(text);
         expect_malformed({base(), {name, text}});
     }
+}
+
+// JSON readers disagree on which of two equal member names counts: every request record with
+// one is malformed, whichever of the two values the fold would have used.
+TEST_F(RequestRecords, ARecordWithADuplicateMemberIsMalformed) {
+    const std::string at = std::to_string(kT0);
+    const std::string approval = id_ + "/approval/off-b";
+    const std::string claim = id_ + "/close/" + std::string(32, 'a') + "/off-b";
+    const std::string outcome = id_ + "/outcome/" + std::string(32, 'a');
+    const std::string good =
+        outcome_of(Decision::execute, RequestState::executed, "off-c", kT0).to_json();
+    const std::string twice_by = R"({"by":"replica-c",)" + good.substr(1);
+    for (const auto& [name, text] :
+         {std::pair{approval, R"({"at_ms":)" + at + R"(,"at_ms":)" + at + "}"},
+          std::pair{claim, R"({"decision":"execute","by":"r","at_ms":1,"at_ms":)" + at + "}"},
+          std::pair{outcome, twice_by}}) {
+        SCOPED_TRACE(text);
+        auto r = fold_request(id_, {base(), {name, text}}, core::from_unix_millis(kT0 + 1000));
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().kind, core::ErrorKind::integrity);
+        EXPECT_EQ(r.error().code, "service.request_record_malformed");
+        EXPECT_NE(r.error().message.find("duplicate member"), std::string::npos)
+            << r.error().message;
+    }
+    auto refused = OutcomeRecord::from_json(twice_by);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, "service.request_record_malformed");
+    EXPECT_EQ(refused.error().message, "request record outcome: duplicate member \"by\"");
 }
 
 TEST_F(RequestRecords, BaseWhoseIdDoesNotMatchItsNameIsAnError) {
