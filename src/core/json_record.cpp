@@ -12,6 +12,10 @@ namespace {
 
 std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
+Error refused(const RecordKind& kind, std::string_view why) {
+    return make_error(kind.error_kind, kind.error_code, kind.name + std::string(why));
+}
+
 // An unsigned integer past INT64_MAX: nlohmann reads it back as a negative std::int64_t.
 std::optional<std::uint64_t> past_int64(const nlohmann::json& v) {
     if (!v.is_number_unsigned()) return std::nullopt;
@@ -41,20 +45,13 @@ Result<JsonRecord> JsonRecord::parse(std::string_view text, RecordKind kind) {
             return true;
         };
     nlohmann::json j = nlohmann::json::parse(text, note_keys, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
-        return make_error(kind.error_kind, kind.error_code, kind.name + " is not a JSON object");
-    }
-    if (duplicate) {
-        return make_error(kind.error_kind, kind.error_code,
-                          kind.name + ": duplicate member " + in_quotes(*duplicate));
-    }
+    if (j.is_discarded() || !j.is_object()) return refused(kind, " is not a JSON object");
+    if (duplicate) return refused(kind, ": duplicate member " + in_quotes(*duplicate));
     return JsonRecord(std::move(j), std::move(kind));
 }
 
 Result<JsonRecord> JsonRecord::of(const nlohmann::json& value, RecordKind kind) {
-    if (!value.is_object()) {
-        return make_error(kind.error_kind, kind.error_code, kind.name + " is not a JSON object");
-    }
+    if (!value.is_object()) return refused(kind, " is not a JSON object");
     return JsonRecord(value, std::move(kind));
 }
 
@@ -68,11 +65,7 @@ const nlohmann::json* JsonRecord::find(std::string_view name) {
 }
 
 Error JsonRecord::error(std::string_view member, std::string_view why) const {
-    return record_error(std::string(member) + ": " + std::string(why));
-}
-
-Error JsonRecord::record_error(std::string_view why) const {
-    return make_error(kind_.error_kind, kind_.error_code, kind_.name + " " + std::string(why));
+    return refused(kind_, " " + std::string(member) + ": " + std::string(why));
 }
 
 template <class T, class Read>
@@ -155,12 +148,14 @@ Result<bool> JsonRecord::boolean(std::string_view name) {
 }
 
 Result<Bytes> JsonRecord::hex(std::string_view name, std::size_t bytes) {
-    auto text = string(name, 2 * bytes);
-    if (!text) return std::move(text).error();
-    auto decoded = hex_decode(*text);
-    if (!decoded || decoded->size() != bytes) {
-        return error(name, "must be " + std::to_string(bytes) + " bytes in hex");
+    const nlohmann::json* v = find(name);
+    if (v == nullptr) return error(name, "is missing");
+    const std::string why = "must be " + std::to_string(bytes) + " bytes in hex";
+    if (!v->is_string() || v->get_ref<const std::string&>().size() != 2 * bytes) {
+        return error(name, why);
     }
+    auto decoded = hex_decode(v->get_ref<const std::string&>());
+    if (!decoded) return error(name, why);
     return decoded;
 }
 
@@ -173,8 +168,7 @@ Result<nlohmann::json> JsonRecord::value(std::string_view name) {
 Status JsonRecord::finish() const {
     for (auto it = object_.begin(); it != object_.end(); ++it) {
         if (read_.count(it.key()) == 0) {
-            return make_error(kind_.error_kind, kind_.error_code,
-                              kind_.name + ": unknown member " + in_quotes(it.key()));
+            return refused(kind_, ": unknown member " + in_quotes(it.key()));
         }
     }
     return ok_status();

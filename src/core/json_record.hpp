@@ -39,7 +39,8 @@ class JsonRecord {
   public:
     // Parses text as one JSON object (duplicate member names refused at every depth).
     [[nodiscard]] static Result<JsonRecord> parse(std::string_view text, RecordKind kind);
-    // A nested object of a record already parsed (e.g. one element of an array member).
+    // A nested object of a record already parsed (e.g. one element of an array member); parse()
+    // has refused duplicate members in it.
     [[nodiscard]] static Result<JsonRecord> of(const nlohmann::json& value, RecordKind kind);
 
     // Required members fail when absent or of another type; optional ones only when present
@@ -88,7 +89,6 @@ class JsonRecord {
     JsonRecord(nlohmann::json object, RecordKind kind);
     // The member, marked read; nullptr if absent.
     const nlohmann::json* find(std::string_view name);
-    [[nodiscard]] Error record_error(std::string_view why) const;
     template <class T, class Read>
     Result<std::optional<T>> optional(std::string_view name, Read read);
 
