@@ -1,5 +1,6 @@
-// `licentra hsm keys|generate`: operator commands against a PKCS#11 token, for provisioning
-// and inspection. The PIN comes from the URI's pin-source file, never from the command line.
+// `licentra hsm keys|generate`: operator commands against a PKCS#11 token, for inspection and
+// for the key ceremony that prepares a token before any daemon uses it. The PIN comes from the
+// URI's pin-source file, never from the command line.
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -131,6 +132,22 @@ int hsm_generate(const HsmOptions& o) {
     int code = kExitOk;
     auto token = open_token(o, &code);
     if (!token) return code;
+    // A key ceremony tool: the pair it makes has no grant, no approval and no audit entry behind
+    // it. A token a deployment uses holds the daemons' records (key versions, requests, the
+    // audit anchor); keys there come from rotation requests, approved and audited.
+    auto records = token->list_data("licentra/");
+    if (!records) {
+        std::cerr << "licentra hsm: " << records.error().message << "\n";
+        return kExitHsm;
+    }
+    if (!records->empty()) {
+        std::cerr << "licentra hsm generate: token " << token->label()
+                  << " is used by a licentra-signd deployment (it holds " << records->size()
+                  << " of the daemons' records); keys on it are created by rotation requests "
+                     "(licentra keys rotate), approved and audited. hsm generate is a key "
+                     "ceremony tool for a token no daemon has used yet.\n";
+        return kExitConflict;
+    }
     auto key = token->generate_key(o.name, o.version, *alg);
     if (!key) {
         std::cerr << "licentra hsm: " << key.error().message << "\n";
@@ -323,7 +340,9 @@ void add_hsm_commands(CLI::App& root, Outcome& outcome) {
 
     auto gen_o = std::make_shared<HsmOptions>();
     CLI::App* gen = hsm->add_subcommand(
-        "generate", "Create a sign-only key pair licentra/NAME/vN on the token");
+        "generate",
+        "Key ceremony: create a sign-only key pair licentra/NAME/vN on a token no daemon has "
+        "used yet (refused, exit 7, on a token holding a deployment's records)");
     add_common(gen, *gen_o);
     gen->add_option("--name", gen_o->name, "Key name")->required();
     gen->add_option("--version", gen_o->version, "Key version, a positive integer")

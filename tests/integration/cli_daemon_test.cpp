@@ -173,5 +173,41 @@ TEST(LicentraCli, AuditAnchorPrintsTheAnchoredNoteThatVerifyTrusts) {
     EXPECT_EQ(anchor("bad origin", &none), 2) << none;
 }
 
+// `hsm generate` is a key-ceremony tool: it makes a pair on a token no daemon has used, and
+// refuses (exit 7, nothing created) once a daemon has written its records there.
+TEST(LicentraCli, HsmGenerateMakesKeysOnlyOnATokenNoDaemonHasUsed) {
+    Deployment deployment;
+    const auto& token = deployment.token();
+    auto hsm = [&](std::vector<std::string> args, std::string* out) {
+        std::vector<std::string> argv = {"env", "SOFTHSM2_CONF=" + token.conf_path().string(),
+                                         "LICENTRA_PKCS11_MODULE=" + SoftHsmToken::module_path(),
+                                         binary("licentra"), "hsm"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        argv.insert(argv.end(), {"--uri", token.uri()});
+        return run_command(argv, out);
+    };
+    auto generate = [&](unsigned version, std::string* out) {
+        return hsm({"generate", "--name", "ceremony", "--version", std::to_string(version), "--alg",
+                    "EdDSA"},
+                   out);
+    };
+    std::string out;
+    ASSERT_EQ(generate(1, &out), 0) << out;
+    EXPECT_EQ(out.rfind("licentra/ceremony/v1 EdDSA id=", 0), 0u) << out;
+
+    Daemon daemon(deployment);  // bootstraps the policy's keys: its records are on the token
+    daemon.signal(SIGTERM);
+    ASSERT_EQ(daemon.wait(), 0) << daemon.log();
+
+    ASSERT_EQ(generate(2, &out), 7) << out;
+    EXPECT_NE(out.find("licentra hsm generate: token licentra-it is used by a licentra-signd "
+                       "deployment"),
+              std::string::npos)
+        << out;
+    ASSERT_EQ(hsm({"keys", "--prefix", "licentra/ceremony/"}, &out), 0) << out;
+    EXPECT_NE(out.find("licentra/ceremony/v1 "), std::string::npos) << out;
+    EXPECT_EQ(out.find("licentra/ceremony/v2"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace licentra::test
