@@ -1,0 +1,1 @@
+licentra_fuzz_target(token_records LIBS licentra::keys licentra::service)
