@@ -56,10 +56,9 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
                                  const ClaimTiming& timing,
                                  const std::function<core::Result<bool>()>& pre_check,
                                  std::string* claimed) {
-    if (timing.settle <= timing.write_bound) {
-        // The safety argument needs every competing claim visible after the settle.
+    if (!timing.workable()) {
         return core::make_error(core::ErrorKind::usage, "keys.claim_timing",
-                                "claim settle must exceed the write bound");
+                                "claim timings need 0 < write_bound < settle");
     }
     auto random = crypto::random_bytes(kNonceHex / 2);
     if (!random) return random.error();

@@ -30,6 +30,11 @@ struct ClaimTiming {
     std::chrono::milliseconds write_bound{500};
     // How long a claimer waits before reading the claims back; must exceed write_bound.
     std::chrono::milliseconds settle{1000};
+    // 0 < write_bound < settle: the safety argument needs every competing claim visible after
+    // the settle.
+    [[nodiscard]] bool workable() const noexcept {
+        return write_bound > std::chrono::milliseconds::zero() && settle > write_bound;
+    }
 };
 
 struct ClaimStorage {

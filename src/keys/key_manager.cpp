@@ -120,8 +120,7 @@ core::Result<std::unique_ptr<KeyManager>> KeyManager::create(std::shared_ptr<Key
     if (store == nullptr) return refuse("a key manager needs a key store");
     if (!kid) return refuse("a key manager needs a kid function");
     if (options.replica.empty()) return refuse("the replica name is empty");
-    if (options.claims.write_bound <= std::chrono::milliseconds::zero() ||
-        options.claims.settle <= options.claims.write_bound) {
+    if (!options.claims.workable()) {
         return refuse("claim timings need 0 < write_bound < settle");
     }
     if (options.min_pre_active < std::chrono::milliseconds::zero()) {

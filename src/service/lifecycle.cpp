@@ -111,12 +111,13 @@ std::chrono::milliseconds Service::stale_view_after() const {
     return 6 * deps_.claims.settle + std::chrono::seconds(5);
 }
 
-void Service::suspect_stale_view(const std::string& why, core::TimePoint now) {
+bool Service::suspect_stale_view(const std::string& why, core::TimePoint now) {
     const std::int64_t now_ms = core::unix_millis(now);
     std::int64_t last = last_view_reload_ms_.load();
-    if (now_ms - last < stale_view_after().count()) return;
-    if (!last_view_reload_ms_.compare_exchange_strong(last, now_ms)) return;  // another thread
+    if (now_ms - last < stale_view_after().count()) return false;
+    if (!last_view_reload_ms_.compare_exchange_strong(last, now_ms)) return false;  // another
     deps_.requests->reload_view(why + "; reading the token again");
+    return true;
 }
 
 void Service::suspect_closing(const StoredRequest& s, core::TimePoint now) {
@@ -652,6 +653,19 @@ void Service::tick(core::TimePoint now) {
                 // Approved, but the replica that should have executed it did not (it stood
                 // back from a slow or contended claim, or died): one replica executes it now.
                 // A fresh approval is left to the approver's replica, which is still trying.
+                // Or this replica's view missed the claims and outcome another replica wrote
+                // (a module whose per-process view misses a write that raced one of its own,
+                // docs/adr/0004): its own claims would not heal that view, and an execution
+                // from it would act on a stale key state. So the token is read again first,
+                // at most once per interval; the next tick decides on what it then shows.
+                const auto waited =
+                    std::chrono::duration_cast<std::chrono::seconds>(now - r.approvals().back().at);
+                if (suspect_stale_view("request " + id + " has had its quorum for " +
+                                           std::to_string(waited.count()) +
+                                           " s and reads as pending with no close",
+                                       now)) {
+                    continue;
+                }
                 (void)close(*engine, id, Decision::execute, system, {}, false);
             } else if (r.operation() == policy::Operation::rotate) {
                 pending_rotation_keys.push_back(r.key());

@@ -55,13 +55,40 @@ std::string unknown_principal_name(const core::ClientIdentity& identity) {
     return "cert:" + core::hex_encode(identity.spki_sha256).substr(0, 16);
 }
 
+core::Result<std::unique_ptr<Service>> Service::create(Dependencies deps) {
+    const std::pair<bool, const char*> required[] = {
+        {deps.requests != nullptr, "a request store"},
+        {deps.policy != nullptr, "the policy"},
+        {deps.keys != nullptr, "the key manager"},
+        {deps.audit != nullptr, "the audit log"},
+        {deps.pseudonymizer != nullptr, "the pseudonymizer"},
+        {deps.executor != nullptr, "an executor"}};
+    for (const auto& [present, what] : required) {
+        if (!present) {
+            return make_error(ErrorKind::usage, "service.missing_dependency",
+                              std::string("the service needs ") + what);
+        }
+    }
+    auto bad = [](const std::string& what) {
+        return make_error(ErrorKind::usage, "service.bad_dependency", what);
+    };
+    if (deps.replica.empty()) return bad("the replica name is empty");
+    if (!deps.claims.workable()) return bad("claim timings need 0 < write_bound < settle");
+    if (deps.outcome_wait <= std::chrono::milliseconds::zero()) {
+        return bad("the outcome wait must be positive");
+    }
+    if (deps.receipt_wait < std::chrono::milliseconds::zero() ||
+        deps.receipt_retry_after <= std::chrono::seconds::zero()) {
+        return bad("the receipt wait must not be negative and Retry-After must be positive");
+    }
+    return std::unique_ptr<Service>(new Service(std::move(deps)));
+}
+
 Service::Service(Dependencies deps) : deps_(std::move(deps)) {
     // Versions that start signing by time alone are recorded in this replica's log when it
     // starts signing with them.
-    if (deps_.keys != nullptr) {
-        deps_.keys->set_observer(
-            transition_hook(std::string(policy::kSystemPrincipal), {}, std::nullopt));
-    }
+    deps_.keys->set_observer(
+        transition_hook(std::string(policy::kSystemPrincipal), {}, std::nullopt));
 }
 
 std::string Service::principal_name(const core::ClientIdentity& identity) const {
@@ -176,11 +203,6 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         std::optional<std::map<std::string, std::string>> pseudonyms;
         std::optional<audit::PseudonymEpoch> epoch;
         if (!to_pseudonymize.empty()) {
-            if (deps_.pseudonymizer == nullptr) {
-                return reply(Outcome<IssuedToken>::fail(
-                    make_error(ErrorKind::internal, "service.no_pseudonymizer",
-                               "the policy records pseudonyms but no HMAC key is wired")));
-            }
             pseudonyms.emplace();
             // With epochs in the policy, under the key of the epoch this instant falls in.
             if (const auto& epochs = engine->pseudonyms()) {

@@ -130,7 +130,14 @@ class Service {
         std::optional<core::Error> failure;
     };
 
-    explicit Service(Dependencies deps);
+    // Validates its dependencies: a request store, the policy, the key manager, the audit log,
+    // the pseudonymizer and the executor are required (checkpoints is optional), the replica
+    // name is non-empty, the claim timing can work (settle > write bound > 0) and the waits are
+    // positive. Errors: usage "service.missing_dependency" naming the first one missing,
+    // "service.bad_dependency" naming the value that cannot work.
+    [[nodiscard]] static core::Result<std::unique_ptr<Service>> create(Dependencies deps);
+    Service(const Service&) = delete;
+    Service& operator=(const Service&) = delete;
 
     // POST /v1/tokens. authorize (token.sign on key) -> rate limit -> validate claims (every
     // violation) -> set iss/iat/jti -> sign with the key's active version on the executor ->
@@ -238,6 +245,7 @@ class Service {
     [[nodiscard]] std::map<std::string, std::uint64_t> pending_requests() const;
 
   private:
+    explicit Service(Dependencies deps);
     // deps_.clock, or the system clock.
     [[nodiscard]] core::TimePoint clock_now() const {
         return deps_.clock ? deps_.clock() : core::Clock::now();
@@ -290,9 +298,10 @@ class Service {
     policy::RateLimiter limiter_;
     Stats stats_;
     // A request that reads as closing, or an executed rotation whose version the key manager
-    // does not show, for longer than a close takes: this replica's view of the token may have
-    // stopped matching it; asks for a re-read, at most once per stale_view_after().
-    void suspect_stale_view(const std::string& why, core::TimePoint now);
+    // does not show, for longer than a close takes, or an approved request that nobody closed:
+    // this replica's view of the token may have stopped matching it; asks for a re-read, at
+    // most once per stale_view_after(). True when it asked.
+    bool suspect_stale_view(const std::string& why, core::TimePoint now);
     void suspect_closing(const StoredRequest& s, core::TimePoint now);
     void suspect_unseen_version(const std::string& key, const OutcomeRecord& o,
                                 core::TimePoint now);

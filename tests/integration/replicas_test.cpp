@@ -107,6 +107,17 @@ class Cluster {
         }
         return out;
     }
+    // Each replica's view of request id ("replica 1: executed", ...), for a failure message.
+    std::string request_states(const std::string& id) {
+        std::string out;
+        for (std::size_t i = 0; i < size(); ++i) {
+            auto r = (*this)[i].request("officer-b", "GET", "/v1/requests/" + id);
+            const json doc = json::parse(r.body, nullptr, false);
+            out += "\nreplica " + std::to_string(i + 1) + ": " + std::to_string(r.status) + ' ' +
+                   (doc.is_object() ? doc.value("state", "?") : r.body);
+        }
+        return out;
+    }
     std::string jwks(std::size_t i) {
         return (*this)[i].request("auditor", "GET", "/.well-known/jwks.json").body;
     }
@@ -299,7 +310,7 @@ TEST_P(Replicas, TheSameApprovalAtOnceExecutesOnceAndEveryReplicaPublishesTheRes
                 return view["state"] != "pending" && view["state"] != "closing";
             },
             kCloseWithin))
-            << c.logs() << "\nround " << round << ": " << view.dump();
+            << c.logs() << "\nround " << round << ": " << view.dump() << c.request_states(id);
         ASSERT_EQ(view["state"], "executed") << view.dump();
         const unsigned version = view["result"]["version"];
         ASSERT_GT(version, last_version) << view.dump();
@@ -370,7 +381,7 @@ TEST_P(Replicas, DistinctApprovalsAtOnceAreAllCountedAndExecuteOnce) {
                 return view["state"] != "pending" && view["state"] != "closing";
             },
             kCloseWithin))
-            << c.logs() << "\nround " << round << ": " << view.dump();
+            << c.logs() << "\nround " << round << ": " << view.dump() << c.request_states(id);
         ASSERT_EQ(view["state"], "executed") << view.dump();
         // Every approval answered 200 is on the token: the replicas' views together hold it
         // (one replica's view can lag a record that raced its own write; docs/adr/0004).
@@ -425,7 +436,7 @@ TEST_P(Replicas, AnApprovalAndARejectionAtOnceNeverExecuteARejectedRequest) {
                 return view["state"] != "pending" && view["state"] != "closing";
             },
             kCloseWithin))
-            << c.logs() << "\nround " << round << ": " << view.dump();
+            << c.logs() << "\nround " << round << ": " << view.dump() << c.request_states(id);
         const std::string state = view["state"];
         ASSERT_TRUE(state == "executed" || state == "rejected") << view.dump();
         outcome_of[view["digest"]] = state;

@@ -310,7 +310,12 @@ int run_daemon(const std::filesystem::path& config_path, bool check_only) {
         std::max(std::chrono::seconds(1),
                  std::chrono::ceil<std::chrono::seconds>(std::min<std::chrono::milliseconds>(
                      cfg->audit.checkpoint_interval, std::chrono::seconds(5))));
-    service::Service service(std::move(service_deps));
+    auto created_service = service::Service::create(std::move(service_deps));
+    if (!created_service) {
+        log_line("service: " + created_service.error().to_string());
+        return kExitRuntime;
+    }
+    service::Service& service = **created_service;
     if (auto st = service.bootstrap_keys(); !st) {
         // The key stays unavailable (409) until it exists; the periodic tick tries again.
         log_line("key bootstrap: " + st.error().to_string());

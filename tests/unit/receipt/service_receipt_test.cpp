@@ -15,6 +15,7 @@
 #include "service/service.hpp"
 #include "support/test_support.hpp"
 #include "unit/policy/policy_test_util.hpp"
+#include "unit/service/fakes.hpp"
 #include "unit/token/test_signer.hpp"
 
 namespace licentra::service {
@@ -74,12 +75,18 @@ class ServiceReceipt : public ::testing::Test {
     }
     Service& service(std::chrono::milliseconds wait = std::chrono::hours(1)) {
         Dependencies deps;
+        deps.requests = &requests_;
         deps.policy = holder_.get();
+        deps.keys = keys_.get();
         deps.audit = log_.get();
+        deps.pseudonymizer = &pseudonymizer_;
+        deps.executor = &executor_;
         deps.checkpoints = &waiter_;
         deps.receipt_wait = wait;
         deps.receipt_retry_after = std::chrono::seconds(3);
-        service_ = std::make_unique<Service>(deps);
+        auto created = Service::create(deps);
+        EXPECT_TRUE(created.ok()) << created.error().to_string();
+        service_ = std::move(*created);
         return *service_;
     }
     std::uint64_t append(const std::string& action, const std::string& key,
@@ -108,6 +115,10 @@ class ServiceReceipt : public ::testing::Test {
     std::shared_ptr<const policy::Engine> engine_;
     std::unique_ptr<policy::EngineHolder> holder_;
     std::unique_ptr<test::OpensslSigner> signer_;
+    fake::MemoryRequestStore requests_;
+    std::unique_ptr<keys::KeyManager> keys_ = fake::key_manager_without_keys();
+    fake::NoPseudonyms pseudonymizer_;
+    fake::InlineExecutor executor_;
     audit::CheckpointWaiter waiter_;
     audit::WaiterAnchor anchor_{nullptr, waiter_};
     std::unique_ptr<audit::AuditLog> log_;

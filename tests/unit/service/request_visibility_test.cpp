@@ -11,103 +11,21 @@
 #include <utility>
 #include <vector>
 
+#include "audit/log.hpp"
 #include "core/bytes.hpp"
-#include "keys/key_manager.hpp"
-#include "keys/key_store.hpp"
 #include "policy/approval.hpp"
 #include "policy/engine.hpp"
 #include "policy/holder.hpp"
 #include "service/service.hpp"
+#include "support/test_support.hpp"
 #include "unit/policy/policy_test_util.hpp"
+#include "unit/service/fakes.hpp"
+#include "unit/token/test_signer.hpp"
 
 namespace licentra::service {
 namespace {
 
 namespace ca = core::action;
-
-// Records in memory; the first `hidden_lists` listings answer as if the token did not yet
-// show them.
-class LaggingStore : public RequestStore {
-  public:
-    core::Status create(const std::string& name, const std::string& json) override {
-        std::lock_guard lock(mu_);
-        records_.emplace(name, json);
-        return {};
-    }
-    core::Result<std::vector<std::pair<std::string, std::string>>> list(
-        const std::string& prefix) override {
-        std::lock_guard lock(mu_);
-        ++lists_;
-        std::vector<std::pair<std::string, std::string>> out;
-        if (lists_ <= hidden_lists) return out;
-        for (const auto& [name, text] : records_) {
-            if (name.rfind(prefix, 0) == 0) out.emplace_back(name, text);
-        }
-        return out;
-    }
-    core::Status remove(const std::string& name) override {
-        std::lock_guard lock(mu_);
-        records_.erase(name);
-        return {};
-    }
-    void reload_view(std::string_view why) override {
-        std::lock_guard lock(mu_);
-        reloads_.emplace_back(why);
-    }
-    int lists() {
-        std::lock_guard lock(mu_);
-        return lists_;
-    }
-    std::vector<std::string> reloads() {
-        std::lock_guard lock(mu_);
-        return reloads_;
-    }
-    int hidden_lists = 0;
-
-  private:
-    std::mutex mu_;
-    std::map<std::string, std::string> records_;
-    int lists_ = 0;
-    std::vector<std::string> reloads_;
-};
-
-// A token with no keys that refuses to make any: enough for the service's tick.
-class NoKeys final : public keys::KeyStore {
-  public:
-    core::Result<hsm::KeyRef> generate_key(const std::string&, unsigned,
-                                           crypto::Algorithm) override {
-        return refused();
-    }
-    core::Result<hsm::KeyRef> load_key(const std::string&, const core::Bytes*) override {
-        return refused();
-    }
-    core::Result<std::vector<hsm::KeyInfo>> list_keys(const std::string&) override {
-        return std::vector<hsm::KeyInfo>{};
-    }
-    core::Result<bool> label_exists(const std::string&) override { return false; }
-    core::Result<std::vector<core::Result<crypto::PublicKey>>> public_keys(
-        const std::vector<std::pair<std::string, core::Bytes>>&) override {
-        return std::vector<core::Result<crypto::PublicKey>>{};
-    }
-    core::Status destroy_private_key(const std::string&, const core::Bytes*) override {
-        return refused();
-    }
-    core::Result<core::Bytes> sign(const hsm::KeyRef&, core::ByteView) override {
-        return refused();
-    }
-    core::Status create_data(const std::string&, core::ByteView) override { return refused(); }
-    core::Status delete_data(const std::string&) override { return refused(); }
-    core::Result<std::vector<std::pair<std::string, core::Bytes>>> list_data(
-        const std::string&) override {
-        return std::vector<std::pair<std::string, core::Bytes>>{};
-    }
-    void reload_view() override {}
-
-  private:
-    static core::Error refused() {
-        return core::make_error(core::ErrorKind::hsm_unavailable, "test.no_keys", "no keys here");
-    }
-};
 
 core::ClientIdentity officer_a() {
     core::ClientIdentity id;
@@ -128,19 +46,30 @@ class RequestVisibility : public ::testing::Test {
         ASSERT_TRUE(r.ok()) << r.error().to_string();
         id_ = r->id();
         ASSERT_TRUE(store_.create(id_, r->to_json()).ok());
-        auto km = keys::KeyManager::create(std::make_shared<NoKeys>(),
-                                           [](const crypto::PublicKey&) { return std::string(); });
-        ASSERT_TRUE(km.ok()) << km.error().to_string();
-        keys_ = std::move(*km);
+        keys_ = fake::key_manager_without_keys();
+        ASSERT_NE(keys_, nullptr);
+        signer_ = test::OpensslSigner::generate(crypto::Algorithm::EdDSA);
+        audit::LogOptions o;
+        o.dir = dir_.path() / "audit";
+        o.origin = "test.example/audit/unit";
+        o.key_name = o.origin;
+        auto log = audit::AuditLog::open(o, {signer_.get()});
+        ASSERT_TRUE(log.ok()) << log.error().to_string();
+        log_ = std::move(*log);
         Dependencies deps;
+        deps.audit = log_.get();
         deps.requests = &store_;
         deps.policy = holder_.get();
         deps.keys = keys_.get();
+        deps.pseudonymizer = &pseudonymizer_;
+        deps.executor = &executor_;
         deps.clock = [this] {
             std::lock_guard lock(clock_mu_);
             return clock_;
         };
-        service_ = std::make_unique<Service>(deps);
+        auto service = Service::create(deps);
+        ASSERT_TRUE(service.ok()) << service.error().to_string();
+        service_ = std::move(*service);
     }
 
     // A close claim of another replica on the request, made at `at`.
@@ -156,9 +85,19 @@ class RequestVisibility : public ::testing::Test {
         clock_ = t;
     }
 
+    void TearDown() override {
+        service_.reset();
+        if (log_) (void)log_->close();
+    }
+
     std::mutex clock_mu_;
     core::TimePoint clock_ = core::Clock::now();
-    LaggingStore store_;
+    test::TempDir dir_;
+    std::unique_ptr<test::OpensslSigner> signer_;
+    std::unique_ptr<audit::AuditLog> log_;
+    fake::MemoryRequestStore store_;
+    fake::NoPseudonyms pseudonymizer_;
+    fake::InlineExecutor executor_;
     std::unique_ptr<keys::KeyManager> keys_;
     std::unique_ptr<policy::EngineHolder> holder_;
     std::unique_ptr<Service> service_;
@@ -214,6 +153,47 @@ TEST_F(RequestVisibility, AnAbandonedCloseReadsAsFailedFiveMinutesAfterItsClaim)
     EXPECT_EQ((*got.value)["state"], "closing");
     set_clock(claim + std::chrono::minutes(5) + std::chrono::milliseconds(1));
     got = service_->get_request(Caller{officer_a(), "r5"}, id_);
+    ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
+    EXPECT_EQ((*got.value)["state"], "failed");
+}
+
+// An approved request that reads as pending with no close claim after the approvers' replicas
+// had their time (4 x settle) is executed by the tick, but only on a view of the token read
+// afresh: the tick that finds it asks for the re-read and closes nothing; the next tick (its
+// view now read again) executes it. The stand-in token holds no version of the key, so the
+// rotation fails and the request is closed as failed with that reason.
+TEST_F(RequestVisibility, AnApprovedRequestNobodyClosedIsExecutedOnlyAfterTheTokenIsReadAgain) {
+    const auto now = core::Clock::now();
+    const auto approved = now - std::chrono::seconds(5);
+    for (const char* who : {"off-b", "off-c"}) {
+        const nlohmann::json a = {{"at_ms", core::unix_millis(approved)}};
+        ASSERT_TRUE(store_.create(id_ + "/approval/" + who, a.dump()).ok());
+    }
+    set_clock(now);
+    service_->tick(now);
+    auto reloads = store_.reloads();
+    ASSERT_EQ(reloads.size(), 1u);
+    EXPECT_EQ(reloads[0], "request " + id_ +
+                              " has had its quorum for 5 s and reads as pending with no close; "
+                              "reading the token again");
+    auto closes = store_.list(id_ + "/close/");
+    ASSERT_TRUE(closes.ok());
+    EXPECT_TRUE(closes->empty());
+    const auto later = now + std::chrono::seconds(1);
+    set_clock(later);
+    service_->tick(later);
+    EXPECT_EQ(store_.reloads().size(), 1u);  // once per interval
+    // The execution ran on the second tick, as the act of the approval that completed the
+    // quorum.
+    ASSERT_EQ(log_->size(), 1u);
+    auto lines = log_->read_entries(0, 1);
+    ASSERT_TRUE(lines.ok()) << lines.error().to_string();
+    const auto entry = nlohmann::json::parse((*lines)[0]);
+    EXPECT_EQ(entry["action"], "key.rotate.execute");
+    EXPECT_EQ(entry["result"], "failed");
+    EXPECT_EQ(entry["reason"], "keys.no_versions");
+    EXPECT_EQ(entry["principal"], "off-c");
+    auto got = service_->get_request(Caller{officer_a(), "r6"}, id_);
     ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
     EXPECT_EQ((*got.value)["state"], "failed");
 }

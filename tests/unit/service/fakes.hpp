@@ -1,0 +1,129 @@
+// Stand-ins for the service's dependencies in unit tests of its use cases: request records in
+// memory (optionally missing from the first listings, as another process's fresh write can be),
+// a key store that holds no key and makes none, a pseudonymizer with no key, and an executor
+// that runs each job at once on the calling thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "audit/anchor.hpp"
+#include "keys/key_manager.hpp"
+#include "keys/key_store.hpp"
+#include "service/service.hpp"
+
+namespace licentra::service::fake {
+
+// Records in memory; the first `hidden_lists` listings answer as if the token did not yet
+// show them. Counts listings and records every re-read it was asked for.
+class MemoryRequestStore : public RequestStore {
+  public:
+    core::Status create(const std::string& name, const std::string& json) override {
+        std::lock_guard lock(mu_);
+        records_.emplace(name, json);
+        return {};
+    }
+    core::Result<std::vector<std::pair<std::string, std::string>>> list(
+        const std::string& prefix) override {
+        std::lock_guard lock(mu_);
+        ++lists_;
+        std::vector<std::pair<std::string, std::string>> out;
+        if (lists_ <= hidden_lists) return out;
+        for (const auto& [name, text] : records_) {
+            if (name.rfind(prefix, 0) == 0) out.emplace_back(name, text);
+        }
+        return out;
+    }
+    core::Status remove(const std::string& name) override {
+        std::lock_guard lock(mu_);
+        records_.erase(name);
+        return {};
+    }
+    void reload_view(std::string_view why) override {
+        std::lock_guard lock(mu_);
+        reloads_.emplace_back(why);
+    }
+    int lists() {
+        std::lock_guard lock(mu_);
+        return lists_;
+    }
+    std::vector<std::string> reloads() {
+        std::lock_guard lock(mu_);
+        return reloads_;
+    }
+    int hidden_lists = 0;
+
+  private:
+    std::mutex mu_;
+    std::map<std::string, std::string> records_;
+    int lists_ = 0;
+    std::vector<std::string> reloads_;
+};
+
+// A token with no keys that refuses to make any: enough for the service's tick and reads.
+class NoKeys final : public keys::KeyStore {
+  public:
+    core::Result<hsm::KeyRef> generate_key(const std::string&, unsigned,
+                                           crypto::Algorithm) override {
+        return refused();
+    }
+    core::Result<hsm::KeyRef> load_key(const std::string&, const core::Bytes*) override {
+        return refused();
+    }
+    core::Result<std::vector<hsm::KeyInfo>> list_keys(const std::string&) override {
+        return std::vector<hsm::KeyInfo>{};
+    }
+    core::Result<bool> label_exists(const std::string&) override { return false; }
+    core::Result<std::vector<core::Result<crypto::PublicKey>>> public_keys(
+        const std::vector<std::pair<std::string, core::Bytes>>&) override {
+        return std::vector<core::Result<crypto::PublicKey>>{};
+    }
+    core::Status destroy_private_key(const std::string&, const core::Bytes*) override {
+        return refused();
+    }
+    core::Result<core::Bytes> sign(const hsm::KeyRef&, core::ByteView) override {
+        return refused();
+    }
+    core::Status create_data(const std::string&, core::ByteView) override { return refused(); }
+    core::Status delete_data(const std::string&) override { return refused(); }
+    core::Result<std::vector<std::pair<std::string, core::Bytes>>> list_data(
+        const std::string&) override {
+        return std::vector<std::pair<std::string, core::Bytes>>{};
+    }
+    void reload_view() override {}
+
+  private:
+    static core::Error refused() {
+        return core::make_error(core::ErrorKind::hsm_unavailable, "test.no_keys", "no keys here");
+    }
+};
+
+// A key manager on NoKeys.
+inline std::unique_ptr<keys::KeyManager> key_manager_without_keys() {
+    auto km = keys::KeyManager::create(std::make_shared<NoKeys>(),
+                                       [](const crypto::PublicKey&) { return std::string(); });
+    return km ? std::move(*km) : nullptr;
+}
+
+class NoPseudonyms final : public audit::Pseudonymizer {
+  public:
+    core::Result<crypto::Sha256Digest> hmac_sha256(core::ByteView) override {
+        return core::make_error(core::ErrorKind::hsm_unavailable, "test.no_pseudonym_key",
+                                "no pseudonym key here");
+    }
+};
+
+class InlineExecutor final : public Executor {
+  public:
+    bool post(std::function<void()> job) override {
+        job();
+        return true;
+    }
+};
+
+}  // namespace licentra::service::fake
