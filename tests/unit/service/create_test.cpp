@@ -90,12 +90,19 @@ TEST_F(ServiceCreate, ValuesThatCannotWorkAreRefused) {
     using std::chrono::milliseconds;
     EXPECT_EQ(refusal([](Dependencies& d) { d.replica.clear(); }),
               "service.bad_dependency: the replica name is empty");
-    const std::string timing = "service.bad_dependency: claim timings need 0 < write_bound < settle";
-    EXPECT_EQ(refusal([](Dependencies& d) { d.claims = {milliseconds(0), milliseconds(10)}; }),
+    const std::string timing =
+        "service.bad_dependency: claim timings need 0 < write_bound < settle";
+    EXPECT_EQ(refusal([](Dependencies& d) {
+                  d.claims = {milliseconds(0), milliseconds(10)};
+              }),
               timing);
-    EXPECT_EQ(refusal([](Dependencies& d) { d.claims = {milliseconds(10), milliseconds(10)}; }),
+    EXPECT_EQ(refusal([](Dependencies& d) {
+                  d.claims = {milliseconds(10), milliseconds(10)};
+              }),
               timing);
-    EXPECT_EQ(refusal([](Dependencies& d) { d.claims = {milliseconds(10), milliseconds(11)}; }),
+    EXPECT_EQ(refusal([](Dependencies& d) {
+                  d.claims = {milliseconds(10), milliseconds(11)};
+              }),
               "created");
     EXPECT_EQ(refusal([](Dependencies& d) { d.outcome_wait = milliseconds(0); }),
               "service.bad_dependency: the outcome wait must be positive");
