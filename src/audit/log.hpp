@@ -46,6 +46,7 @@
 #include "audit/merkle.hpp"
 #include "audit/prune.hpp"
 #include "audit/store.hpp"
+#include "core/grant.hpp"
 #include "core/metrics.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
@@ -109,6 +110,8 @@ struct LogMetrics {
     // open the modification time of the checkpoints file.
     std::atomic<std::int64_t> checkpoint_unix_ms{0};
 };
+
+class GrantedRead;
 
 class AuditLog {
   public:
@@ -187,6 +190,8 @@ class AuditLog {
                                                                       std::uint64_t end) const;
     // Whether entry index's payload was pruned (its leaf hash is kept).
     [[nodiscard]] bool pruned(std::uint64_t index) const;
+    // What a principal's audit.read grant lets it read (GrantedRead below).
+    [[nodiscard]] GrantedRead reader(const core::Grant<core::action::AuditRead>& grant) const;
 
     // Prunes, while the log runs, exactly what `licentra audit prune --before` would
     // (prune_segments, docs/audit.md#pruning): the payloads of entries whose time is before
@@ -366,5 +371,41 @@ class AuditLog {
 
     LogMetrics metrics_;
 };
+
+// A principal's read of the log: the entries, their proofs and the newest checkpoint, opened
+// only by an audit.read grant (AuditLog::reader), so every such read in the daemon is found with
+// `grep 'Grant<'`. The daemon's own reads (a receipt after its token.sign grant, checkpoint
+// signing, pruning, start-up) use the log directly. Valid while the log is.
+class GrantedRead {
+  public:
+    [[nodiscard]] const std::string& principal() const noexcept { return principal_; }
+    [[nodiscard]] std::uint64_t size() const { return log_.size(); }
+    [[nodiscard]] std::string latest_checkpoint() const { return log_.latest_checkpoint(); }
+    [[nodiscard]] core::Result<std::vector<std::string>> read_entries(std::uint64_t start,
+                                                                      std::uint64_t end) const {
+        return log_.read_entries(start, end);
+    }
+    [[nodiscard]] core::Result<Hash> leaf(std::uint64_t index) const { return log_.leaf(index); }
+    [[nodiscard]] core::Result<Hash> root(std::uint64_t size) const { return log_.root(size); }
+    [[nodiscard]] core::Result<std::vector<Hash>> inclusion_proof(std::uint64_t index,
+                                                                  std::uint64_t size) const {
+        return log_.inclusion_proof(index, size);
+    }
+    [[nodiscard]] core::Result<std::vector<Hash>> consistency_proof(std::uint64_t first,
+                                                                    std::uint64_t second) const {
+        return log_.consistency_proof(first, second);
+    }
+
+  private:
+    friend class AuditLog;
+    GrantedRead(const AuditLog& log, std::string principal)
+        : log_(log), principal_(std::move(principal)) {}
+    const AuditLog& log_;
+    std::string principal_;
+};
+
+inline GrantedRead AuditLog::reader(const core::Grant<core::action::AuditRead>& grant) const {
+    return GrantedRead(*this, grant.principal());
+}
 
 }  // namespace licentra::audit

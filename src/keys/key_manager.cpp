@@ -163,7 +163,9 @@ ClaimStorage KeyManager::claim_storage() const {
     return s;
 }
 
-core::Status KeyManager::refresh() { return refresh(core::Clock::now()); }
+core::Status KeyManager::refresh() {
+    return refresh(options_.clock ? options_.clock() : core::Clock::now());
+}
 
 core::Status KeyManager::refresh(core::TimePoint now) {
     std::lock_guard lock(mutex_);
@@ -430,7 +432,7 @@ core::Result<std::optional<KeyVersion>> KeyManager::bootstrap(
     for (;;) {
         {
             std::lock_guard lock(mutex_);
-            const auto now = core::Clock::now();
+            const auto now = options_.clock ? options_.clock() : core::Clock::now();
             if (auto st = refresh_locked(now); !st) return st.error();
             auto snap = snapshot();
             if (auto it = snap->keys.find(name); it != snap->keys.end() && !it->second.empty()) {

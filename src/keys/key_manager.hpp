@@ -142,6 +142,9 @@ struct ClusterOptions {
     // How a claimer waits for the claims to settle (keys/claim.hpp); empty: the monotonic
     // clock. Tests of one process drive it instead of waiting.
     std::function<void(std::chrono::milliseconds)> wait;
+    // The wall clock of refresh() and bootstrap(); empty: core::Clock::now. Tests inject the
+    // clock their use cases read.
+    std::function<core::TimePoint()> clock;
 };
 
 class KeyManager {
@@ -208,6 +211,11 @@ class KeyManager {
     [[nodiscard]] core::Result<KeyVersion> active(std::string_view name) const;
     // Every version of one key (sorted by version), or of every key (sorted by name, version).
     [[nodiscard]] std::vector<KeyVersion> versions(std::string_view name) const;
+    // A principal's read of one key's versions: the keys.read grant names the key.
+    [[nodiscard]] std::vector<KeyVersion> versions(
+        const core::Grant<core::action::KeysRead>& grant) const {
+        return versions(grant.key());
+    }
     [[nodiscard]] std::vector<KeyVersion> all_versions() const;
     // Versions verifiers must accept at `now` (pre-active, active, retired until verify_until).
     [[nodiscard]] std::vector<KeyVersion> published(core::TimePoint now) const;

@@ -337,9 +337,11 @@ Outcome<nlohmann::json> Service::list_keys(const Caller& caller) {
     if (!principal) return Outcome<nlohmann::json>::fail(principal.error());
     nlohmann::json out = nlohmann::json::array();
     for (const auto& rules : engine->keys()) {
-        if (!engine->permits(**principal, policy::Action::keys_read, rules.name)) continue;
+        // Only the keys the caller may read; a key it may not is left out, not refused.
+        auto grant = engine->authorize<act::KeysRead>(**principal, rules.name);
+        if (!grant) continue;
         nlohmann::json versions = nlohmann::json::array();
-        for (const auto& v : deps_.keys->versions(rules.name)) versions.push_back(version_json(v));
+        for (const auto& v : deps_.keys->versions(*grant)) versions.push_back(version_json(v));
         out.push_back({{"name", rules.name},
                        {"algorithm", std::string(crypto::jws_name(rules.algorithm))},
                        {"versions", std::move(versions)}});
@@ -348,13 +350,12 @@ Outcome<nlohmann::json> Service::list_keys(const Caller& caller) {
 }
 
 Outcome<nlohmann::json> Service::get_key(const Caller& caller, const std::string& name) {
-    if (auto g = authorize_read<act::KeysRead>(caller, name); !g) {
-        return Outcome<nlohmann::json>::fail(g.error());
-    }
+    auto grant = authorize_read<act::KeysRead>(caller, name);
+    if (!grant) return Outcome<nlohmann::json>::fail(grant.error());
     const auto engine = deps_.policy->current();
     const policy::KeyRules* rules = engine->key_rules(name);
     nlohmann::json versions = nlohmann::json::array();
-    for (const auto& v : deps_.keys->versions(name)) versions.push_back(version_json(v));
+    for (const auto& v : deps_.keys->versions(*grant)) versions.push_back(version_json(v));
     return Outcome<nlohmann::json>::success(
         {{"name", name},
          {"algorithm", rules ? std::string(crypto::jws_name(rules->algorithm)) : std::string()},
@@ -362,21 +363,20 @@ Outcome<nlohmann::json> Service::get_key(const Caller& caller, const std::string
 }
 
 Outcome<std::string> Service::audit_checkpoint(const Caller& caller) {
-    if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
-        return Outcome<std::string>::fail(g.error());
-    }
-    return Outcome<std::string>::success(deps_.audit->latest_checkpoint());
+    auto grant = authorize_read<act::AuditRead>(caller, {});
+    if (!grant) return Outcome<std::string>::fail(grant.error());
+    return Outcome<std::string>::success(deps_.audit->reader(*grant).latest_checkpoint());
 }
 
 Outcome<std::string> Service::audit_entries(const Caller& caller, std::uint64_t start,
                                             std::uint64_t end) {
-    if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
-        return Outcome<std::string>::fail(g.error());
-    }
+    auto grant = authorize_read<act::AuditRead>(caller, {});
+    if (!grant) return Outcome<std::string>::fail(grant.error());
+    const audit::GrantedRead log = deps_.audit->reader(*grant);
     // An end past the log's size is clamped, so an auditor can page with a fixed window.
-    end = std::min(end, deps_.audit->size());
+    end = std::min(end, log.size());
     if (start > end) start = end;
-    auto lines = deps_.audit->read_entries(start, end);
+    auto lines = log.read_entries(start, end);
     if (!lines) return Outcome<std::string>::fail(lines.error());
     std::string out;
     for (const auto& l : *lines) {
@@ -388,13 +388,13 @@ Outcome<std::string> Service::audit_entries(const Caller& caller, std::uint64_t 
 
 Outcome<nlohmann::json> Service::inclusion_proof(const Caller& caller, std::uint64_t index,
                                                  std::uint64_t size) {
-    if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
-        return Outcome<nlohmann::json>::fail(g.error());
-    }
-    auto proof = deps_.audit->inclusion_proof(index, size);
+    auto grant = authorize_read<act::AuditRead>(caller, {});
+    if (!grant) return Outcome<nlohmann::json>::fail(grant.error());
+    const audit::GrantedRead log = deps_.audit->reader(*grant);
+    auto proof = log.inclusion_proof(index, size);
     if (!proof) return Outcome<nlohmann::json>::fail(proof.error());
-    auto leaf = deps_.audit->leaf(index);
-    auto root = deps_.audit->root(size);
+    auto leaf = log.leaf(index);
+    auto root = log.root(size);
     if (!leaf || !root) {
         return Outcome<nlohmann::json>::fail(leaf ? root.error() : leaf.error());
     }
@@ -404,13 +404,13 @@ Outcome<nlohmann::json> Service::inclusion_proof(const Caller& caller, std::uint
 
 Outcome<nlohmann::json> Service::consistency_proof(const Caller& caller, std::uint64_t first,
                                                    std::uint64_t second) {
-    if (auto g = authorize_read<act::AuditRead>(caller, {}); !g) {
-        return Outcome<nlohmann::json>::fail(g.error());
-    }
-    auto proof = deps_.audit->consistency_proof(first, second);
+    auto grant = authorize_read<act::AuditRead>(caller, {});
+    if (!grant) return Outcome<nlohmann::json>::fail(grant.error());
+    const audit::GrantedRead log = deps_.audit->reader(*grant);
+    auto proof = log.consistency_proof(first, second);
     if (!proof) return Outcome<nlohmann::json>::fail(proof.error());
-    auto r1 = deps_.audit->root(first);
-    auto r2 = deps_.audit->root(second);
+    auto r1 = log.root(first);
+    auto r2 = log.root(second);
     if (!r1 || !r2) return Outcome<nlohmann::json>::fail(r1 ? r2.error() : r1.error());
     return Outcome<nlohmann::json>::success(
         audit::consistency_proof_json(first, second, *r1, *r2, *proof));

@@ -75,12 +75,9 @@ class ServiceReceipt : public ::testing::Test {
     }
     Service& service(std::chrono::milliseconds wait = std::chrono::hours(1)) {
         Dependencies deps;
-        deps.requests = &requests_;
+        stand_.wire(deps);
         deps.policy = holder_.get();
-        deps.keys = keys_.get();
         deps.audit = log_.get();
-        deps.pseudonymizer = &pseudonymizer_;
-        deps.executor = &executor_;
         deps.checkpoints = &waiter_;
         deps.receipt_wait = wait;
         deps.receipt_retry_after = std::chrono::seconds(3);
@@ -115,10 +112,7 @@ class ServiceReceipt : public ::testing::Test {
     std::shared_ptr<const policy::Engine> engine_;
     std::unique_ptr<policy::EngineHolder> holder_;
     std::unique_ptr<test::OpensslSigner> signer_;
-    fake::MemoryRequestStore requests_;
-    std::unique_ptr<keys::KeyManager> keys_ = fake::key_manager_without_keys();
-    fake::NoPseudonyms pseudonymizer_;
-    fake::InlineExecutor executor_;
+    fake::Stand stand_;
     audit::CheckpointWaiter waiter_;
     audit::WaiterAnchor anchor_{nullptr, waiter_};
     std::unique_ptr<audit::AuditLog> log_;

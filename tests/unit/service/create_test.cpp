@@ -1,6 +1,7 @@
 // Service::create refuses a service that could not work: each required dependency missing, an
 // empty replica name, claim timings without a margin, waits that are not positive. The error
-// names the first thing wrong; a complete set builds a service that answers.
+// names the first thing wrong; a complete set builds a service that answers, and its reads of
+// the audit log go through the reader's grant.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -10,10 +11,8 @@
 #include "audit/log.hpp"
 #include "policy/holder.hpp"
 #include "service/service.hpp"
-#include "support/test_support.hpp"
 #include "unit/policy/policy_test_util.hpp"
 #include "unit/service/fakes.hpp"
-#include "unit/token/test_signer.hpp"
 
 namespace licentra::service {
 namespace {
@@ -24,28 +23,15 @@ class ServiceCreate : public ::testing::Test {
         auto engine = policy::test::load_ok(policy::test::kBasePolicy);
         ASSERT_NE(engine, nullptr);
         holder_ = std::make_unique<policy::EngineHolder>(engine);
-        keys_ = fake::key_manager_without_keys();
-        ASSERT_NE(keys_, nullptr);
-        signer_ = test::OpensslSigner::generate(crypto::Algorithm::EdDSA);
-        audit::LogOptions o;
-        o.dir = dir_.path() / "audit";
-        o.origin = "test.example/audit/unit";
-        o.key_name = o.origin;
-        auto log = audit::AuditLog::open(o, {signer_.get()});
-        ASSERT_TRUE(log.ok()) << log.error().to_string();
-        log_ = std::move(*log);
-    }
-    void TearDown() override {
-        if (log_) (void)log_->close();
+        ASSERT_NE(stand_.keys, nullptr);
+        ASSERT_NE(audit_.log, nullptr) << audit_.error;
+        log_ = audit_.log.get();
     }
     Dependencies complete() {
         Dependencies d;
-        d.requests = &requests_;
+        stand_.wire(d);
         d.policy = holder_.get();
-        d.keys = keys_.get();
-        d.audit = log_.get();
-        d.pseudonymizer = &pseudonymizer_;
-        d.executor = &executor_;
+        d.audit = log_;
         return d;
     }
     // The error create() answers after `change` is applied to a complete set.
@@ -58,14 +44,10 @@ class ServiceCreate : public ::testing::Test {
         return s.error().code + ": " + s.error().message;
     }
 
-    test::TempDir dir_;
     std::unique_ptr<policy::EngineHolder> holder_;
-    std::unique_ptr<keys::KeyManager> keys_;
-    std::unique_ptr<test::OpensslSigner> signer_;
-    std::unique_ptr<audit::AuditLog> log_;
-    fake::MemoryRequestStore requests_;
-    fake::NoPseudonyms pseudonymizer_;
-    fake::InlineExecutor executor_;
+    fake::Stand stand_;
+    fake::TestLog audit_;
+    audit::AuditLog* log_ = nullptr;
 };
 
 TEST_F(ServiceCreate, EachMissingDependencyIsNamed) {
@@ -126,6 +108,42 @@ TEST_F(ServiceCreate, ACompleteSetBuildsAServiceThatAnswers) {
     auto keys = (*s)->list_keys(Caller{auditor, "r1"});
     ASSERT_TRUE(keys.value.has_value()) << keys.failure->error.to_string();
     EXPECT_EQ(*keys.value, nlohmann::json::parse(R"({"keys":[]})")) << keys.value->dump();
+}
+
+// A principal's reads go through its grant: the audit.read grant opens a view of the log that
+// reads what the log holds, and the service answers an auditor with exactly those lines while
+// an officer, who holds no audit.read, is refused.
+TEST_F(ServiceCreate, AnAuditReadGrantOpensTheLogToItsPrincipalOnly) {
+    for (const char* action : {"a.one", "a.two", "a.three"}) {
+        audit::Entry e;
+        e.principal = "system";
+        e.action = action;
+        e.result = audit::Outcome::allowed;
+        ASSERT_TRUE(log_->append(std::move(e)).ok());
+    }
+    auto grant = holder_->current()->authorize<core::action::AuditRead>("aud");
+    ASSERT_TRUE(grant.ok()) << grant.error().to_string();
+    const audit::GrantedRead read = log_->reader(*grant);
+    EXPECT_EQ(read.principal(), "aud");
+    auto direct = log_->read_entries(0, 3);
+    auto granted = read.read_entries(0, 3);
+    ASSERT_TRUE(direct.ok() && granted.ok());
+    EXPECT_EQ(*granted, *direct);
+    EXPECT_EQ(read.latest_checkpoint(), log_->latest_checkpoint());
+
+    auto s = Service::create(complete());
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    core::ClientIdentity auditor;
+    auditor.subject_cn = "aud";
+    auditor.issuer_dn = "CN=Licentra Dev CA";
+    auto lines = (*s)->audit_entries(Caller{auditor, "r2"}, 0, 100);  // clamped to the size
+    ASSERT_TRUE(lines.value.has_value()) << lines.failure->error.to_string();
+    EXPECT_EQ(*lines.value, (*direct)[0] + "\n" + (*direct)[1] + "\n" + (*direct)[2] + "\n");
+    core::ClientIdentity officer;
+    officer.spki_sha256.fill(0xaa);
+    auto refused = (*s)->audit_entries(Caller{officer, "r3"}, 0, 3);
+    ASSERT_TRUE(refused.failure.has_value());
+    EXPECT_EQ(refused.failure->error.kind, core::ErrorKind::denied);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Stand-ins for the service's dependencies in unit tests of its use cases: request records in
 // memory (optionally missing from the first listings, as another process's fresh write can be),
-// a key store that holds no key and makes none, a pseudonymizer with no key, and an executor
-// that runs each job at once on the calling thread.
+// a key store that holds no key and makes none, a pseudonymizer with no key, an executor that
+// runs each job at once on the calling thread, and a real audit log in a temporary directory.
 #pragma once
 
 #include <map>
@@ -13,9 +13,12 @@
 #include <vector>
 
 #include "audit/anchor.hpp"
+#include "audit/log.hpp"
 #include "keys/key_manager.hpp"
 #include "keys/key_store.hpp"
 #include "service/service.hpp"
+#include "support/test_support.hpp"
+#include "unit/token/test_signer.hpp"
 
 namespace licentra::service::fake {
 
@@ -124,6 +127,47 @@ class InlineExecutor final : public Executor {
         job();
         return true;
     }
+};
+
+// The in-memory dependencies of a service; wire() points a Dependencies at them.
+struct Stand {
+    MemoryRequestStore requests;
+    std::unique_ptr<keys::KeyManager> keys = key_manager_without_keys();
+    NoPseudonyms pseudonymizer;
+    InlineExecutor executor;
+    void wire(Dependencies& d) {
+        d.requests = &requests;
+        d.keys = keys.get();
+        d.pseudonymizer = &pseudonymizer;
+        d.executor = &executor;
+    }
+};
+
+// A real audit log in a temporary directory, its checkpoints signed by an Ed25519 key in
+// memory; `log` is empty (and `error` says why) when it did not open. Closed on destruction.
+struct TestLog {
+    explicit TestLog(audit::LogOptions o = {}, audit::CheckpointAnchor* anchor = nullptr) {
+        o.dir = dir.path() / "audit";
+        o.origin = "test.example/audit/unit";
+        o.key_name = o.origin;
+        auto opened = audit::AuditLog::open(o, {signer.get(), anchor});
+        if (opened) {
+            log = std::move(*opened);
+        } else {
+            error = opened.error().to_string();
+        }
+    }
+    ~TestLog() {
+        if (log) (void)log->close();
+    }
+    TestLog(const TestLog&) = delete;
+    TestLog& operator=(const TestLog&) = delete;
+
+    licentra::test::TempDir dir;
+    std::unique_ptr<licentra::test::OpensslSigner> signer =
+        licentra::test::OpensslSigner::generate(crypto::Algorithm::EdDSA);
+    std::unique_ptr<audit::AuditLog> log;
+    std::string error;
 };
 
 }  // namespace licentra::service::fake

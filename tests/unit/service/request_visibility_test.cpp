@@ -11,16 +11,13 @@
 #include <utility>
 #include <vector>
 
-#include "audit/log.hpp"
 #include "core/bytes.hpp"
 #include "policy/approval.hpp"
 #include "policy/engine.hpp"
 #include "policy/holder.hpp"
 #include "service/service.hpp"
-#include "support/test_support.hpp"
 #include "unit/policy/policy_test_util.hpp"
 #include "unit/service/fakes.hpp"
-#include "unit/token/test_signer.hpp"
 
 namespace licentra::service {
 namespace {
@@ -45,24 +42,14 @@ class RequestVisibility : public ::testing::Test {
                                                core::Clock::now());
         ASSERT_TRUE(r.ok()) << r.error().to_string();
         id_ = r->id();
-        ASSERT_TRUE(store_.create(id_, r->to_json()).ok());
-        keys_ = fake::key_manager_without_keys();
-        ASSERT_NE(keys_, nullptr);
-        signer_ = test::OpensslSigner::generate(crypto::Algorithm::EdDSA);
-        audit::LogOptions o;
-        o.dir = dir_.path() / "audit";
-        o.origin = "test.example/audit/unit";
-        o.key_name = o.origin;
-        auto log = audit::AuditLog::open(o, {signer_.get()});
-        ASSERT_TRUE(log.ok()) << log.error().to_string();
-        log_ = std::move(*log);
+        ASSERT_TRUE(stand_.requests.create(id_, r->to_json()).ok());
+        ASSERT_NE(stand_.keys, nullptr);
+        ASSERT_NE(audit_.log, nullptr) << audit_.error;
+        log_ = audit_.log.get();
         Dependencies deps;
-        deps.audit = log_.get();
-        deps.requests = &store_;
+        stand_.wire(deps);
+        deps.audit = log_;
         deps.policy = holder_.get();
-        deps.keys = keys_.get();
-        deps.pseudonymizer = &pseudonymizer_;
-        deps.executor = &executor_;
         deps.clock = [this] {
             std::lock_guard lock(clock_mu_);
             return clock_;
@@ -77,7 +64,7 @@ class RequestVisibility : public ::testing::Test {
         const std::string nonce(32, 'a');
         const nlohmann::json claim = {
             {"decision", "execute"}, {"by", "replica-b"}, {"at_ms", core::unix_millis(at)}};
-        ASSERT_TRUE(store_.create(id_ + "/close/" + nonce + "/off-b", claim.dump()).ok());
+        ASSERT_TRUE(stand_.requests.create(id_ + "/close/" + nonce + "/off-b", claim.dump()).ok());
     }
 
     void set_clock(core::TimePoint t) {
@@ -85,32 +72,25 @@ class RequestVisibility : public ::testing::Test {
         clock_ = t;
     }
 
-    void TearDown() override {
-        service_.reset();
-        if (log_) (void)log_->close();
-    }
+    void TearDown() override { service_.reset(); }
 
     std::mutex clock_mu_;
     core::TimePoint clock_ = core::Clock::now();
-    test::TempDir dir_;
-    std::unique_ptr<test::OpensslSigner> signer_;
-    std::unique_ptr<audit::AuditLog> log_;
-    fake::MemoryRequestStore store_;
-    fake::NoPseudonyms pseudonymizer_;
-    fake::InlineExecutor executor_;
-    std::unique_ptr<keys::KeyManager> keys_;
+    fake::Stand stand_;
+    fake::TestLog audit_;
+    audit::AuditLog* log_ = nullptr;
     std::unique_ptr<policy::EngineHolder> holder_;
     std::unique_ptr<Service> service_;
     std::string id_;
 };
 
 TEST_F(RequestVisibility, ARequestMissingFromTheFirstLooksIsFound) {
-    store_.hidden_lists = 2;
+    stand_.requests.hidden_lists = 2;
     auto got = service_->get_request(Caller{officer_a(), "r1"}, id_);
     ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
     EXPECT_EQ((*got.value)["id"], id_);
     EXPECT_EQ((*got.value)["state"], "pending");
-    EXPECT_EQ(store_.lists(), 3);
+    EXPECT_EQ(stand_.requests.lists(), 3);
 }
 
 TEST_F(RequestVisibility, AnUnknownRequestIsNotFoundAfterFourLooks) {
@@ -118,7 +98,7 @@ TEST_F(RequestVisibility, AnUnknownRequestIsNotFoundAfterFourLooks) {
     auto got = service_->get_request(Caller{officer_a(), "r2"}, unknown);
     ASSERT_TRUE(got.failure.has_value());
     EXPECT_EQ(got.failure->error.code, "service.no_such_request");
-    EXPECT_EQ(store_.lists(), 4);
+    EXPECT_EQ(stand_.requests.lists(), 4);
 }
 
 // Defaults: settle 1 s, so a close that has not finished after 6 x 1 s + 5 s = 11 s is
@@ -127,15 +107,15 @@ TEST_F(RequestVisibility, ARequestClosingLongerThanACloseTakesHasTheTokenReadAga
     const auto now = core::Clock::now();
     claimed_at(now - std::chrono::seconds(20));
     service_->tick(now);
-    auto reloads = store_.reloads();
+    auto reloads = stand_.requests.reloads();
     ASSERT_EQ(reloads.size(), 1u);
     EXPECT_EQ(reloads[0], "request " + id_ +
                               " has read as closing for 20 s with no outcome; reading the token "
                               "again");
     service_->tick(now + std::chrono::seconds(10));  // within the interval: not again
-    EXPECT_EQ(store_.reloads().size(), 1u);
+    EXPECT_EQ(stand_.requests.reloads().size(), 1u);
     service_->tick(now + std::chrono::seconds(12));  // still closing, the interval passed
-    EXPECT_EQ(store_.reloads().size(), 2u);
+    EXPECT_EQ(stand_.requests.reloads().size(), 2u);
     auto got = service_->get_request(Caller{officer_a(), "r3"}, id_);
     ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
     EXPECT_EQ((*got.value)["state"], "closing");
@@ -167,22 +147,22 @@ TEST_F(RequestVisibility, AnApprovedRequestNobodyClosedIsExecutedOnlyAfterTheTok
     const auto approved = now - std::chrono::seconds(5);
     for (const char* who : {"off-b", "off-c"}) {
         const nlohmann::json a = {{"at_ms", core::unix_millis(approved)}};
-        ASSERT_TRUE(store_.create(id_ + "/approval/" + who, a.dump()).ok());
+        ASSERT_TRUE(stand_.requests.create(id_ + "/approval/" + who, a.dump()).ok());
     }
     set_clock(now);
     service_->tick(now);
-    auto reloads = store_.reloads();
+    auto reloads = stand_.requests.reloads();
     ASSERT_EQ(reloads.size(), 1u);
     EXPECT_EQ(reloads[0], "request " + id_ +
                               " has had its quorum for 5 s and reads as pending with no close; "
                               "reading the token again");
-    auto closes = store_.list(id_ + "/close/");
+    auto closes = stand_.requests.list(id_ + "/close/");
     ASSERT_TRUE(closes.ok());
     EXPECT_TRUE(closes->empty());
     const auto later = now + std::chrono::seconds(1);
     set_clock(later);
     service_->tick(later);
-    EXPECT_EQ(store_.reloads().size(), 1u);  // once per interval
+    EXPECT_EQ(stand_.requests.reloads().size(), 1u);  // once per interval
     // The execution ran on the second tick, as the act of the approval that completed the
     // quorum.
     ASSERT_EQ(log_->size(), 1u);
@@ -202,7 +182,7 @@ TEST_F(RequestVisibility, ACloseStillWithinItsTimeIsNotSuspected) {
     const auto now = core::Clock::now();
     claimed_at(now - std::chrono::seconds(10));
     service_->tick(now);
-    EXPECT_TRUE(store_.reloads().empty());
+    EXPECT_TRUE(stand_.requests.reloads().empty());
 }
 
 }  // namespace
