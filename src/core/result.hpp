@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace licentra::core {
 
@@ -32,6 +33,14 @@ enum class ErrorKind {
 
 std::string_view to_string(ErrorKind kind) noexcept;
 
+// One broken rule of a request's input (a token claim): which claim (empty for the whole
+// object), a stable code ("policy.claim_missing", docs/policy.md) and a value-free message.
+struct Violation {
+    std::string claim;
+    std::string code;
+    std::string message;
+};
+
 struct Error {
     ErrorKind kind = ErrorKind::internal;
     std::string code;     // stable reason code, "<module>.<reason>"
@@ -39,12 +48,15 @@ struct Error {
     // When trying again can succeed (a rate limit refills): HTTP answers carry it as
     // Retry-After (RFC 9110 §10.2.3).
     std::optional<std::chrono::seconds> retry_after;
+    // Every rule the input broke, when the error is a validation failure
+    // ("service.claims_invalid"); empty otherwise.
+    std::vector<Violation> violations;
 
     [[nodiscard]] std::string to_string() const;
 };
 
 [[nodiscard]] inline Error make_error(ErrorKind kind, std::string code, std::string message = {}) {
-    return Error{kind, std::move(code), std::move(message), std::nullopt};
+    return Error{kind, std::move(code), std::move(message), std::nullopt, {}};
 }
 
 template <typename T>

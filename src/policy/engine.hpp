@@ -42,12 +42,8 @@ namespace detail {
 class EngineBuilder;
 }
 
-// One violated claim rule. Never contains the claim's value, only its name.
-struct Violation {
-    std::string claim;    // claim name; empty for whole-object problems
-    std::string code;     // stable: "policy.claim_missing", ... (docs/policy.md)
-    std::string message;  // human-readable, value-free
-};
+// One violated claim rule (core::Violation). Never contains the claim's value, only its name.
+using Violation = core::Violation;
 
 class Engine {
   public:

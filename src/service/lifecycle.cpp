@@ -378,43 +378,44 @@ namespace {
 
 // The answer to the officer whose action closed (or tried to close) a request: the view, or
 // the error that made the operation fail (on this replica or, by its code, on another).
-Outcome<nlohmann::json> answer(const Service::Closed& closed, core::TimePoint now) {
-    using Out = Outcome<nlohmann::json>;
+core::Result<nlohmann::json> answer(const Service::Closed& closed, core::TimePoint now) {
+    using Out = core::Result<nlohmann::json>;
     const StoredRequest& s = closed.request;
     if (s.request.state() == policy::RequestState::failed) {
-        if (closed.failure) return Out::fail(*closed.failure);
-        return Out::fail(make_error(
+        if (closed.failure) return Out(*closed.failure);
+        return Out(make_error(
             ErrorKind::conflict,
             s.outcome && s.outcome->reason ? *s.outcome->reason : "service.execution_failed",
             "the operation failed on replica " + (s.outcome ? s.outcome->by : std::string("?"))));
     }
-    return Out::success(request_json(s, now));
+    return Out(request_json(s, now));
 }
 
 }  // namespace
 
-Outcome<nlohmann::json> Service::deferred(const core::Error& error, const std::string& id) {
+core::Result<nlohmann::json> Service::deferred(const core::Error& error, const std::string& id) {
     // The request or approval is on the token; only its execution waits for a passing fault
     // (the periodic tick of any replica executes it). Say so rather than fail the officer.
     if (error.kind != ErrorKind::unavailable && error.kind != ErrorKind::hsm_unavailable &&
         error.kind != ErrorKind::overloaded && error.code != "hsm.internal") {
-        return Outcome<nlohmann::json>::fail(error);
+        return core::Result<nlohmann::json>(error);
     }
     auto s = load_request(id, clock_now());
-    if (!s) return Outcome<nlohmann::json>::fail(error);
+    if (!s) return core::Result<nlohmann::json>(error);
     auto view = request_json(*s, clock_now());
     view["execution_deferred"] = error.code;
-    return Outcome<nlohmann::json>::success(std::move(view));
+    return core::Result<nlohmann::json>(std::move(view));
 }
 
-Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Operation op,
-                                              const std::string& key,
-                                              std::optional<std::uint32_t> version, bool force) {
-    using Out = Outcome<nlohmann::json>;
+core::Result<nlohmann::json> Service::open_request(const Caller& caller, policy::Operation op,
+                                                   const std::string& key,
+                                                   std::optional<std::uint32_t> version,
+                                                   bool force) {
+    using Out = core::Result<nlohmann::json>;
     const auto engine = deps_.policy->current();
     const std::string action = action_of(op, "request");
     auto principal = identify(*engine, caller, action, key);
-    if (!principal) return Out::fail(principal.error());
+    if (!principal) return Out(principal.error());
     const auto now = clock_now();
     nlohmann::json params = nlohmann::json::object();
     if (force) params["force"] = true;
@@ -439,7 +440,7 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
     }
     if (!opened) {
         audit_refusal(*engine, (*principal)->name, action, caller, key, opened.error());
-        return Out::fail(opened.error());
+        return Out(opened.error());
     }
     if (version) {
         // Refuse a request for a version that does not exist now, rather than at execution.
@@ -449,26 +450,26 @@ Outcome<nlohmann::json> Service::open_request(const Caller& caller, policy::Oper
             auto err = make_error(ErrorKind::not_found, "keys.no_such_version",
                                   "key " + key + " has no version " + std::to_string(*version));
             audit_refusal(*engine, (*principal)->name, action, caller, key, err);
-            return Out::fail(err);
+            return Out(err);
         }
     }
     if (auto st = deps_.requests->create(opened->id(), opened->to_json()); !st) {
-        return Out::fail(st.error());
+        return Out(st.error());
     }
     audit_request(*engine, (*principal)->name, action, *opened, caller, audit::Outcome::allowed);
     if (!opened->executable(now)) {
-        return Out::success(request_json(StoredRequest{*opened, std::nullopt, std::nullopt}, now));
+        return Out(request_json(StoredRequest{*opened, std::nullopt, std::nullopt}, now));
     }
     auto closed = close(*engine, opened->id(), Decision::execute, (*principal)->name, caller, true);
     if (!closed) return deferred(closed.error(), opened->id());
     return answer(*closed, clock_now());
 }
 
-Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
-    using Out = Outcome<nlohmann::json>;
+core::Result<nlohmann::json> Service::list_requests(const Caller& caller) {
+    using Out = core::Result<nlohmann::json>;
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.list");
-    if (!principal) return Out::fail(principal.error());
+    if (!principal) return Out(principal.error());
     bool any_right = false;
     for (const auto& rules : engine->keys()) {
         any_right |= engine->permits(**principal, policy::Action::request_approve, rules.name) ||
@@ -478,10 +479,10 @@ Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
         auto err = make_error(ErrorKind::denied, "policy.action_not_granted",
                               "listing requests needs request.approve or request.reject");
         audit_refusal(*engine, (*principal)->name, "request.list", caller, std::nullopt, err);
-        return Out::fail(err);
+        return Out(err);
     }
     auto all = deps_.requests->list("");
-    if (!all) return Out::fail(all.error());
+    if (!all) return Out(all.error());
     const auto now = clock_now();
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [id, records] : group_by_request(*all)) {
@@ -495,42 +496,42 @@ Outcome<nlohmann::json> Service::list_requests(const Caller& caller) {
         }
         out.push_back(request_json(**s, now));
     }
-    return Out::success({{"requests", std::move(out)}});
+    return Out(nlohmann::json{{"requests", std::move(out)}});
 }
 
-Outcome<nlohmann::json> Service::get_request(const Caller& caller, const std::string& id) {
-    using Out = Outcome<nlohmann::json>;
+core::Result<nlohmann::json> Service::get_request(const Caller& caller, const std::string& id) {
+    using Out = core::Result<nlohmann::json>;
     const auto now = clock_now();
     auto s = load_request(id, now);
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.read");
-    if (!principal) return Out::fail(principal.error());
-    if (!s) return Out::fail(s.error());
+    if (!principal) return Out(principal.error());
+    if (!s) return Out(s.error());
     if (!engine->permits(**principal, policy::Action::request_approve, s->request.key()) &&
         !engine->permits(**principal, policy::Action::request_reject, s->request.key())) {
-        return Out::fail(make_error(ErrorKind::denied, "policy.action_not_granted",
-                                    "not an approver of this key"));
+        return Out(make_error(ErrorKind::denied, "policy.action_not_granted",
+                              "not an approver of this key"));
     }
-    return Out::success(request_json(*s, now));
+    return Out(request_json(*s, now));
 }
 
-Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std::string& id,
-                                                 std::optional<std::string> expected_digest) {
-    using Out = Outcome<nlohmann::json>;
+core::Result<nlohmann::json> Service::approve_request(const Caller& caller, const std::string& id,
+                                                      std::optional<std::string> expected_digest) {
+    using Out = core::Result<nlohmann::json>;
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.approve");
-    if (!principal) return Out::fail(principal.error());
+    if (!principal) return Out(principal.error());
     const auto now = clock_now();
     auto s = load_request(id, now);
-    if (!s) return Out::fail(s.error());
+    if (!s) return Out(s.error());
     policy::ApprovalRequest& r = s->request;
     const std::string action = action_of(r.operation(), "approve");
     std::optional<crypto::Sha256Digest> expected;
     if (expected_digest) {
         auto bytes = core::hex_decode(*expected_digest);
         if (!bytes || bytes->size() != 32) {
-            return Out::fail(make_error(ErrorKind::usage, "service.bad_digest",
-                                        "digest must be 64 hex characters"));
+            return Out(make_error(ErrorKind::usage, "service.bad_digest",
+                                  "digest must be 64 hex characters"));
         }
         expected.emplace();
         std::copy(bytes->begin(), bytes->end(), expected->begin());
@@ -543,34 +544,34 @@ Outcome<nlohmann::json> Service::approve_request(const Caller& caller, const std
             *engine, (*principal)->name, action, r, caller,
             st.error().kind == ErrorKind::denied ? audit::Outcome::denied : audit::Outcome::failed,
             st.error().code);
-        return Out::fail(st.error());
+        return Out(st.error());
     }
     const nlohmann::json record = {{"at_ms", core::unix_millis(now)}};
     if (auto created =
             deps_.requests->create(id + "/approval/" + (*principal)->name, record.dump());
         !created) {
-        return Out::fail(created.error());
+        return Out(created.error());
     }
     audit_request(*engine, (*principal)->name, action, r, caller, audit::Outcome::allowed);
     // Approvals through other replicas count too: fold the token again.
     auto fresh = load_request(id, clock_now());
-    if (!fresh) return Out::fail(fresh.error());
+    if (!fresh) return Out(fresh.error());
     if (!fresh->request.executable(clock_now())) {
-        return Out::success(request_json(*fresh, clock_now()));
+        return Out(request_json(*fresh, clock_now()));
     }
     auto closed = close(*engine, id, Decision::execute, (*principal)->name, caller, true);
     if (!closed) return deferred(closed.error(), id);
     return answer(*closed, clock_now());
 }
 
-Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std::string& id) {
-    using Out = Outcome<nlohmann::json>;
+core::Result<nlohmann::json> Service::reject_request(const Caller& caller, const std::string& id) {
+    using Out = core::Result<nlohmann::json>;
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "request.reject");
-    if (!principal) return Out::fail(principal.error());
+    if (!principal) return Out(principal.error());
     const auto now = clock_now();
     auto s = load_request(id, now);
-    if (!s) return Out::fail(s.error());
+    if (!s) return Out(s.error());
     const std::string action = action_of(s->request.operation(), "reject");
     policy::ApprovalRequest probe = s->request;
     core::Status st = s->closing_since_ms ? core::Status(closed_error(*s))
@@ -580,18 +581,18 @@ Outcome<nlohmann::json> Service::reject_request(const Caller& caller, const std:
             *engine, (*principal)->name, action, s->request, caller,
             st.error().kind == ErrorKind::denied ? audit::Outcome::denied : audit::Outcome::failed,
             st.error().code);
-        return Out::fail(st.error());
+        return Out(st.error());
     }
     auto closed = close(*engine, id, Decision::reject, (*principal)->name, caller, true);
-    if (!closed) return Out::fail(closed.error());
+    if (!closed) return Out(closed.error());
     if (!closed->decided_here) {
         // Another replica closed it first (executed, rejected or expired): say so.
         auto err = closed_error(closed->request);
         audit_request(*engine, (*principal)->name, action, s->request, caller,
                       audit::Outcome::failed, err.code);
-        return Out::fail(err);
+        return Out(err);
     }
-    return Out::success(request_json(closed->request, clock_now()));
+    return Out(request_json(closed->request, clock_now()));
 }
 
 void Service::tick(core::TimePoint now) {

@@ -135,20 +135,20 @@ void Service::audit_refusal(const policy::Engine& engine, std::string principal,
 }
 
 void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
-                         std::function<void(Outcome<IssuedToken>)> done) {
+                         std::function<void(core::Result<IssuedToken>)> done) {
     const auto engine = deps_.policy->current();
     const std::string action(act::TokenSign::name);
     auto principal = identify(*engine, caller, action, key);
-    if (!principal) return done(Outcome<IssuedToken>::fail(principal.error()));
+    if (!principal) return done(core::Result<IssuedToken>(principal.error()));
     const std::string& name = (*principal)->name;
     auto grant = engine->authorize<act::TokenSign>(**principal, key);
     if (!grant) {
         audit_refusal(*engine, name, action, caller, key, grant.error());
-        return done(Outcome<IssuedToken>::fail(grant.error()));
+        return done(core::Result<IssuedToken>(grant.error()));
     }
     if (auto st = limiter_.acquire(**principal); !st) {
         audit_refusal(*engine, name, action, caller, key, st.error());
-        return done(Outcome<IssuedToken>::fail(st.error()));
+        return done(core::Result<IssuedToken>(st.error()));
     }
     const auto now = clock_now();
     auto names = claim_names(claims);
@@ -156,22 +156,23 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         auto err = make_error(ErrorKind::usage, "service.claims_invalid",
                               std::to_string(violations.size()) + " claim rule(s) violated");
         audit_refusal(*engine, name, action, caller, key, err, names);
-        return done(Outcome<IssuedToken>::fail(std::move(err), std::move(violations)));
+        err.violations = std::move(violations);
+        return done(core::Result<IssuedToken>(std::move(err)));
     }
     // Fail closed before touching the HSM: without a writable log no token can leave.
     if (!deps_.audit->healthy()) {
         auto err = make_error(ErrorKind::unavailable, "service.audit_unavailable",
                               "the audit log cannot record; signing is suspended");
         stats_.failed.fetch_add(1, std::memory_order_relaxed);
-        return done(Outcome<IssuedToken>::fail(std::move(err)));
+        return done(core::Result<IssuedToken>(std::move(err)));
     }
     const policy::KeyRules* rules = engine->key_rules(key);
     auto jti = token::new_jti();
-    if (!jti) return done(Outcome<IssuedToken>::fail(jti.error()));
+    if (!jti) return done(core::Result<IssuedToken>(jti.error()));
     auto full = token::make_claims(claims, rules->issuer, now, *jti);
     if (!full) {
         audit_refusal(*engine, name, action, caller, key, full.error(), names);
-        return done(Outcome<IssuedToken>::fail(full.error()));
+        return done(core::Result<IssuedToken>(full.error()));
     }
     // Pseudonyms of the claims the policy names for recording (values never reach the log).
     std::vector<std::pair<std::string, nlohmann::json>> to_pseudonymize;
@@ -189,12 +190,12 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         auto err = make_error(ErrorKind::hsm_unavailable, "hsm.timeout",
                               "the HSM did not complete the signature within hsm.call_timeout");
         audit_refusal(*engine, name, std::string(act::TokenSign::name), caller, key, err, names);
-        done(Outcome<IssuedToken>::fail(std::move(err)));
+        done(core::Result<IssuedToken>(std::move(err)));
     };
     auto job = [this, engine, grant = std::move(*grant), caller = std::move(caller),
                 key = std::move(key), full = std::move(*full), names = std::move(names),
                 to_pseudonymize = std::move(to_pseudonymize), answered, done]() mutable {
-        auto reply = [&answered, &done](Outcome<IssuedToken> out) {
+        auto reply = [&answered, &done](core::Result<IssuedToken> out) {
             if (!answered->exchange(true)) done(std::move(out));
         };
         const std::string sign_action(act::TokenSign::name);
@@ -210,13 +211,13 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
             }
             for (const auto& [claim, value] : to_pseudonymize) {
                 auto p = audit::claim_pseudonym(*deps_.pseudonymizer, claim, value, epoch);
-                if (!p) return reply(Outcome<IssuedToken>::fail(p.error()));
+                if (!p) return reply(core::Result<IssuedToken>(p.error()));
                 (*pseudonyms)[claim] = std::move(*p);
             }
         }
         auto refuse = [&](core::Error err) {
             audit_refusal(*engine, who, sign_action, caller, key, err, names);
-            reply(Outcome<IssuedToken>::fail(std::move(err)));
+            reply(core::Result<IssuedToken>(std::move(err)));
         };
         // The lease keeps its version signing until the entry below is queued: the log orders
         // every token before the lifecycle change that ended its version's signing.
@@ -249,7 +250,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         auto tok = token::assemble_token(*input, *signature);
         if (!tok) {
             audit_refusal(*engine, who, sign_action, caller, key, tok.error(), names);
-            return done(Outcome<IssuedToken>::fail(tok.error()));
+            return done(core::Result<IssuedToken>(tok.error()));
         }
         audit::Entry e;
         e.principal = who;
@@ -271,19 +272,19 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
                 if (!appended) {
                     // Fail closed: the signature exists only in this process; dropped.
                     stats_.failed.fetch_add(1, std::memory_order_relaxed);
-                    return done(Outcome<IssuedToken>::fail(
+                    return done(core::Result<IssuedToken>(
                         make_error(ErrorKind::unavailable, "service.audit_unavailable",
                                    "the audit entry could not be made durable; no token issued")));
                 }
                 issued.audit_index = appended->index;
                 stats_.tokens_issued.fetch_add(1, std::memory_order_relaxed);
                 stats_.tokens.at({key_name, alg}).inc();
-                done(Outcome<IssuedToken>::success(std::move(issued)));
+                done(core::Result<IssuedToken>(std::move(issued)));
             });
     };
     if (!deps_.executor->post_bounded(std::move(job), std::move(on_overrun))) {
         stats_.failed.fetch_add(1, std::memory_order_relaxed);
-        done(Outcome<IssuedToken>::fail(
+        done(core::Result<IssuedToken>(
             make_error(ErrorKind::overloaded, "service.overloaded", "signing queue is full")));
     }
 }
@@ -302,14 +303,14 @@ core::Result<core::Grant<Tag>> Service::authorize_read(const Caller& caller, std
     return grant;
 }
 
-Outcome<Service::PublishedJwks> Service::jwks(const Caller& caller) {
+core::Result<Service::PublishedJwks> Service::jwks(const Caller& caller) {
     if (auto g = authorize_read<act::JwksRead>(caller, {}); !g) {
-        return Outcome<PublishedJwks>::fail(g.error());
+        return core::Result<PublishedJwks>(g.error());
     }
     return public_jwks();
 }
 
-Outcome<Service::PublishedJwks> Service::public_jwks() {
+core::Result<Service::PublishedJwks> Service::public_jwks() {
     auto published = deps_.keys->published(clock_now());
     std::vector<token::JwksKey> entries;
     entries.reserve(published.size());
@@ -320,21 +321,21 @@ Outcome<Service::PublishedJwks> Service::public_jwks() {
                             {"licentra_state", std::string(keys::state_name(v.record.state))}}});
     }
     auto doc = token::jwks_json(entries);
-    if (!doc) return Outcome<PublishedJwks>::fail(doc.error());
+    if (!doc) return core::Result<PublishedJwks>(doc.error());
     std::chrono::seconds max_age = std::chrono::hours(1);
     const auto engine = deps_.policy->current();  // held for the loop: a reload may replace it
     for (const auto& rules : engine->keys()) {
         max_age = std::min(max_age, std::chrono::duration_cast<std::chrono::seconds>(
                                         rules.rotation.publish_ahead / 2));
     }
-    return Outcome<PublishedJwks>::success(
+    return core::Result<PublishedJwks>(
         {std::move(*doc), std::max(max_age, std::chrono::seconds{0})});
 }
 
-Outcome<nlohmann::json> Service::list_keys(const Caller& caller) {
+core::Result<nlohmann::json> Service::list_keys(const Caller& caller) {
     const auto engine = deps_.policy->current();
     auto principal = identify(*engine, caller, "keys.read");
-    if (!principal) return Outcome<nlohmann::json>::fail(principal.error());
+    if (!principal) return core::Result<nlohmann::json>(principal.error());
     nlohmann::json out = nlohmann::json::array();
     for (const auto& rules : engine->keys()) {
         // Only the keys the caller may read; a key it may not is left out, not refused.
@@ -346,73 +347,73 @@ Outcome<nlohmann::json> Service::list_keys(const Caller& caller) {
                        {"algorithm", std::string(crypto::jws_name(rules.algorithm))},
                        {"versions", std::move(versions)}});
     }
-    return Outcome<nlohmann::json>::success({{"keys", std::move(out)}});
+    return core::Result<nlohmann::json>(nlohmann::json{{"keys", std::move(out)}});
 }
 
-Outcome<nlohmann::json> Service::get_key(const Caller& caller, const std::string& name) {
+core::Result<nlohmann::json> Service::get_key(const Caller& caller, const std::string& name) {
     auto grant = authorize_read<act::KeysRead>(caller, name);
-    if (!grant) return Outcome<nlohmann::json>::fail(grant.error());
+    if (!grant) return core::Result<nlohmann::json>(grant.error());
     const auto engine = deps_.policy->current();
     const policy::KeyRules* rules = engine->key_rules(name);
     nlohmann::json versions = nlohmann::json::array();
     for (const auto& v : deps_.keys->versions(*grant)) versions.push_back(version_json(v));
-    return Outcome<nlohmann::json>::success(
+    return core::Result<nlohmann::json>(
         {{"name", name},
          {"algorithm", rules ? std::string(crypto::jws_name(rules->algorithm)) : std::string()},
          {"versions", std::move(versions)}});
 }
 
-Outcome<std::string> Service::audit_checkpoint(const Caller& caller) {
+core::Result<std::string> Service::audit_checkpoint(const Caller& caller) {
     auto grant = authorize_read<act::AuditRead>(caller, {});
-    if (!grant) return Outcome<std::string>::fail(grant.error());
-    return Outcome<std::string>::success(deps_.audit->reader(*grant).latest_checkpoint());
+    if (!grant) return core::Result<std::string>(grant.error());
+    return core::Result<std::string>(deps_.audit->reader(*grant).latest_checkpoint());
 }
 
-Outcome<std::string> Service::audit_entries(const Caller& caller, std::uint64_t start,
-                                            std::uint64_t end) {
+core::Result<std::string> Service::audit_entries(const Caller& caller, std::uint64_t start,
+                                                 std::uint64_t end) {
     auto grant = authorize_read<act::AuditRead>(caller, {});
-    if (!grant) return Outcome<std::string>::fail(grant.error());
+    if (!grant) return core::Result<std::string>(grant.error());
     const audit::GrantedRead log = deps_.audit->reader(*grant);
     // An end past the log's size is clamped, so an auditor can page with a fixed window.
     end = std::min(end, log.size());
     if (start > end) start = end;
     auto lines = log.read_entries(start, end);
-    if (!lines) return Outcome<std::string>::fail(lines.error());
+    if (!lines) return core::Result<std::string>(lines.error());
     std::string out;
     for (const auto& l : *lines) {
         out += l;
         out += '\n';
     }
-    return Outcome<std::string>::success(std::move(out));
+    return core::Result<std::string>(std::move(out));
 }
 
-Outcome<nlohmann::json> Service::inclusion_proof(const Caller& caller, std::uint64_t index,
-                                                 std::uint64_t size) {
+core::Result<nlohmann::json> Service::inclusion_proof(const Caller& caller, std::uint64_t index,
+                                                      std::uint64_t size) {
     auto grant = authorize_read<act::AuditRead>(caller, {});
-    if (!grant) return Outcome<nlohmann::json>::fail(grant.error());
+    if (!grant) return core::Result<nlohmann::json>(grant.error());
     const audit::GrantedRead log = deps_.audit->reader(*grant);
     auto proof = log.inclusion_proof(index, size);
-    if (!proof) return Outcome<nlohmann::json>::fail(proof.error());
+    if (!proof) return core::Result<nlohmann::json>(proof.error());
     auto leaf = log.leaf(index);
     auto root = log.root(size);
     if (!leaf || !root) {
-        return Outcome<nlohmann::json>::fail(leaf ? root.error() : leaf.error());
+        return core::Result<nlohmann::json>(leaf ? root.error() : leaf.error());
     }
-    return Outcome<nlohmann::json>::success(
+    return core::Result<nlohmann::json>(
         audit::inclusion_proof_json(index, size, *leaf, *root, *proof));
 }
 
-Outcome<nlohmann::json> Service::consistency_proof(const Caller& caller, std::uint64_t first,
-                                                   std::uint64_t second) {
+core::Result<nlohmann::json> Service::consistency_proof(const Caller& caller, std::uint64_t first,
+                                                        std::uint64_t second) {
     auto grant = authorize_read<act::AuditRead>(caller, {});
-    if (!grant) return Outcome<nlohmann::json>::fail(grant.error());
+    if (!grant) return core::Result<nlohmann::json>(grant.error());
     const audit::GrantedRead log = deps_.audit->reader(*grant);
     auto proof = log.consistency_proof(first, second);
-    if (!proof) return Outcome<nlohmann::json>::fail(proof.error());
+    if (!proof) return core::Result<nlohmann::json>(proof.error());
     auto r1 = log.root(first);
     auto r2 = log.root(second);
-    if (!r1 || !r2) return Outcome<nlohmann::json>::fail(r1 ? r2.error() : r1.error());
-    return Outcome<nlohmann::json>::success(
+    if (!r1 || !r2) return core::Result<nlohmann::json>(r1 ? r2.error() : r1.error());
+    return core::Result<nlohmann::json>(
         audit::consistency_proof_json(first, second, *r1, *r2, *proof));
 }
 

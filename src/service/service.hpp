@@ -56,24 +56,6 @@ struct Caller {
     std::string request_id;
 };
 
-// A failed use case: the error, plus every violated claim rule for claim validation failures
-// (error.code "service.claims_invalid").
-struct Failure {
-    core::Error error;
-    std::vector<policy::Violation> violations;
-};
-
-template <class T>
-struct Outcome {
-    std::optional<T> value;
-    std::optional<Failure> failure;
-    [[nodiscard]] bool ok() const noexcept { return value.has_value(); }
-    static Outcome success(T v) { return Outcome{std::move(v), std::nullopt}; }
-    static Outcome fail(core::Error e, std::vector<policy::Violation> v = {}) {
-        return Outcome{std::nullopt, Failure{std::move(e), std::move(v)}};
-    }
-};
-
 struct IssuedToken {
     std::string token;
     std::string kid;
@@ -145,7 +127,7 @@ class Service {
     // audited too (best effort: the denial is answered even if the log is down).
     // If the audit log is not healthy the request fails with unavailable before signing.
     void sign_token(Caller caller, std::string key, nlohmann::json claims,
-                    std::function<void(Outcome<IssuedToken>)> done);
+                    std::function<void(core::Result<IssuedToken>)> done);
 
     // The JWKS as published, and how long a cache may keep it: half the shortest publish-ahead
     // period of the policy's keys (a new version is in the set at least that long before it
@@ -156,23 +138,25 @@ class Service {
         std::chrono::seconds max_age{0};
     };
     // GET /.well-known/jwks.json on the API listener (jwks.read).
-    [[nodiscard]] Outcome<PublishedJwks> jwks(const Caller& caller);
+    [[nodiscard]] core::Result<PublishedJwks> jwks(const Caller& caller);
     // The same on the public listener: public keys for anyone, no caller, nothing audited.
-    [[nodiscard]] Outcome<PublishedJwks> public_jwks();
+    [[nodiscard]] core::Result<PublishedJwks> public_jwks();
     // GET /v1/keys, /v1/keys/{name} (keys.read): key metadata as JSON. Listing shows only the
     // keys the caller may read.
-    [[nodiscard]] Outcome<nlohmann::json> list_keys(const Caller& caller);
-    [[nodiscard]] Outcome<nlohmann::json> get_key(const Caller& caller, const std::string& name);
+    [[nodiscard]] core::Result<nlohmann::json> list_keys(const Caller& caller);
+    [[nodiscard]] core::Result<nlohmann::json> get_key(const Caller& caller,
+                                                       const std::string& name);
 
     // Audit reads (audit.read).
-    [[nodiscard]] Outcome<std::string> audit_checkpoint(const Caller& caller);
-    [[nodiscard]] Outcome<std::string> audit_entries(const Caller& caller, std::uint64_t start,
-                                                     std::uint64_t end);  // JSON lines
-    [[nodiscard]] Outcome<nlohmann::json> inclusion_proof(const Caller& caller, std::uint64_t index,
-                                                          std::uint64_t size);
-    [[nodiscard]] Outcome<nlohmann::json> consistency_proof(const Caller& caller,
-                                                            std::uint64_t first,
-                                                            std::uint64_t second);
+    [[nodiscard]] core::Result<std::string> audit_checkpoint(const Caller& caller);
+    [[nodiscard]] core::Result<std::string> audit_entries(const Caller& caller, std::uint64_t start,
+                                                          std::uint64_t end);  // JSON lines
+    [[nodiscard]] core::Result<nlohmann::json> inclusion_proof(const Caller& caller,
+                                                               std::uint64_t index,
+                                                               std::uint64_t size);
+    [[nodiscard]] core::Result<nlohmann::json> consistency_proof(const Caller& caller,
+                                                                 std::uint64_t first,
+                                                                 std::uint64_t second);
 
     // GET /v1/tokens/receipt?audit_index=I (docs/api.md): the inclusion receipt of a token's
     // audit entry, in the C2SP tlog-proof format with the entry as its extra data
@@ -190,29 +174,31 @@ class Service {
     // the calling thread or on the waiter's thread.
     void token_receipt(const Caller& caller, std::uint64_t index,
                        std::optional<std::string> token_sha256,
-                       std::function<void(Outcome<std::string>)> done);
+                       std::function<void(core::Result<std::string>)> done);
 
     // ---- key lifecycle under dual control (lifecycle.cpp) ----
     // POST /v1/keys/{name}/rotations, .../versions/{n}/retire, .../versions/{n}/destroy:
     // opens an approval request (stored on the HSM token, so it survives restarts and every
     // daemon sharing the token sees it). If the policy's quorum is already met (quorum 0) it
     // executes at once. Returns the request view (see request_json) with "executed".
-    [[nodiscard]] Outcome<nlohmann::json> open_request(const Caller& caller, policy::Operation op,
-                                                       const std::string& key,
-                                                       std::optional<std::uint32_t> version,
-                                                       bool force);
+    [[nodiscard]] core::Result<nlohmann::json> open_request(const Caller& caller,
+                                                            policy::Operation op,
+                                                            const std::string& key,
+                                                            std::optional<std::uint32_t> version,
+                                                            bool force);
     // GET /v1/requests, /v1/requests/{id}: pending requests on keys the caller may approve,
     // reject or request.
-    [[nodiscard]] Outcome<nlohmann::json> list_requests(const Caller& caller);
-    [[nodiscard]] Outcome<nlohmann::json> get_request(const Caller& caller, const std::string& id);
+    [[nodiscard]] core::Result<nlohmann::json> list_requests(const Caller& caller);
+    [[nodiscard]] core::Result<nlohmann::json> get_request(const Caller& caller,
+                                                           const std::string& id);
     // POST /v1/requests/{id}/approve: records the approval (never the requester's, never twice,
     // never after expiry); at quorum the operation executes. expected_digest (hex), when given,
     // must match the request's digest.
-    [[nodiscard]] Outcome<nlohmann::json> approve_request(
+    [[nodiscard]] core::Result<nlohmann::json> approve_request(
         const Caller& caller, const std::string& id, std::optional<std::string> expected_digest);
     // POST /v1/requests/{id}/reject: closes the request.
-    [[nodiscard]] Outcome<nlohmann::json> reject_request(const Caller& caller,
-                                                         const std::string& id);
+    [[nodiscard]] core::Result<nlohmann::json> reject_request(const Caller& caller,
+                                                              const std::string& id);
 
     // Periodic work (the daemon calls it every refresh interval): expires requests, executes
     // approved requests whose execution no replica finished, runs scheduled rotations that are
@@ -279,11 +265,12 @@ class Service {
                                                                core::TimePoint now);
     [[nodiscard]] keys::ClaimStorage claim_storage() const;
     // The receipt of entry `index` (its canonical line) against the newest checkpoint.
-    [[nodiscard]] Outcome<std::string> build_receipt(std::uint64_t index,
-                                                     const std::string& line) const;
+    [[nodiscard]] core::Result<std::string> build_receipt(std::uint64_t index,
+                                                          const std::string& line) const;
     // The answer when an execution had to wait for a passing fault: the request view with
     // "execution_deferred", or the error itself if it is not such a fault.
-    [[nodiscard]] Outcome<nlohmann::json> deferred(const core::Error& error, const std::string& id);
+    [[nodiscard]] core::Result<nlohmann::json> deferred(const core::Error& error,
+                                                        const std::string& id);
     void audit_request(const policy::Engine& engine, const std::string& principal,
                        const std::string& action, const policy::ApprovalRequest& r,
                        const Caller& caller, audit::Outcome result,

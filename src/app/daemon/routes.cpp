@@ -77,18 +77,18 @@ Response jwks_response(const service::Service::PublishedJwks& jwks, const Reques
 }
 
 template <class T>
-Response failure_response(const service::Outcome<T>& outcome, const std::string& request_id) {
-    const auto& f = *outcome.failure;
-    if (f.error.code == "service.claims_invalid") {
+Response failure_response(const core::Result<T>& outcome, const std::string& request_id) {
+    const core::Error& e = outcome.error();
+    if (e.code == "service.claims_invalid") {
         nlohmann::json violations = nlohmann::json::array();
-        for (const auto& v : f.violations) {
+        for (const auto& v : e.violations) {
             violations.push_back({{"claim", v.claim}, {"code", v.code}, {"message", v.message}});
         }
-        nlohmann::json ext = {{"code", f.error.code}, {"violations", std::move(violations)}};
-        return net::problem_response(ProblemKind::validation_failed, f.error.message, request_id,
+        nlohmann::json ext = {{"code", e.code}, {"violations", std::move(violations)}};
+        return net::problem_response(ProblemKind::validation_failed, e.message, request_id,
                                      ext.dump());
     }
-    return net::error_response(f.error, request_id);
+    return net::error_response(e, request_id);
 }
 
 Response bad_request(const std::string& detail, const std::string& request_id) {
@@ -193,13 +193,13 @@ class ApiHandler final : public net::Handler {
             if (!get) return done(method_not_allowed(req, "GET"));
             auto out = service_.jwks(caller_of(req));
             if (!out.ok()) return done(failure_response(out, req.request_id));
-            return done(jwks_response(*out.value, req));
+            return done(jwks_response(*out, req));
         }
         if (path == "/v1/keys") {
             if (!get) return done(method_not_allowed(req, "GET"));
             auto out = service_.list_keys(caller_of(req));
             if (!out.ok()) return done(failure_response(out, req.request_id));
-            return done(json_response(200, *out.value));
+            return done(json_response(200, *out));
         }
         if (path.rfind(kKeysPrefix, 0) == 0) {
             return key_routes(std::move(req), std::move(done));
@@ -211,7 +211,7 @@ class ApiHandler final : public net::Handler {
             if (!get) return done(method_not_allowed(req, "GET"));
             auto out = service_.audit_checkpoint(caller_of(req));
             if (!out.ok()) return done(failure_response(out, req.request_id));
-            return done(text_response("text/plain; charset=utf-8", std::move(*out.value)));
+            return done(text_response("text/plain; charset=utf-8", std::move(*out)));
         }
         if (path == "/v1/audit/entries") {
             if (!get) return done(method_not_allowed(req, "GET"));
@@ -223,7 +223,7 @@ class ApiHandler final : public net::Handler {
             return done(two_numbers(req, "index", "size", [&](auto a, auto b) {
                 auto out = service_.inclusion_proof(caller_of(req), a, b);
                 if (!out.ok()) return failure_response(out, req.request_id);
-                return json_response(200, *out.value);
+                return json_response(200, *out);
             }));
         }
         if (path == "/v1/audit/proofs/consistency") {
@@ -231,7 +231,7 @@ class ApiHandler final : public net::Handler {
             return done(two_numbers(req, "first", "second", [&](auto a, auto b) {
                 auto out = service_.consistency_proof(caller_of(req), a, b);
                 if (!out.ok()) return failure_response(out, req.request_id);
-                return json_response(200, *out.value);
+                return json_response(200, *out);
             }));
         }
         done(not_found(req));
@@ -272,7 +272,7 @@ class ApiHandler final : public net::Handler {
             if (req.method != "GET") return done(method_not_allowed(req, "GET"));
             auto out = service_.get_key(caller_of(req), name);
             if (!out.ok()) return done(failure_response(out, req.request_id));
-            return done(json_response(200, *out.value));
+            return done(json_response(200, *out));
         }
         std::string_view tail = rest.substr(slash);
         std::optional<policy::Operation> op;
@@ -312,7 +312,7 @@ class ApiHandler final : public net::Handler {
         offload(std::move(done), [this, req = std::move(req), op, version, name, force] {
             auto out = service_.open_request(caller_of(req), *op, name, version, force);
             if (!out.ok()) return failure_response(out, req.request_id);
-            return json_response((*out.value)["executed"].get<bool>() ? 201 : 202, *out.value);
+            return json_response((*out)["executed"].get<bool>() ? 201 : 202, *out);
         });
     }
 
@@ -323,7 +323,7 @@ class ApiHandler final : public net::Handler {
             return offload(std::move(done), [this, req = std::move(req)] {
                 auto out = service_.list_requests(caller_of(req));
                 if (!out.ok()) return failure_response(out, req.request_id);
-                return json_response(200, *out.value);
+                return json_response(200, *out);
             });
         }
         std::string_view rest = std::string_view(req.path).substr(kRequestsPrefix.size());
@@ -335,7 +335,7 @@ class ApiHandler final : public net::Handler {
             return offload(std::move(done), [this, req = std::move(req), id] {
                 auto out = service_.get_request(caller_of(req), id);
                 if (!out.ok()) return failure_response(out, req.request_id);
-                return json_response(200, *out.value);
+                return json_response(200, *out);
             });
         }
         if (verb != "/approve" && verb != "/reject") return done(not_found(req));
@@ -355,7 +355,7 @@ class ApiHandler final : public net::Handler {
             auto out = verb == "/approve" ? service_.approve_request(caller_of(req), id, digest)
                                           : service_.reject_request(caller_of(req), id);
             if (!out.ok()) return failure_response(out, req.request_id);
-            return json_response(200, *out.value);
+            return json_response(200, *out);
         });
     }
 
@@ -410,16 +410,16 @@ class ApiHandler final : public net::Handler {
         service_.sign_token(
             caller_of(req), std::move(name), std::move(*claims),
             [done = std::move(done), request_id,
-             logged_key = std::move(logged_key)](service::Outcome<service::IssuedToken> out) {
+             logged_key = std::move(logged_key)](core::Result<service::IssuedToken> out) {
                 Response r;
                 if (!out.ok()) {
                     r = failure_response(out, request_id);
                 } else {
-                    r = json_response(201, {{"token", out.value->token},
-                                            {"kid", out.value->kid},
-                                            {"audit_index", out.value->audit_index}});
+                    r = json_response(201, {{"token", out->token},
+                                            {"kid", out->kid},
+                                            {"audit_index", out->audit_index}});
                     r.headers.push_back({"Cache-Control", "no-store"});
-                    r.kid = out.value->kid;
+                    r.kid = out->kid;
                 }
                 r.key = logged_key;
                 done(std::move(r));
@@ -451,22 +451,22 @@ class ApiHandler final : public net::Handler {
             }
         }
         auto shared_done = std::make_shared<std::function<void(Response)>>(std::move(done));
-        const bool posted = blocking_.post(
-            [this, shared_done, caller = caller_of(req), request_id = req.request_id,
-             i = static_cast<std::uint64_t>(**index), token_sha256 = std::move(token_sha256)] {
-                service_.token_receipt(
-                    caller, i, token_sha256,
-                    [shared_done, request_id](service::Outcome<std::string> out) {
-                        Response r;
-                        if (!out.ok()) {
-                            r = failure_response(out, request_id);
-                        } else {
-                            r = text_response("text/plain; charset=utf-8", std::move(*out.value));
-                            r.headers.push_back({"Cache-Control", "no-store"});
-                        }
-                        (*shared_done)(std::move(r));
-                    });
-            });
+        const bool posted = blocking_.post([this, shared_done, caller = caller_of(req),
+                                            request_id = req.request_id,
+                                            i = static_cast<std::uint64_t>(**index),
+                                            token_sha256 = std::move(token_sha256)] {
+            service_.token_receipt(
+                caller, i, token_sha256, [shared_done, request_id](core::Result<std::string> out) {
+                    Response r;
+                    if (!out.ok()) {
+                        r = failure_response(out, request_id);
+                    } else {
+                        r = text_response("text/plain; charset=utf-8", std::move(*out));
+                        r.headers.push_back({"Cache-Control", "no-store"});
+                    }
+                    (*shared_done)(std::move(r));
+                });
+        });
         if (!posted) {
             (*shared_done)(net::problem_response(ProblemKind::overloaded, "work queue is full",
                                                  req.request_id));
@@ -488,7 +488,7 @@ class ApiHandler final : public net::Handler {
         }
         auto out = service_.audit_entries(caller_of(req), **start, **end);
         if (!out.ok()) return failure_response(out, req.request_id);
-        return text_response("application/x-ndjson", std::move(*out.value));
+        return text_response("application/x-ndjson", std::move(*out));
     }
 
     template <class Fn>
@@ -570,7 +570,7 @@ class PublicHandler final : public net::Handler {
         } else if (auto out = service_.public_jwks(); !out.ok()) {
             r = failure_response(out, req.request_id);
         } else {
-            r = jwks_response(*out.value, req);
+            r = jwks_response(*out, req);
         }
         r.route = "/.well-known/jwks.json";
         done(std::move(r));

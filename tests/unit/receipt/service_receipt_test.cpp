@@ -43,10 +43,10 @@ core::ClientIdentity auditor_identity() {
 
 // The answer of one token_receipt call, to block on (no sleeping: the future is the condition).
 struct Answer {
-    std::promise<Outcome<std::string>> promise;
-    std::future<Outcome<std::string>> future = promise.get_future();
-    std::function<void(Outcome<std::string>)> callback() {
-        return [this](Outcome<std::string> out) { promise.set_value(std::move(out)); };
+    std::promise<core::Result<std::string>> promise;
+    std::future<core::Result<std::string>> future = promise.get_future();
+    std::function<void(core::Result<std::string>)> callback() {
+        return [this](core::Result<std::string> out) { promise.set_value(std::move(out)); };
     }
 };
 
@@ -101,8 +101,8 @@ class ServiceReceipt : public ::testing::Test {
         EXPECT_TRUE(a.ok()) << a.error().to_string();
         return a.ok() ? a->index : 0;
     }
-    Outcome<std::string> ask(const core::ClientIdentity& who, std::uint64_t index,
-                             std::optional<std::string> token_sha256 = std::nullopt) {
+    core::Result<std::string> ask(const core::ClientIdentity& who, std::uint64_t index,
+                                  std::optional<std::string> token_sha256 = std::nullopt) {
         Answer a;
         service_->token_receipt(Caller{who, "req"}, index, std::move(token_sha256), a.callback());
         return a.future.get();
@@ -126,8 +126,8 @@ TEST_F(ServiceReceipt, ACoveredEntryIsAnsweredAtOnceWithAReceiptThatVerifies) {
     const auto i = append("token.sign", "product-a", audit::Outcome::allowed, token_);
     ASSERT_TRUE(log_->checkpoint_now().ok());
     auto out = ask(signer_identity(), i);
-    ASSERT_TRUE(out.ok()) << out.failure->error.to_string();
-    auto v = licentra::verify_receipt(token_, *out.value, vkey_);
+    ASSERT_TRUE(out.ok()) << out.error().to_string();
+    auto v = licentra::verify_receipt(token_, *out, vkey_);
     EXPECT_TRUE(v.ok()) << v.message;
     EXPECT_EQ(v.index, i);
 }
@@ -141,8 +141,8 @@ TEST_F(ServiceReceipt, AnUncoveredEntryWaitsForTheNextCheckpoint) {
     ASSERT_EQ(a.future.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
     ASSERT_TRUE(log_->checkpoint_now().ok());  // the log tells the waiter through the anchor
     auto out = a.future.get();
-    ASSERT_TRUE(out.ok()) << out.failure->error.to_string();
-    auto v = licentra::verify_receipt(token_, *out.value, vkey_);
+    ASSERT_TRUE(out.ok()) << out.error().to_string();
+    auto v = licentra::verify_receipt(token_, *out, vkey_);
     EXPECT_TRUE(v.ok()) << v.message;
     EXPECT_EQ(v.tree_size, i + 1);
 }
@@ -152,9 +152,9 @@ TEST_F(ServiceReceipt, NoCheckpointInTimeIs503WithRetryAfter) {
     const auto i = append("token.sign", "product-a", audit::Outcome::allowed, token_);
     auto out = ask(signer_identity(), i);
     ASSERT_FALSE(out.ok());
-    EXPECT_EQ(out.failure->error.kind, core::ErrorKind::unavailable);
-    EXPECT_EQ(out.failure->error.code, "service.receipt_pending");
-    EXPECT_EQ(out.failure->error.retry_after, std::chrono::seconds(3));
+    EXPECT_EQ(out.error().kind, core::ErrorKind::unavailable);
+    EXPECT_EQ(out.error().code, "service.receipt_pending");
+    EXPECT_EQ(out.error().retry_after, std::chrono::seconds(3));
 }
 
 TEST_F(ServiceReceipt, WaitingReceiptsAreAnsweredWhenTheWaiterStops) {
@@ -165,7 +165,7 @@ TEST_F(ServiceReceipt, WaitingReceiptsAreAnsweredWhenTheWaiterStops) {
     waiter_.stop();
     auto out = a.future.get();
     ASSERT_FALSE(out.ok());
-    EXPECT_EQ(out.failure->error.code, "service.receipt_pending");
+    EXPECT_EQ(out.error().code, "service.receipt_pending");
 }
 
 TEST_F(ServiceReceipt, OnlyTheSignerOfTheEntrysKeyGetsAReceiptOfAnIssuedToken) {
@@ -177,7 +177,7 @@ TEST_F(ServiceReceipt, OnlyTheSignerOfTheEntrysKeyGetsAReceiptOfAnIssuedToken) {
     ASSERT_TRUE(log_->checkpoint_now().ok());
     auto code = [&](const core::ClientIdentity& who, std::uint64_t index) {
         auto out = ask(who, index);
-        return out.ok() ? std::string("ok") : out.failure->error.code;
+        return out.ok() ? std::string("ok") : out.error().code;
     };
     EXPECT_EQ(code(signer_identity(), token), "ok");
     EXPECT_EQ(code(officer_identity(), token), "policy.action_not_granted");
@@ -192,14 +192,14 @@ TEST_F(ServiceReceipt, OnlyTheSignerOfTheEntrysKeyGetsAReceiptOfAnIssuedToken) {
     EXPECT_TRUE(ask(signer_identity(), token, hash).ok());
     auto mismatch = ask(signer_identity(), token, std::string(64, '0'));
     ASSERT_FALSE(mismatch.ok());
-    EXPECT_EQ(mismatch.failure->error.code, "service.token_mismatch");
-    EXPECT_EQ(mismatch.failure->error.kind, core::ErrorKind::conflict);
+    EXPECT_EQ(mismatch.error().code, "service.token_mismatch");
+    EXPECT_EQ(mismatch.error().kind, core::ErrorKind::conflict);
     auto denied = ask(officer_identity(), token);
-    EXPECT_EQ(denied.failure->error.kind, core::ErrorKind::denied);
+    EXPECT_EQ(denied.error().kind, core::ErrorKind::denied);
     auto conflict = ask(signer_identity(), rotation);
-    EXPECT_EQ(conflict.failure->error.kind, core::ErrorKind::conflict);
+    EXPECT_EQ(conflict.error().kind, core::ErrorKind::conflict);
     auto missing = ask(signer_identity(), 1000);
-    EXPECT_EQ(missing.failure->error.kind, core::ErrorKind::not_found);
+    EXPECT_EQ(missing.error().kind, core::ErrorKind::not_found);
 }
 
 TEST_F(ServiceReceipt, APrunedEntryHasNoReceipt) {
@@ -242,8 +242,8 @@ TEST_F(ServiceReceipt, APrunedEntryHasNoReceipt) {
     service();
     auto out = ask(signer_identity(), pruned);
     ASSERT_FALSE(out.ok());
-    EXPECT_EQ(out.failure->error.code, "service.entry_pruned");
-    EXPECT_EQ(out.failure->error.kind, core::ErrorKind::not_found);
+    EXPECT_EQ(out.error().code, "service.entry_pruned");
+    EXPECT_EQ(out.error().kind, core::ErrorKind::not_found);
 }
 
 }  // namespace

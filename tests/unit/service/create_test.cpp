@@ -106,8 +106,8 @@ TEST_F(ServiceCreate, ACompleteSetBuildsAServiceThatAnswers) {
     auditor.subject_cn = "aud";
     auditor.issuer_dn = "CN=Licentra Dev CA";
     auto keys = (*s)->list_keys(Caller{auditor, "r1"});
-    ASSERT_TRUE(keys.value.has_value()) << keys.failure->error.to_string();
-    EXPECT_EQ(*keys.value, nlohmann::json::parse(R"({"keys":[]})")) << keys.value->dump();
+    ASSERT_TRUE(keys.ok()) << keys.error().to_string();
+    EXPECT_EQ(*keys, nlohmann::json::parse(R"({"keys":[]})")) << keys->dump();
 }
 
 // A principal's reads go through its grant: the audit.read grant opens a view of the log that
@@ -137,13 +137,13 @@ TEST_F(ServiceCreate, AnAuditReadGrantOpensTheLogToItsPrincipalOnly) {
     auditor.subject_cn = "aud";
     auditor.issuer_dn = "CN=Licentra Dev CA";
     auto lines = (*s)->audit_entries(Caller{auditor, "r2"}, 0, 100);  // clamped to the size
-    ASSERT_TRUE(lines.value.has_value()) << lines.failure->error.to_string();
-    EXPECT_EQ(*lines.value, (*direct)[0] + "\n" + (*direct)[1] + "\n" + (*direct)[2] + "\n");
+    ASSERT_TRUE(lines.ok()) << lines.error().to_string();
+    EXPECT_EQ(*lines, (*direct)[0] + "\n" + (*direct)[1] + "\n" + (*direct)[2] + "\n");
     core::ClientIdentity officer;
     officer.spki_sha256.fill(0xaa);
     auto refused = (*s)->audit_entries(Caller{officer, "r3"}, 0, 3);
-    ASSERT_TRUE(refused.failure.has_value());
-    EXPECT_EQ(refused.failure->error.kind, core::ErrorKind::denied);
+    ASSERT_TRUE(!refused.ok());
+    EXPECT_EQ(refused.error().kind, core::ErrorKind::denied);
 }
 
 }  // namespace

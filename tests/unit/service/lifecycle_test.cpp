@@ -101,13 +101,13 @@ class ServiceLifecycle : public ::testing::Test {
     nlohmann::json open_rotation() {
         auto r = service_->open_request(Caller{officer('a'), "open"}, policy::Operation::rotate,
                                         "product-a", std::nullopt, false);
-        EXPECT_TRUE(r.value.has_value()) << r.failure->error.to_string();
-        return r.value.value_or(nlohmann::json::object());
+        EXPECT_TRUE(r.ok()) << r.error().to_string();
+        return r ? *r : nlohmann::json::object();
     }
-    // The failure code of an outcome, or "ok".
+    // The error code of a use case's answer, or "ok".
     template <class T>
-    static std::string code_of(const Outcome<T>& o) {
-        return o.value ? "ok" : o.failure->error.code;
+    static std::string code_of(const core::Result<T>& o) {
+        return o ? "ok" : o.error().code;
     }
     // "action result principal" of every audit entry from `from` on.
     std::vector<std::string> audited(std::uint64_t from) {
@@ -154,15 +154,15 @@ TEST_F(ServiceLifecycle, ARotationExecutesAtExactlyItsQuorumAsTheActOfTheLastApp
     EXPECT_EQ(opened["quorum"], 2);
     advance(1s);
     auto first = service_->approve_request(Caller{officer('b'), "b"}, id, std::nullopt);
-    ASSERT_TRUE(first.value.has_value()) << first.failure->error.to_string();
-    EXPECT_EQ((*first.value)["state"], "pending");  // one of two
+    ASSERT_TRUE(first.ok()) << first.error().to_string();
+    EXPECT_EQ((*first)["state"], "pending");  // one of two
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active"}));
     advance(1s);
     auto second = service_->approve_request(Caller{officer('c'), "c"}, id,
                                             opened["digest"].get<std::string>());
-    ASSERT_TRUE(second.value.has_value()) << second.failure->error.to_string();
-    EXPECT_EQ((*second.value)["state"], "executed");
-    EXPECT_EQ((*second.value)["result"]["version"], 2);
+    ASSERT_TRUE(second.ok()) << second.error().to_string();
+    EXPECT_EQ((*second)["state"], "executed");
+    EXPECT_EQ((*second)["result"]["version"], 2);
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active", "v2:pre-active"}));
     EXPECT_EQ(audited(start),
               (std::vector<std::string>{
@@ -191,9 +191,9 @@ TEST_F(ServiceLifecycle, EveryRefusalOnTheWayIsExactAndChangesNothing) {
               "policy.duplicate_approval");
     // Still pending with one approval, and only v1.
     auto view = service_->get_request(Caller{officer('c'), "c"}, id);
-    ASSERT_TRUE(view.value.has_value());
-    EXPECT_EQ((*view.value)["state"], "pending");
-    EXPECT_EQ((*view.value)["approvals"].size(), 1u);
+    ASSERT_TRUE(view.ok());
+    EXPECT_EQ((*view)["state"], "pending");
+    EXPECT_EQ((*view)["approvals"].size(), 1u);
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active"}));
 }
 
@@ -201,8 +201,8 @@ TEST_F(ServiceLifecycle, ARejectedRequestIsClosedForEveryone) {
     const std::uint64_t start = audit_.log->size();
     const std::string id = open_rotation()["id"];
     auto rejected = service_->reject_request(Caller{officer('b'), "b"}, id);
-    ASSERT_TRUE(rejected.value.has_value()) << rejected.failure->error.to_string();
-    EXPECT_EQ((*rejected.value)["state"], "rejected");
+    ASSERT_TRUE(rejected.ok()) << rejected.error().to_string();
+    EXPECT_EQ((*rejected)["state"], "rejected");
     EXPECT_EQ(code_of(service_->approve_request(Caller{officer('c'), "c"}, id, std::nullopt)),
               "policy.request_closed");
     EXPECT_EQ(code_of(service_->reject_request(Caller{officer('c'), "c"}, id)),
@@ -221,15 +221,15 @@ TEST_F(ServiceLifecycle, ARequestExpiresAtExactlyItsLifetimeAsSystem) {
     advance(1h - 1ms);  // the last instant of its lifetime: still open
     service_->tick(now());
     auto view = service_->get_request(Caller{officer('c'), "c"}, id);
-    ASSERT_TRUE(view.value.has_value());
-    EXPECT_EQ((*view.value)["state"], "pending");
+    ASSERT_TRUE(view.ok());
+    EXPECT_EQ((*view)["state"], "pending");
     advance(1ms);  // its lifetime passed: an approval now is refused, before any tick
     EXPECT_EQ(code_of(service_->approve_request(Caller{officer('c'), "c"}, id, std::nullopt)),
               "policy.request_expired");
     service_->tick(now());  // and the tick closes it, as system
     view = service_->get_request(Caller{officer('c'), "c"}, id);
-    ASSERT_TRUE(view.value.has_value());
-    EXPECT_EQ((*view.value)["state"], "expired");
+    ASSERT_TRUE(view.ok());
+    EXPECT_EQ((*view)["state"], "expired");
     EXPECT_EQ(code_of(service_->approve_request(Caller{officer('c'), "c"}, id, std::nullopt)),
               "policy.request_closed");
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active"}));
@@ -253,9 +253,9 @@ TEST_F(ServiceLifecycle, AnExecutionTheHsmFailedIsDeferredAndTheTickCompletesIt)
         core::make_error(core::ErrorKind::hsm_unavailable, "hsm.device_error", "injected"));
     const std::uint64_t before = audit_.log->size();
     auto approved = service_->approve_request(Caller{officer('c'), "c"}, id, std::nullopt);
-    ASSERT_TRUE(approved.value.has_value()) << approved.failure->error.to_string();
-    EXPECT_EQ((*approved.value)["state"], "pending");
-    EXPECT_EQ((*approved.value)["execution_deferred"], "hsm.device_error");
+    ASSERT_TRUE(approved.ok()) << approved.error().to_string();
+    EXPECT_EQ((*approved)["state"], "pending");
+    EXPECT_EQ((*approved)["execution_deferred"], "hsm.device_error");
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active"}));
     advance(10ms);  // past 4 x settle (2 ms)
     service_->tick(now());
@@ -264,10 +264,10 @@ TEST_F(ServiceLifecycle, AnExecutionTheHsmFailedIsDeferredAndTheTickCompletesIt)
     advance(10ms);
     service_->tick(now());
     auto view = service_->get_request(Caller{officer('b'), "b"}, id);
-    ASSERT_TRUE(view.value.has_value());
-    EXPECT_EQ((*view.value)["state"], "executed");
+    ASSERT_TRUE(view.ok());
+    EXPECT_EQ((*view)["state"], "executed");
     // The failed attempt's number stays taken (its claim may have been seen by others).
-    EXPECT_EQ((*view.value)["result"]["version"], 3);
+    EXPECT_EQ((*view)["result"]["version"], 3);
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active", "v3:pre-active"}));
     EXPECT_EQ(audited(before),
               (std::vector<std::string>{

@@ -87,17 +87,17 @@ class RequestVisibility : public ::testing::Test {
 TEST_F(RequestVisibility, ARequestMissingFromTheFirstLooksIsFound) {
     stand_.requests.hidden_lists = 2;
     auto got = service_->get_request(Caller{officer_a(), "r1"}, id_);
-    ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
-    EXPECT_EQ((*got.value)["id"], id_);
-    EXPECT_EQ((*got.value)["state"], "pending");
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    EXPECT_EQ((*got)["id"], id_);
+    EXPECT_EQ((*got)["state"], "pending");
     EXPECT_EQ(stand_.requests.lists(), 3);
 }
 
 TEST_F(RequestVisibility, AnUnknownRequestIsNotFoundAfterFourLooks) {
     const std::string unknown(id_.size(), '0');
     auto got = service_->get_request(Caller{officer_a(), "r2"}, unknown);
-    ASSERT_TRUE(got.failure.has_value());
-    EXPECT_EQ(got.failure->error.code, "service.no_such_request");
+    ASSERT_TRUE(!got.ok());
+    EXPECT_EQ(got.error().code, "service.no_such_request");
     EXPECT_EQ(stand_.requests.lists(), 4);
 }
 
@@ -117,8 +117,8 @@ TEST_F(RequestVisibility, ARequestClosingLongerThanACloseTakesHasTheTokenReadAga
     service_->tick(now + std::chrono::seconds(12));  // still closing, the interval passed
     EXPECT_EQ(stand_.requests.reloads().size(), 2u);
     auto got = service_->get_request(Caller{officer_a(), "r3"}, id_);
-    ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
-    EXPECT_EQ((*got.value)["state"], "closing");
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    EXPECT_EQ((*got)["state"], "closing");
 }
 
 // A close claim whose replica never wrote an outcome (it died while executing) counts as
@@ -129,12 +129,12 @@ TEST_F(RequestVisibility, AnAbandonedCloseReadsAsFailedFiveMinutesAfterItsClaim)
     claimed_at(claim);
     set_clock(claim + std::chrono::minutes(5));
     auto got = service_->get_request(Caller{officer_a(), "r4"}, id_);
-    ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
-    EXPECT_EQ((*got.value)["state"], "closing");
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    EXPECT_EQ((*got)["state"], "closing");
     set_clock(claim + std::chrono::minutes(5) + std::chrono::milliseconds(1));
     got = service_->get_request(Caller{officer_a(), "r5"}, id_);
-    ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
-    EXPECT_EQ((*got.value)["state"], "failed");
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    EXPECT_EQ((*got)["state"], "failed");
 }
 
 // An approved request that reads as pending with no close claim after the approvers' replicas
@@ -174,8 +174,8 @@ TEST_F(RequestVisibility, AnApprovedRequestNobodyClosedIsExecutedOnlyAfterTheTok
     EXPECT_EQ(entry["reason"], "keys.no_versions");
     EXPECT_EQ(entry["principal"], "off-c");
     auto got = service_->get_request(Caller{officer_a(), "r6"}, id_);
-    ASSERT_TRUE(got.value.has_value()) << got.failure->error.to_string();
-    EXPECT_EQ((*got.value)["state"], "failed");
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    EXPECT_EQ((*got)["state"], "failed");
 }
 
 TEST_F(RequestVisibility, ACloseStillWithinItsTimeIsNotSuspected) {
