@@ -79,7 +79,7 @@ Response jwks_response(const service::Service::PublishedJwks& jwks, const Reques
 template <class T>
 Response failure_response(const core::Result<T>& outcome, const std::string& request_id) {
     const core::Error& e = outcome.error();
-    if (e.code == "service.claims_invalid") {
+    if (!e.violations.empty()) {  // a validation failure: RFC 9457 with every violation
         nlohmann::json violations = nlohmann::json::array();
         for (const auto& v : e.violations) {
             violations.push_back({{"claim", v.claim}, {"code", v.code}, {"message", v.message}});

@@ -2,9 +2,10 @@
 // with request records in memory and key pairs in an in-memory key store (Ed25519 by OpenSSL):
 // open -> approvals -> execution at exactly the quorum, every refusal on the way (the
 // requester, a second approval by one officer, a closed request, a digest that does not match,
-// a principal without the right), rejection, expiry at exactly the request's lifetime, and
-// what each leaves in the audit log. The claim timing is shortened so that a close takes
-// milliseconds; no test waits on the wall clock.
+// a principal without the right), rejection, expiry at exactly the request's lifetime, an
+// execution the HSM failed, retirement and destruction at exactly the instant the retired
+// version's tokens expire, quorum 0, and what each leaves in the audit log. The claim timing is
+// shortened so that a close takes milliseconds; no test waits on the wall clock.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -273,6 +274,52 @@ TEST_F(ServiceLifecycle, AnExecutionTheHsmFailedIsDeferredAndTheTickCompletesIt)
               (std::vector<std::string>{
                   "key.rotate.approve allowed off-c", "key.rotate.execute failed off-c",
                   "key.rotate allowed off-c v3", "key.rotate.execute allowed off-c"}));
+}
+
+// Retire and destroy under the same dual control (default quorum 2): v1 retires at once; its
+// destruction is refused while tokens it signed can still be valid (max_validity 30d +
+// verify_grace 30d after the retirement) — the request closes as failed with the key
+// manager's reason — and executes exactly at that instant, leaving no private key.
+TEST_F(ServiceLifecycle, AVersionIsRetiredThenDestroyedOnlyOnceItsTokensHaveExpired) {
+    auto dual = [&](policy::Operation op, unsigned version) -> core::Result<nlohmann::json> {
+        auto opened =
+            service_->open_request(Caller{officer('a'), "a"}, op, "product-a", version, false);
+        if (!opened) return opened;
+        const std::string id = (*opened)["id"];
+        auto first = service_->approve_request(Caller{officer('b'), "b"}, id, std::nullopt);
+        if (!first) return first;
+        return service_->approve_request(Caller{officer('c'), "c"}, id, std::nullopt);
+    };
+    auto retired = dual(policy::Operation::retire, 1);
+    ASSERT_TRUE(retired.ok()) << retired.error().to_string();
+    EXPECT_EQ((*retired)["state"], "executed");
+    EXPECT_EQ(versions(), (std::vector<std::string>{"v1:retired"}));
+    advance(60 * 24h - 1ms);  // the last instant a token v1 signed can still be valid
+    auto early = dual(policy::Operation::destroy, 1);
+    ASSERT_FALSE(early.ok());
+    EXPECT_EQ(early.error().code, "keys.destroy_still_verifying");
+    EXPECT_EQ(versions(), (std::vector<std::string>{"v1:retired"}));
+    EXPECT_TRUE(store_->has_private("licentra/product-a/v1"));
+    advance(1ms);
+    auto destroyed = dual(policy::Operation::destroy, 1);
+    ASSERT_TRUE(destroyed.ok()) << destroyed.error().to_string();
+    EXPECT_EQ((*destroyed)["state"], "executed");
+    EXPECT_EQ(versions(), (std::vector<std::string>{"v1:destroyed"}));
+    EXPECT_FALSE(store_->has_private("licentra/product-a/v1"));
+}
+
+// With quorum 0 the requester alone decides: the request executes as it is opened.
+TEST_F(ServiceLifecycle, AQuorumOfZeroExecutesAsTheRequestOpens) {
+    auto engine = policy::test::load_ok(policy::test::mutate("rotate: {quorum: 2, lifetime: 1h}",
+                                                             "rotate: {quorum: 0, lifetime: 1h}"));
+    ASSERT_NE(engine, nullptr);
+    holder_->replace(engine);
+    auto opened = service_->open_request(Caller{officer('a'), "a"}, policy::Operation::rotate,
+                                         "product-a", std::nullopt, false);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    EXPECT_EQ((*opened)["state"], "executed");
+    EXPECT_EQ((*opened)["executed"], true);
+    EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active", "v2:pre-active"}));
 }
 
 }  // namespace
