@@ -158,6 +158,7 @@ keys::ClaimStorage Service::claim_storage() const {
         return store->create(name, std::string(core::as_chars(value)));
     };
     s.remove = [store](const std::string& name) { return store->remove(name); };
+    s.wait = deps_.claim_wait;
     return s;
 }
 

@@ -88,6 +88,9 @@ struct Dependencies {
     // How this replica shares decisions with the others (docs/adr/0004).
     std::string replica = "licentra-signd";
     keys::ClaimTiming claims;
+    // How a close claimer waits for the claims to settle (keys/claim.hpp); empty: in real
+    // time. Tests of one process, whose claims settle at once, pass a wait that returns.
+    std::function<void(std::chrono::milliseconds)> claim_wait{};
     // How long a replica that lost a close claim waits for the winner's outcome.
     std::chrono::milliseconds outcome_wait{std::chrono::seconds(30)};
     // Learns of every checkpoint the log stores (audit::WaiterAnchor), so a receipt can wait for

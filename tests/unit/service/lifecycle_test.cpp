@@ -4,8 +4,8 @@
 // requester, a second approval by one officer, a closed request, a digest that does not match,
 // a principal without the right), rejection, expiry at exactly the request's lifetime, an
 // execution the HSM failed, retirement and destruction at exactly the instant the retired
-// version's tokens expire, quorum 0, and what each leaves in the audit log. The claim timing is
-// shortened so that a close takes milliseconds; no test waits on the wall clock.
+// version's tokens expire, quorum 0, and what each leaves in the audit log. Claims settle at
+// once (their settle is not waited in real time); no test waits on the wall clock.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -50,6 +50,10 @@ core::ClientIdentity named(const std::string& cn) {
     return id;
 }
 
+// A generous write bound, so that a slow build (sanitizers) never withdraws a claim; the
+// settle is not waited in real time (claims in memory settle at once).
+constexpr keys::ClaimTiming kClaims{10s, 11s};
+
 class ServiceLifecycle : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -59,7 +63,7 @@ class ServiceLifecycle : public ::testing::Test {
         keys::ClusterOptions o;
         o.replica = "replica-a";
         o.min_pre_active = 0ms;
-        o.claims = {1ms, 2ms};
+        o.claims = kClaims;
         o.wait = [](std::chrono::milliseconds) {};  // the claims settle at once in memory
         o.clock = [this] { return now(); };
         auto km = keys::KeyManager::create(
@@ -77,7 +81,8 @@ class ServiceLifecycle : public ::testing::Test {
         d.policy = holder_.get();
         d.audit = audit_.log.get();
         d.replica = "replica-a";
-        d.claims = {1ms, 2ms};
+        d.claims = kClaims;
+        d.claim_wait = [](std::chrono::milliseconds) {};
         d.outcome_wait = 100ms;
         d.clock = [this] {
             std::lock_guard lock(clock_mu_);
@@ -258,11 +263,11 @@ TEST_F(ServiceLifecycle, AnExecutionTheHsmFailedIsDeferredAndTheTickCompletesIt)
     EXPECT_EQ((*approved)["state"], "pending");
     EXPECT_EQ((*approved)["execution_deferred"], "hsm.device_error");
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active"}));
-    advance(10ms);  // past 4 x settle (2 ms)
+    advance(4 * kClaims.settle + 1ms);  // past 4 x settle: the approvers' replicas had their time
     service_->tick(now());
     EXPECT_EQ(stand_.requests.reloads().size(), 1u);
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active"}));
-    advance(10ms);
+    advance(10ms);  // the next tick, within the re-read interval (6 x settle + 5 s)
     service_->tick(now());
     auto view = service_->get_request(Caller{officer('b'), "b"}, id);
     ASSERT_TRUE(view.ok());

@@ -50,6 +50,7 @@ class RequestVisibility : public ::testing::Test {
         stand_.wire(deps);
         deps.audit = log_;
         deps.policy = holder_.get();
+        deps.claim_wait = [](std::chrono::milliseconds) {};  // claims in memory settle at once
         deps.clock = [this] {
             std::lock_guard lock(clock_mu_);
             return clock_;
