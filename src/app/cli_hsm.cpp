@@ -17,6 +17,7 @@
 #include "core/time.hpp"
 #include "crypto/algorithm.hpp"
 #include "hsm/hsm.hpp"
+#include "keys/capabilities.hpp"
 #include "policy/loader.hpp"
 
 namespace licentra::app {
@@ -148,7 +149,9 @@ int hsm_generate(const HsmOptions& o) {
                      "ceremony tool for a token no daemon has used yet.\n";
         return kExitConflict;
     }
-    auto key = token->generate_key(o.name, o.version, *alg);
+    // The ceremony holds no grant: it runs before any policy governs the token (checked above).
+    auto key = token->generate_key(keys::Capabilities::ceremony<hsm::KeyOp::generate>(o.name),
+                                   o.name, o.version, *alg);
     if (!key) {
         std::cerr << "licentra hsm: " << key.error().message << "\n";
         return kExitHsm;

@@ -43,6 +43,7 @@
 #include "audit/checkpoint.hpp"
 #include "audit/entry.hpp"
 #include "audit/file_ops.hpp"
+#include "audit/journal.hpp"
 #include "audit/merkle.hpp"
 #include "audit/prune.hpp"
 #include "audit/store.hpp"
@@ -93,11 +94,6 @@ struct RecoveryReport {
     std::optional<std::uint64_t> anchored_size;  // the anchor's checkpoint size, if any
 };
 
-struct Appended {
-    std::uint64_t index = 0;  // leaf index == entry seq
-    Hash leaf_hash{};
-};
-
 enum class LogState { open, failed, closed };
 
 // What the writer and the checkpoints did, for /metrics. Updated lock-free.
@@ -111,12 +107,8 @@ struct LogMetrics {
     std::atomic<std::int64_t> checkpoint_unix_ms{0};
 };
 
-class GrantedRead;
-
-class AuditLog {
+class AuditLog final : public Journal {
   public:
-    using AppendCallback = std::function<void(core::Result<Appended>)>;
-
     // Opens (or creates) the log in options.dir: takes the directory lock, reads and verifies
     // every entry and checkpoint, checks the anchored checkpoint, cuts back a torn final record,
     // signs a checkpoint if the log holds entries no checkpoint covers, starts the writer.
@@ -136,13 +128,13 @@ class AuditLog {
     // Errors: usage "audit.entry_invalid" (validate_entry), unavailable "audit.log_failed" /
     // "audit.log_closed", overloaded "audit.queue_full". Thread-safe. Must not be called from an
     // AppendCallback (it would wait for the thread running the callback).
-    [[nodiscard]] core::Result<Appended> append(Entry entry);
+    [[nodiscard]] core::Result<Appended> append(Entry entry) override;
 
     // Same, without blocking: done runs exactly once, on one of the log's threads after the
     // entry is durable or has failed (or at once on the calling thread if the entry is rejected
     // up front); successful completions run in seq order. done must be quick and must not call
     // append(); append_async() from it is fine. Thread-safe.
-    void append_async(Entry entry, AppendCallback done);
+    void append_async(Entry entry, AppendCallback done) override;
 
     // Drains the queue, signs a final checkpoint if entries are unsigned, stops the writer and
     // closes the files. Idempotent. Returns the failure that stopped the log, if any.
@@ -153,7 +145,7 @@ class AuditLog {
 
     [[nodiscard]] LogState state() const noexcept;
     // Open, and not slow.
-    [[nodiscard]] bool healthy() const noexcept {
+    [[nodiscard]] bool healthy() const noexcept override {
         return state() == LogState::open && !slow_.load();
     }
     // A write + fdatasync missed sync_timeout and no later sync has completed within it yet;
@@ -165,33 +157,34 @@ class AuditLog {
     // next trigger). Empty once a later checkpoint succeeds.
     [[nodiscard]] std::optional<core::Error> checkpoint_error() const;
     [[nodiscard]] const RecoveryReport& recovery() const noexcept { return recovery_; }
-    [[nodiscard]] const NoteVerifier& verifier() const noexcept { return cp_signer_.verifier(); }
+    [[nodiscard]] const NoteVerifier& verifier() const noexcept override {
+        return cp_signer_.verifier();
+    }
     [[nodiscard]] const LogOptions& options() const noexcept { return options_; }
     [[nodiscard]] const LogMetrics& metrics() const noexcept { return metrics_; }
 
     // Durable entries. Thread-safe, like every read below.
-    [[nodiscard]] std::uint64_t size() const;
+    [[nodiscard]] std::uint64_t size() const override;
     // Entries the newest signed checkpoint covers (<= size()).
-    [[nodiscard]] std::uint64_t checkpoint_size() const;
+    [[nodiscard]] std::uint64_t checkpoint_size() const override;
     // Root of the whole log (from the compact range) and of any earlier size.
     [[nodiscard]] Hash root() const;
-    [[nodiscard]] core::Result<Hash> root(std::uint64_t size) const;
-    [[nodiscard]] core::Result<Hash> leaf(std::uint64_t index) const;
+    [[nodiscard]] core::Result<Hash> root(std::uint64_t size) const override;
+    [[nodiscard]] core::Result<Hash> leaf(std::uint64_t index) const override;
     // The newest signed checkpoint note (there is always one once open() succeeded).
-    [[nodiscard]] std::string latest_checkpoint() const;
-    [[nodiscard]] core::Result<std::vector<Hash>> inclusion_proof(std::uint64_t index,
-                                                                  std::uint64_t size) const;
-    [[nodiscard]] core::Result<std::vector<Hash>> consistency_proof(std::uint64_t first,
-                                                                    std::uint64_t second) const;
+    [[nodiscard]] std::string latest_checkpoint() const override;
+    [[nodiscard]] core::Result<std::vector<Hash>> inclusion_proof(
+        std::uint64_t index, std::uint64_t size) const override;
+    [[nodiscard]] core::Result<std::vector<Hash>> consistency_proof(
+        std::uint64_t first, std::uint64_t second) const override;
     // Raw canonical lines [start, end), end <= size(), at most 10000 per call. An entry whose
     // payload was pruned (`licentra audit prune`) reads as pruned_entry_line(): its seq and the
     // leaf hash that was kept, never a parse error.
-    [[nodiscard]] core::Result<std::vector<std::string>> read_entries(std::uint64_t start,
-                                                                      std::uint64_t end) const;
+    [[nodiscard]] core::Result<std::vector<std::string>> read_entries(
+        std::uint64_t start, std::uint64_t end) const override;
     // Whether entry index's payload was pruned (its leaf hash is kept).
-    [[nodiscard]] bool pruned(std::uint64_t index) const;
-    // What a principal's audit.read grant lets it read (GrantedRead below).
-    [[nodiscard]] GrantedRead reader(const core::Grant<core::action::AuditRead>& grant) const;
+    [[nodiscard]] bool pruned(std::uint64_t index) const override;
+    // Journal::reader: what a principal's audit.read grant lets it read (audit/journal.hpp).
 
     // Prunes, while the log runs, exactly what `licentra audit prune --before` would
     // (prune_segments, docs/audit.md#pruning): the payloads of entries whose time is before
@@ -371,41 +364,5 @@ class AuditLog {
 
     LogMetrics metrics_;
 };
-
-// A principal's read of the log: the entries, their proofs and the newest checkpoint, opened
-// only by an audit.read grant (AuditLog::reader), so every such read in the daemon is found with
-// `grep 'Grant<'`. The daemon's own reads (a receipt after its token.sign grant, checkpoint
-// signing, pruning, start-up) use the log directly. Valid while the log is.
-class GrantedRead {
-  public:
-    [[nodiscard]] const std::string& principal() const noexcept { return principal_; }
-    [[nodiscard]] std::uint64_t size() const { return log_.size(); }
-    [[nodiscard]] std::string latest_checkpoint() const { return log_.latest_checkpoint(); }
-    [[nodiscard]] core::Result<std::vector<std::string>> read_entries(std::uint64_t start,
-                                                                      std::uint64_t end) const {
-        return log_.read_entries(start, end);
-    }
-    [[nodiscard]] core::Result<Hash> leaf(std::uint64_t index) const { return log_.leaf(index); }
-    [[nodiscard]] core::Result<Hash> root(std::uint64_t size) const { return log_.root(size); }
-    [[nodiscard]] core::Result<std::vector<Hash>> inclusion_proof(std::uint64_t index,
-                                                                  std::uint64_t size) const {
-        return log_.inclusion_proof(index, size);
-    }
-    [[nodiscard]] core::Result<std::vector<Hash>> consistency_proof(std::uint64_t first,
-                                                                    std::uint64_t second) const {
-        return log_.consistency_proof(first, second);
-    }
-
-  private:
-    friend class AuditLog;
-    GrantedRead(const AuditLog& log, std::string principal)
-        : log_(log), principal_(std::move(principal)) {}
-    const AuditLog& log_;
-    std::string principal_;
-};
-
-inline GrantedRead AuditLog::reader(const core::Grant<core::action::AuditRead>& grant) const {
-    return GrantedRead(*this, grant.principal());
-}
 
 }  // namespace licentra::audit

@@ -48,6 +48,11 @@ struct AuditRead {
 struct KeyLifecycleExecute {
     static constexpr std::string_view name = "key.lifecycle.execute";
 };
+// Signing the audit log's checkpoints with the log's own key (licentra/audit/v<N>), and
+// generating that key when the token has none: minted by the engine for the daemon itself.
+struct AuditCheckpointSign {
+    static constexpr std::string_view name = "audit.checkpoint.sign";
+};
 }  // namespace action
 
 template <typename Action>

@@ -32,6 +32,10 @@
 #include "crypto/public_key.hpp"
 #include "crypto/signer.hpp"
 
+namespace licentra::keys {
+class Capabilities;  // mints the key capabilities below (keys/capabilities.hpp)
+}
+
 namespace licentra::hsm {
 
 namespace detail {
@@ -174,6 +178,27 @@ struct KeyInfo {
 [[nodiscard]] core::Result<std::pair<std::string, unsigned>> parse_key_label(
     std::string_view label);
 
+// Privilege down to the token: the calls that sign with, generate or destroy a key pair take a
+// capability for that key name, and only keys::Capabilities mints one — from the policy's
+// Grant (token.sign, key.lifecycle.execute, audit.checkpoint.sign), or by name for the
+// key ceremony and tests that drive a token no daemon uses. A capability names a key, not a
+// version: the key manager chooses the version. Cheap to copy.
+enum class KeyOp { sign, generate, destroy };
+
+template <KeyOp Op>
+class KeyCapability {
+  public:
+    [[nodiscard]] const std::string& key() const noexcept { return key_; }
+
+  private:
+    friend class licentra::keys::Capabilities;
+    explicit KeyCapability(std::string key) : key_(std::move(key)) {}
+    std::string key_;
+};
+using SignCapability = KeyCapability<KeyOp::sign>;
+using GenerateCapability = KeyCapability<KeyOp::generate>;
+using DestroyCapability = KeyCapability<KeyOp::destroy>;
+
 class Token {
   public:
     // Parses the URI (p11-kit), selects the single initialized token it matches, reads the
@@ -191,8 +216,10 @@ class Token {
     // ---- keys ----
     // Generates a sign-only key pair inside the token (token, private, sensitive,
     // non-extractable, CKA_ID from C_GenerateRandom), reads its attributes back and runs a
-    // sign-then-verify self-test. Errors: conflict if the label exists; usage for bad names.
-    [[nodiscard]] core::Result<KeyRef> generate_key(const std::string& name, unsigned version,
+    // sign-then-verify self-test. Errors: conflict if the label exists; usage for bad names
+    // and hsm.capability_mismatch for a capability of another key.
+    [[nodiscard]] core::Result<KeyRef> generate_key(const GenerateCapability& capability,
+                                                    const std::string& name, unsigned version,
                                                     crypto::Algorithm alg);
     // Finds the key pair by label, checks its attributes like generate_key and self-tests it.
     // Errors: not_found; integrity if the key is not sign-only/sensitive/non-extractable.
@@ -221,13 +248,21 @@ class Token {
     [[nodiscard]] core::Result<std::vector<core::Result<crypto::PublicKey>>> public_keys(
         const std::vector<std::pair<std::string, core::Bytes>>& pairs);
     // Destroys the private key object (the public key object stays for the record); with id,
-    // only the one whose CKA_ID is *id.
-    [[nodiscard]] core::Status destroy_private_key(const std::string& label,
+    // only the one whose CKA_ID is *id. Errors as generate_key for the capability.
+    [[nodiscard]] core::Status destroy_private_key(const DestroyCapability& capability,
+                                                   const std::string& label,
                                                    const core::Bytes* id = nullptr);
     // Signs message (the full signing input) in JWS form: EdDSA 64 bytes, ES256/ES384 raw
     // r||s (hashed here first), PS256 with SHA-256/MGF1-SHA-256/salt 32. No C_FindObjects on
-    // this path except once after a fault invalidated the cached handles.
-    [[nodiscard]] core::Result<core::Bytes> sign(const KeyRef& key, core::ByteView message);
+    // this path except once after a fault invalidated the cached handles. Errors as
+    // generate_key for the capability.
+    [[nodiscard]] core::Result<core::Bytes> sign(const SignCapability& capability,
+                                                 const KeyRef& key, core::ByteView message);
+    // Proves the key still signs: a signature of fresh random bytes, on the signing path
+    // (handles re-resolved after a fault), verified with its public key. Needs no capability:
+    // the caller chooses nothing that gets signed. For readiness probes. Errors: as sign, and
+    // integrity hsm.self_test if the signature does not verify.
+    [[nodiscard]] core::Status self_test(const KeyRef& key);
 
     // ---- CKO_DATA objects (CKA_TOKEN, CKA_PRIVATE, CKA_APPLICATION "licentra") ----
     // Reads always go to the token: several daemons share it.
@@ -279,7 +314,7 @@ class Token {
 // crypto::Signer over an HSM key. Keeps the token alive. Thread-safe.
 class HsmSigner final : public crypto::Signer {
   public:
-    HsmSigner(std::shared_ptr<Token> token, KeyRef key);
+    HsmSigner(std::shared_ptr<Token> token, KeyRef key, SignCapability capability);
     [[nodiscard]] crypto::Algorithm algorithm() const override { return key_.algorithm; }
     [[nodiscard]] const crypto::PublicKey& public_key() const override { return *key_.public_key; }
     [[nodiscard]] core::Result<core::Bytes> sign(core::ByteView message) override;
@@ -288,6 +323,7 @@ class HsmSigner final : public crypto::Signer {
   private:
     std::shared_ptr<Token> token_;
     KeyRef key_;
+    SignCapability capability_;
 };
 
 }  // namespace licentra::hsm

@@ -474,7 +474,23 @@ CK_RV read_private_attribute(Token& token, const KeyRef& key, CK_ATTRIBUTE_TYPE 
 
 // ---- Token key operations ----
 
-core::Result<KeyRef> Token::generate_key(const std::string& name, unsigned version, Algorithm alg) {
+namespace {
+
+// A key capability is for one key name (hsm.hpp); using it for another is a programming error
+// of the caller, refused before the token is touched.
+core::Status check_capability(const std::string& granted, const std::string& name,
+                              std::string_view what) {
+    if (granted == name) return core::ok_status();
+    return make_error(ErrorKind::usage, "hsm.capability_mismatch",
+                      "a capability for key \"" + granted + "\" cannot " + std::string(what) +
+                          " key \"" + name + "\"");
+}
+
+}  // namespace
+
+core::Result<KeyRef> Token::generate_key(const GenerateCapability& capability,
+                                         const std::string& name, unsigned version, Algorithm alg) {
+    if (auto st = check_capability(capability.key(), name, "generate"); !st) return st.error();
     auto label = key_label(name, version);
     if (!label) return std::move(label).error();
     auto& t = *state_;
@@ -716,9 +732,11 @@ core::Result<std::vector<core::Result<crypto::PublicKey>>> Token::public_keys(
     });
 }
 
-core::Status Token::destroy_private_key(const std::string& label, const Bytes* id) {
+core::Status Token::destroy_private_key(const DestroyCapability& capability,
+                                        const std::string& label, const Bytes* id) {
     auto parsed = parse_key_label(label);
     if (!parsed) return std::move(parsed).error();
+    if (auto st = check_capability(capability.key(), parsed->first, "destroy"); !st) return st;
     std::lock_guard write(state_->write_mu);
     return detail::to_status(
         state_->run<std::monostate>([&](Attempt& a) -> core::Result<std::monostate> {
@@ -739,11 +757,13 @@ core::Status Token::destroy_private_key(const std::string& label, const Bytes* i
         }));
 }
 
-core::Result<Bytes> Token::sign(const KeyRef& key, ByteView message) {
+namespace {
+
+// The signing path of sign() and self_test().
+core::Result<Bytes> sign_with(detail::TokenState& t, const KeyRef& key, ByteView message) {
     if (!key.handles || !key.public_key) {
         return make_error(ErrorKind::usage, "hsm.key_ref", "empty key reference");
     }
-    auto& t = *state_;
     const CK_ULONG rsa_bytes = key.algorithm == Algorithm::PS256
                                    ? static_cast<CK_ULONG>(key.public_key->rsa_ne().first.size())
                                    : 0;
@@ -793,6 +813,30 @@ core::Result<Bytes> Token::sign(const KeyRef& key, ByteView message) {
         }
     };
     return t.run<Bytes>(op, /*signing=*/true);
+}
+
+}  // namespace
+
+core::Result<Bytes> Token::sign(const SignCapability& capability, const KeyRef& key,
+                                ByteView message) {
+    if (auto st = check_capability(capability.key(), key.name, "sign with"); !st) {
+        return st.error();
+    }
+    return sign_with(*state_, key, message);
+}
+
+core::Status Token::self_test(const KeyRef& key) {
+    auto msg = crypto::random_bytes(32);
+    if (!msg) return std::move(msg).error();
+    auto sig = sign_with(*state_, key, *msg);
+    if (!sig) return std::move(sig).error();
+    if (auto ok = key.public_key->verify(*msg, *sig); !ok) {
+        return make_error(ErrorKind::integrity, "hsm.self_test",
+                          "self-test of " + key.label +
+                              " failed: the token's signature does not verify (" +
+                              ok.error().message + ")");
+    }
+    return core::ok_status();
 }
 
 }  // namespace licentra::hsm

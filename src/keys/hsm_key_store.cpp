@@ -8,9 +8,10 @@ class HsmKeyStore final : public KeyStore {
   public:
     explicit HsmKeyStore(std::shared_ptr<hsm::Token> token) : token_(std::move(token)) {}
 
-    core::Result<hsm::KeyRef> generate_key(const std::string& name, unsigned version,
+    core::Result<hsm::KeyRef> generate_key(const hsm::GenerateCapability& capability,
+                                           const std::string& name, unsigned version,
                                            crypto::Algorithm alg) override {
-        return token_->generate_key(name, version, alg);
+        return token_->generate_key(capability, name, version, alg);
     }
     core::Result<hsm::KeyRef> load_key(const std::string& label, const core::Bytes* id) override {
         return token_->load_key(label, id);
@@ -25,11 +26,13 @@ class HsmKeyStore final : public KeyStore {
         const std::vector<std::pair<std::string, core::Bytes>>& pairs) override {
         return token_->public_keys(pairs);
     }
-    core::Status destroy_private_key(const std::string& label, const core::Bytes* id) override {
-        return token_->destroy_private_key(label, id);
+    core::Status destroy_private_key(const hsm::DestroyCapability& capability,
+                                     const std::string& label, const core::Bytes* id) override {
+        return token_->destroy_private_key(capability, label, id);
     }
-    core::Result<core::Bytes> sign(const hsm::KeyRef& key, core::ByteView message) override {
-        return token_->sign(key, message);
+    core::Result<core::Bytes> sign(const hsm::SignCapability& capability, const hsm::KeyRef& key,
+                                   core::ByteView message) override {
+        return token_->sign(capability, key, message);
     }
     core::Status create_data(const std::string& label, core::ByteView value) override {
         return token_->create_data(label, value);

@@ -7,6 +7,7 @@
 
 #include "core/json_record.hpp"
 #include "crypto/random.hpp"
+#include "keys/capabilities.hpp"
 #include "keys/key_records.hpp"
 
 namespace licentra::keys {
@@ -356,9 +357,13 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
     return {};
 }
 
-core::Result<KeyVersion> KeyManager::create_version(
-    const std::string& name, unsigned version, crypto::Algorithm alg, std::int64_t activate_at_ms,
-    std::int64_t supersede_verify_ms, const std::string& request, core::TimePoint now) {
+core::Result<KeyVersion> KeyManager::create_version(const hsm::GenerateCapability& capability,
+                                                    unsigned version, crypto::Algorithm alg,
+                                                    std::int64_t activate_at_ms,
+                                                    std::int64_t supersede_verify_ms,
+                                                    const std::string& request,
+                                                    core::TimePoint now) {
+    const std::string& name = capability.key();
     auto label = hsm::key_label(name, version);
     if (!label) return label.error();
     const nlohmann::json claim_value = {{"at_ms", core::unix_millis(now)},
@@ -404,7 +409,7 @@ core::Result<KeyVersion> KeyManager::create_version(
             ErrorKind::conflict, "keys.rotation_in_progress",
             "another replica is creating version " + std::to_string(version) + " of " + name);
     }
-    auto generated = store_->generate_key(name, version, alg);
+    auto generated = store_->generate_key(capability, name, version, alg);
     if (!generated) return generated.error();
     CreatedRecord rec;
     rec.algorithm = alg;
@@ -443,7 +448,8 @@ core::Result<std::optional<KeyVersion>> KeyManager::bootstrap(
                 version = h->second + 1;
             }
             // The first version signs at once: there is no older version to verify against.
-            auto created = create_version(name, version, alg, core::unix_millis(now), 0, {}, now);
+            auto created = create_version(Capabilities::generate(grant), version, alg,
+                                          core::unix_millis(now), 0, {}, now);
             if (created) return std::optional<KeyVersion>{*created};
             if (created.error().code != "keys.rotation_in_progress") return created.error();
         }
@@ -475,12 +481,13 @@ core::Result<SigningLease> KeyManager::lease(const core::Grant<core::action::Tok
     lease.version_ = &it->second;
     lease.key_ = &ref->second;
     lease.store_ = store_.get();
+    lease.capability_.emplace(Capabilities::sign(grant));
     lease.snapshot_ = std::move(snap);
     return lease;
 }
 
 core::Result<core::Bytes> SigningLease::sign(core::ByteView input) const {
-    return store_->sign(*key_, input);
+    return store_->sign(*capability_, *key_, input);
 }
 
 core::Status KeyManager::write_event(const std::string& prefix, const EventRecordData& e) {
@@ -531,7 +538,7 @@ core::Result<KeyVersion> KeyManager::rotate(
     const std::int64_t ahead = std::max<std::int64_t>(1000 * timing.publish_ahead.count(),
                                                       options_.min_pre_active.count());
     auto created = create_version(
-        name, version, alg, t + ahead,
+        Capabilities::generate(grant), version, alg, t + ahead,
         1000 * (timing.max_validity.count() + timing.verify_grace.count()), request, now);
     if (!created) return created.error();
     if (hook) hook("key.rotate", *created);
@@ -582,7 +589,10 @@ core::Result<KeyVersion> KeyManager::destroy(
             return make_error(ErrorKind::conflict, "keys.bad_state",
                               "version " + std::to_string(version) + " is already destroyed");
         }
-        if (auto st = store_->destroy_private_key(v->label, &*id); !st) return st.error();
+        if (auto st = store_->destroy_private_key(Capabilities::destroy(grant), v->label, &*id);
+            !st) {
+            return st.error();
+        }
         log("keys: the private key of destroyed version " + v->label +
             " had survived an earlier destroy; destroyed now");
         if (hook) hook("key.destroy", *v);
@@ -611,7 +621,7 @@ core::Result<KeyVersion> KeyManager::destroy(
     if (auto st = write_event(destroyed_prefix(v->label), EventRecordData{t, std::nullopt}); !st) {
         return st.error();
     }
-    if (auto st = store_->destroy_private_key(v->label, &*id);
+    if (auto st = store_->destroy_private_key(Capabilities::destroy(grant), v->label, &*id);
         !st && st.error().code != "hsm.key_not_found") {
         return st.error();
     }

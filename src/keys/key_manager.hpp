@@ -128,6 +128,39 @@ class SigningLease {
     const KeyVersion* version_ = nullptr;
     const hsm::KeyRef* key_ = nullptr;
     KeyStore* store_ = nullptr;
+    std::optional<hsm::SignCapability> capability_;  // from the token.sign grant
+};
+
+// What the use cases need of the key lifecycle, and nothing more: the narrow interface the
+// service works against (service::Dependencies::keys). The daemon passes its KeyManager. Every
+// member has the contract of the KeyManager member of the same name. Thread-safe.
+class Keyring {
+  public:
+    virtual ~Keyring() = default;
+
+    virtual void set_observer(TransitionHook observer) = 0;
+    [[nodiscard]] virtual core::Result<std::optional<KeyVersion>> bootstrap(
+        const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg) = 0;
+    [[nodiscard]] virtual core::Result<SigningLease> lease(
+        const core::Grant<core::action::TokenSign>& grant) = 0;
+    [[nodiscard]] virtual core::Result<KeyVersion> rotate(
+        const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg,
+        const Timing& timing, core::TimePoint now, const TransitionHook& hook,
+        const std::string& request = {}) = 0;
+    [[nodiscard]] virtual core::Result<KeyVersion> retire(
+        const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version,
+        const Timing& timing, core::TimePoint now, const TransitionHook& hook) = 0;
+    [[nodiscard]] virtual core::Result<KeyVersion> destroy(
+        const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version, bool force,
+        core::TimePoint now, const TransitionHook& hook) = 0;
+    // The daemon's own read of a key's versions (lifecycle decisions).
+    [[nodiscard]] virtual std::vector<KeyVersion> versions(std::string_view name) const = 0;
+    // A principal's read of one key's versions: the keys.read grant names the key.
+    [[nodiscard]] std::vector<KeyVersion> versions(
+        const core::Grant<core::action::KeysRead>& grant) const {
+        return versions(grant.key());
+    }
+    [[nodiscard]] virtual std::vector<KeyVersion> published(core::TimePoint now) const = 0;
 };
 
 // How this daemon shares the token with other replicas.
@@ -147,7 +180,7 @@ struct ClusterOptions {
     std::function<core::TimePoint()> clock;
 };
 
-class KeyManager {
+class KeyManager final : public Keyring {
   public:
     // Validates its dependencies and options. Errors: usage (no store, no kid function, an
     // empty replica name, claim timings that cannot work: a zero write bound or a stand-back
@@ -160,7 +193,7 @@ class KeyManager {
     // Called when a refresh finds that a key's active version changed (a pre-active version's
     // time came, on this or any replica): "key.activate" for the new one, then "key.retire"
     // for the one it superseded. Runs while signing is held off (see TransitionHook).
-    void set_observer(TransitionHook observer);
+    void set_observer(TransitionHook observer) override;
 
     // Rebuilds the snapshot from the token at `now`: reads every record and key pair, folds
     // them, loads (attribute check and self-test) a newly active version and exports the public
@@ -173,12 +206,13 @@ class KeyManager {
     // (waits for that version up to a bound). Errors: conflict (another replica's creation did
     // not finish in time); hsm errors.
     [[nodiscard]] core::Result<std::optional<KeyVersion>> bootstrap(
-        const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg);
+        const core::Grant<core::action::KeyLifecycleExecute>& grant,
+        crypto::Algorithm alg) override;
 
     // A lease on the active version of grant.key() (see SigningLease). Errors: conflict
     // keys.no_active_version.
     [[nodiscard]] core::Result<SigningLease> lease(
-        const core::Grant<core::action::TokenSign>& grant);
+        const core::Grant<core::action::TokenSign>& grant) override;
 
     // ---- lifecycle (each takes the grant the policy minted for executing it) ----
     // Claims the next version number against every replica, generates the version inside the
@@ -190,14 +224,14 @@ class KeyManager {
     [[nodiscard]] core::Result<KeyVersion> rotate(
         const core::Grant<core::action::KeyLifecycleExecute>& grant, crypto::Algorithm alg,
         const Timing& timing, core::TimePoint now, const TransitionHook& hook,
-        const std::string& request = {});
+        const std::string& request = {}) override;
     // Retires a pre-active or active version: it stops signing at once and stays published
     // until now + max_validity + verify_grace. Retiring the active version leaves the key
     // without a signing version until the next rotation. Errors: not_found, conflict (already
     // retired or destroyed).
     [[nodiscard]] core::Result<KeyVersion> retire(
         const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version,
-        const Timing& timing, core::TimePoint now, const TransitionHook& hook);
+        const Timing& timing, core::TimePoint now, const TransitionHook& hook) override;
     // Destroys the private key object in the HSM; the version leaves the JWKS. Refused
     // (conflict) for the active version and for a retired version still inside its
     // verify-until time, unless force is set (the caller checks that the policy allows it).
@@ -206,19 +240,15 @@ class KeyManager {
     // destroy removes it.
     [[nodiscard]] core::Result<KeyVersion> destroy(
         const core::Grant<core::action::KeyLifecycleExecute>& grant, unsigned version, bool force,
-        core::TimePoint now, const TransitionHook& hook);
+        core::TimePoint now, const TransitionHook& hook) override;
     // The active version of a key, from the snapshot.
     [[nodiscard]] core::Result<KeyVersion> active(std::string_view name) const;
     // Every version of one key (sorted by version), or of every key (sorted by name, version).
-    [[nodiscard]] std::vector<KeyVersion> versions(std::string_view name) const;
-    // A principal's read of one key's versions: the keys.read grant names the key.
-    [[nodiscard]] std::vector<KeyVersion> versions(
-        const core::Grant<core::action::KeysRead>& grant) const {
-        return versions(grant.key());
-    }
+    [[nodiscard]] std::vector<KeyVersion> versions(std::string_view name) const override;
+    using Keyring::versions;  // and a principal's read, by its keys.read grant
     [[nodiscard]] std::vector<KeyVersion> all_versions() const;
     // Versions verifiers must accept at `now` (pre-active, active, retired until verify_until).
-    [[nodiscard]] std::vector<KeyVersion> published(core::TimePoint now) const;
+    [[nodiscard]] std::vector<KeyVersion> published(core::TimePoint now) const override;
 
   private:
     KeyManager(std::shared_ptr<KeyStore> store, KidFunction kid, ClusterOptions options);
@@ -234,9 +264,9 @@ class KeyManager {
     [[nodiscard]] core::Status refresh_locked(core::TimePoint now, bool gate_held = false);
     [[nodiscard]] core::Result<KeyVersion> find_version(std::string_view name,
                                                         unsigned version) const;
-    // Claims version `version` of `name` and generates it; see rotate().
-    [[nodiscard]] core::Result<KeyVersion> create_version(const std::string& name, unsigned version,
-                                                          crypto::Algorithm alg,
+    // Claims version `version` of the capability's key and generates it; see rotate().
+    [[nodiscard]] core::Result<KeyVersion> create_version(const hsm::GenerateCapability& capability,
+                                                          unsigned version, crypto::Algorithm alg,
                                                           std::int64_t activate_at_ms,
                                                           std::int64_t supersede_verify_ms,
                                                           const std::string& request,

@@ -25,9 +25,9 @@ class KeyStore {
     virtual ~KeyStore() = default;
 
     // ---- key pairs ----
-    [[nodiscard]] virtual core::Result<hsm::KeyRef> generate_key(const std::string& name,
-                                                                 unsigned version,
-                                                                 crypto::Algorithm alg) = 0;
+    [[nodiscard]] virtual core::Result<hsm::KeyRef> generate_key(
+        const hsm::GenerateCapability& capability, const std::string& name, unsigned version,
+        crypto::Algorithm alg) = 0;
     [[nodiscard]] virtual core::Result<hsm::KeyRef> load_key(const std::string& label,
                                                              const core::Bytes* id) = 0;
     [[nodiscard]] virtual core::Result<std::vector<hsm::KeyInfo>> list_keys(
@@ -35,9 +35,11 @@ class KeyStore {
     [[nodiscard]] virtual core::Result<bool> label_exists(const std::string& label) = 0;
     [[nodiscard]] virtual core::Result<std::vector<core::Result<crypto::PublicKey>>> public_keys(
         const std::vector<std::pair<std::string, core::Bytes>>& pairs) = 0;
-    [[nodiscard]] virtual core::Status destroy_private_key(const std::string& label,
+    [[nodiscard]] virtual core::Status destroy_private_key(const hsm::DestroyCapability& capability,
+                                                           const std::string& label,
                                                            const core::Bytes* id) = 0;
-    [[nodiscard]] virtual core::Result<core::Bytes> sign(const hsm::KeyRef& key,
+    [[nodiscard]] virtual core::Result<core::Bytes> sign(const hsm::SignCapability& capability,
+                                                         const hsm::KeyRef& key,
                                                          core::ByteView message) = 0;
 
     // ---- append-only records ----

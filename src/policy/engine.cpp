@@ -170,6 +170,10 @@ core::Result<core::Grant<core::action::KeyLifecycleExecute>> Engine::system_gran
     return core::Grant<core::action::KeyLifecycleExecute>(std::string(kSystemPrincipal), k->name);
 }
 
+core::Grant<core::action::AuditCheckpointSign> Engine::checkpoint_grant() const {
+    return core::Grant<core::action::AuditCheckpointSign>(std::string(kSystemPrincipal), "audit");
+}
+
 core::Result<core::Grant<core::action::KeyLifecycleExecute>> Engine::execution_grant(
     const ApprovalRequest& request, core::TimePoint now) const {
     auto refuse = [](std::string code, std::string message) {

@@ -92,6 +92,10 @@ class Engine {
     [[nodiscard]] core::Result<core::Grant<core::action::KeyLifecycleExecute>> system_grant(
         std::string_view key, SystemPurpose purpose) const;
 
+    // Grant for the daemon to sign its audit log's checkpoints (principal "system"): not a
+    // policy decision, since every daemon must, but the one way to reach that key's capability.
+    [[nodiscard]] core::Grant<core::action::AuditCheckpointSign> checkpoint_grant() const;
+
     // Grant to execute a request that reached its quorum under this policy: the request must
     // be pending, unexpired at `now`, opened under this policy (same SHA-256), carry an intact
     // digest, and hold at least `quorum` distinct approvals from principals that may approve

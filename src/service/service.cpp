@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "audit/proof_json.hpp"
+#include "audit/pseudonym_epoch.hpp"
 #include "audit/record.hpp"
 #include "core/bytes.hpp"
 #include "core/time.hpp"

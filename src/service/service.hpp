@@ -21,7 +21,7 @@
 
 #include "audit/anchor.hpp"
 #include "audit/checkpoint_waiter.hpp"
-#include "audit/log.hpp"
+#include "audit/journal.hpp"
 #include "core/identity.hpp"
 #include "core/metrics.hpp"
 #include "core/result.hpp"
@@ -81,8 +81,10 @@ class RequestStore {
 struct Dependencies {
     RequestStore* requests = nullptr;
     policy::EngineHolder* policy = nullptr;
-    keys::KeyManager* keys = nullptr;
-    audit::AuditLog* audit = nullptr;
+    // The key lifecycle and the audit log, through the narrow interfaces the use cases need
+    // (the daemon passes its KeyManager and AuditLog).
+    keys::Keyring* keys = nullptr;
+    audit::Journal* audit = nullptr;
     audit::Pseudonymizer* pseudonymizer = nullptr;  // required if any key records pseudonyms
     Executor* executor = nullptr;
     // How this replica shares decisions with the others (docs/adr/0004).

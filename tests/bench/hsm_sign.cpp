@@ -15,6 +15,7 @@
 #include "bench_cli.hpp"
 #include "crypto/digest.hpp"
 #include "hsm/internal.hpp"
+#include "support/key_capabilities.hpp"
 #include "support/softhsm.hpp"
 
 using namespace licentra;
@@ -140,16 +141,19 @@ int main(int argc, char** argv) {
             const std::string name =
                 std::string("bench-") + std::to_string(static_cast<int>(a.alg));
             auto key = (*token)->load_key(name, 1);
-            if (!key) key = (*token)->generate_key(name, 1, a.alg);
+            if (!key)
+                key = (*token)->generate_key(licentra::test::generate_capability(name), name, 1,
+                                             a.alg);
             if (!key) {
                 std::fprintf(stderr, "%s\n", key.error().to_string().c_str());
                 return 1;
             }
+            const auto cap = licentra::test::sign_capability(name);
             // Warm the pool so every session exists before measuring.
-            for (unsigned i = 0; i < 4 * threads; ++i) (void)(*token)->sign(*key, mview);
+            for (unsigned i = 0; i < 4 * threads; ++i) (void)(*token)->sign(cap, *key, mview);
 
             auto pool_op = [&](unsigned) {
-                return [&](std::uint64_t) { return (*token)->sign(*key, mview).ok(); };
+                return [&](std::uint64_t) { return (*token)->sign(cap, *key, mview).ok(); };
             };
 
             // Raw: one pre-opened session per thread (already logged in: login is per

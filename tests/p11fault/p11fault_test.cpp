@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "hsm/hsm.hpp"
+#include "support/key_capabilities.hpp"
 #include "support/softhsm.hpp"
 #include "support/test_support.hpp"
 
@@ -57,7 +58,8 @@ class P11Fault : public ::testing::Test {
         auto t = Token::open(module_, o);
         ASSERT_TRUE(t.ok()) << t.error().to_string();
         token_handle_ = std::move(t).value();
-        auto k = token_handle_->generate_key("fault", 1, crypto::Algorithm::EdDSA);
+        auto k = token_handle_->generate_key(licentra::test::generate_capability("fault"), "fault",
+                                             1, crypto::Algorithm::EdDSA);
         ASSERT_TRUE(k.ok()) << k.error().to_string();
         key_ = *k;
     }
@@ -106,7 +108,9 @@ class P11Fault : public ::testing::Test {
         FAIL() << "stats still show '" << prefix << "'; last:\n" << text;
     }
 
-    core::Result<core::Bytes> sign() { return token_handle_->sign(key_, message_); }
+    core::Result<core::Bytes> sign() {
+        return token_handle_->sign(licentra::test::sign_capability("fault"), key_, message_);
+    }
 
     void expect_signs() {
         auto sig = sign();

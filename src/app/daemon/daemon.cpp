@@ -21,6 +21,7 @@
 #include "config/config.hpp"
 #include "core/thread_name.hpp"
 #include "hsm/hsm.hpp"
+#include "keys/capabilities.hpp"
 #include "keys/key_manager.hpp"
 #include "net/server.hpp"
 #include "net/signals.hpp"
@@ -48,11 +49,10 @@ core::Error start_failure(std::string line) {
     return core::make_error(core::ErrorKind::unavailable, "daemon.start_failed", std::move(line));
 }
 
-// Readiness probe of the HSM: a signature with every active key, every kProbeInterval, on its
-// own thread. A probe past hsm.call_timeout makes /readyz answer 503 while it lasts.
+// Readiness probe of the HSM: a self-test signature with every active key, every
+// kProbeInterval, on its own thread. A probe past hsm.call_timeout makes /readyz answer 503
+// while it lasts.
 constexpr auto kProbeInterval = std::chrono::milliseconds(500);
-// Not a JWS signing input (no '.'), so a probe signature can never verify as a token.
-constexpr std::string_view kProbeMessage = "licentra-signd readiness probe";
 
 std::int64_t steady_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -68,8 +68,8 @@ void notify_serving(const std::string& status) { notify("READY=1\nSTATUS=serving
 
 // The newest licentra/audit/v<N>, or v1 generated now with `algorithm` (Ed25519 or ECDSA P-256,
 // the C2SP signed-note types 0x01 and 0x02). An existing key keeps its algorithm.
-core::Result<hsm::KeyRef> audit_key(hsm::Token& token, crypto::Algorithm algorithm,
-                                    bool* generated) {
+core::Result<hsm::KeyRef> audit_key(hsm::Token& token, const hsm::GenerateCapability& capability,
+                                    crypto::Algorithm algorithm, bool* generated) {
     *generated = false;
     auto listed = token.list_keys("licentra/audit/");
     if (!listed) return listed.error();
@@ -79,11 +79,12 @@ core::Result<hsm::KeyRef> audit_key(hsm::Token& token, crypto::Algorithm algorit
     }
     if (newest > 0) return token.load_key("audit", newest);
     *generated = true;
-    return token.generate_key("audit", 1, algorithm);
+    return token.generate_key(capability, "audit", 1, algorithm);
 }
 
-// One readiness probe: a signature with every active key. Returns "" when all signed, else the
-// first failure's code and message. refs caches the key handles by "<label>#<CKA_ID hex>".
+// One readiness probe: a self-test signature (Token::self_test: fresh random bytes, checked)
+// with every active key. Returns "" when all signed, else the first failure's code and message.
+// refs caches the key handles by "<label>#<CKA_ID hex>".
 std::string probe_active_keys(const std::shared_ptr<hsm::Token>& token,
                               const keys::KeyManager& key_manager,
                               std::map<std::string, hsm::KeyRef>& refs) {
@@ -98,8 +99,9 @@ std::string probe_active_keys(const std::shared_ptr<hsm::Token>& token,
             if (!ref) return ref.error().code + ": " + ref.error().message;
             it = refs.emplace(ck, std::move(*ref)).first;
         }
-        auto sig = token->sign(it->second, core::as_bytes(kProbeMessage));
-        if (!sig) return sig.error().code + ": " + sig.error().message;
+        if (auto st = token->self_test(it->second); !st) {
+            return st.error().code + ": " + st.error().message;
+        }
     }
     return {};
 }
@@ -312,13 +314,15 @@ core::Status Daemon::open_hsm() {
 // The audit log, its checkpoint key on the token, its anchor and the pseudonym key.
 core::Status Daemon::open_audit() {
     bool audit_key_generated = false;
-    auto audit_ref = audit_key(*token_,
+    const auto checkpoint_grant = policy_holder_->current()->checkpoint_grant();
+    auto audit_ref = audit_key(*token_, keys::Capabilities::checkpoint_key(checkpoint_grant),
                                cfg_->audit.key_algorithm == config::AuditKeyAlgorithm::es256
                                    ? crypto::Algorithm::ES256
                                    : crypto::Algorithm::EdDSA,
                                &audit_key_generated);
     if (!audit_ref) return start_failure("audit key: " + audit_ref.error().to_string());
-    audit_signer_ = std::make_unique<hsm::HsmSigner>(token_, *audit_ref);
+    audit_signer_ = std::make_unique<hsm::HsmSigner>(
+        token_, *audit_ref, keys::Capabilities::checkpoints(checkpoint_grant));
     anchor_ = std::make_unique<wiring::HsmCheckpointAnchor>(token_, cfg_->audit.origin);
     // Receipts wait for the checkpoint that covers their entry: the waiter learns of every
     // checkpoint the log stores through the anchor (docs/api.md, GET /v1/tokens/receipt).

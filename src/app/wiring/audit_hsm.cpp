@@ -105,14 +105,16 @@ core::Result<crypto::Sha256Digest> HsmPseudonymizer::mac_with(const std::string&
 }
 
 core::Result<std::unique_ptr<hsm::HsmSigner>> make_audit_signer(std::shared_ptr<hsm::Token> token,
-                                                                unsigned version) {
+                                                                unsigned version,
+                                                                hsm::SignCapability capability) {
     auto key = token->load_key("audit", version);
     if (!key) return std::move(key).error();
     if (key->algorithm != crypto::Algorithm::EdDSA && key->algorithm != crypto::Algorithm::ES256) {
         return core::make_error(core::ErrorKind::usage, "audit.signer_invalid",
                                 "the audit key " + key->label + " is neither Ed25519 nor ES256");
     }
-    return std::make_unique<hsm::HsmSigner>(std::move(token), std::move(key).value());
+    return std::make_unique<hsm::HsmSigner>(std::move(token), std::move(key).value(),
+                                            std::move(capability));
 }
 
 }  // namespace licentra::app::wiring

@@ -71,8 +71,9 @@ class HsmPseudonymizer final : public audit::Pseudonymizer {
 };
 
 // Loads licentra/audit/v<version> and checks that it is Ed25519 or ES256 (ECDSA P-256), the
-// signed-note signature types 0x01 and 0x02 the checkpoints use.
+// signed-note signature types 0x01 and 0x02 the checkpoints use. capability: for key "audit"
+// (keys::Capabilities::checkpoints).
 [[nodiscard]] core::Result<std::unique_ptr<hsm::HsmSigner>> make_audit_signer(
-    std::shared_ptr<hsm::Token> token, unsigned version);
+    std::shared_ptr<hsm::Token> token, unsigned version, hsm::SignCapability capability);
 
 }  // namespace licentra::app::wiring

@@ -12,6 +12,7 @@
 #include "audit/record.hpp"
 #include "audit/verify.hpp"
 #include "audit_test_support.hpp"
+#include "support/key_capabilities.hpp"
 #include "support/softhsm.hpp"
 #include "support/test_support.hpp"
 
@@ -43,8 +44,12 @@ struct HsmFixture {
 TEST(AuditHsm, CheckpointsAnchorsAndPseudonymsLiveInTheToken) {
     HsmFixture hsm;
     ASSERT_TRUE(hsm.token);
-    ASSERT_TRUE(hsm.token->generate_key("audit", 1, crypto::Algorithm::EdDSA).ok());
-    auto signer = app::wiring::make_audit_signer(hsm.token, 1);
+    ASSERT_TRUE(hsm.token
+                    ->generate_key(licentra::test::generate_capability("audit"), "audit", 1,
+                                   crypto::Algorithm::EdDSA)
+                    .ok());
+    auto signer =
+        app::wiring::make_audit_signer(hsm.token, 1, licentra::test::sign_capability("audit"));
     ASSERT_TRUE(signer.ok()) << signer.error().to_string();
     EXPECT_EQ((*signer)->key().label, "licentra/audit/v1");
     const std::string origin = "licentra.example/audit/node-1";
@@ -126,8 +131,12 @@ TEST(AuditHsm, CheckpointsAnchorsAndPseudonymsLiveInTheToken) {
 TEST(AuditHsm, Es256AuditKeyGeneratedOnTheTokenSignsVerifiableCheckpoints) {
     HsmFixture hsm;
     ASSERT_TRUE(hsm.token);
-    ASSERT_TRUE(hsm.token->generate_key("audit", 1, crypto::Algorithm::ES256).ok());
-    auto signer = app::wiring::make_audit_signer(hsm.token, 1);
+    ASSERT_TRUE(hsm.token
+                    ->generate_key(licentra::test::generate_capability("audit"), "audit", 1,
+                                   crypto::Algorithm::ES256)
+                    .ok());
+    auto signer =
+        app::wiring::make_audit_signer(hsm.token, 1, licentra::test::sign_capability("audit"));
     ASSERT_TRUE(signer.ok()) << signer.error().to_string();
     EXPECT_EQ((*signer)->algorithm(), crypto::Algorithm::ES256);
     const std::string origin = "licentra.example/audit/node-es256";

@@ -10,6 +10,7 @@
 #include "hsm/internal.hpp"
 #include "hsm/objects.hpp"
 #include "hsm_test_util.hpp"
+#include "support/key_capabilities.hpp"
 
 using namespace licentra;
 using hsm::testing::OpenToken;
@@ -18,7 +19,7 @@ namespace {
 
 hsm::KeyRef generate(hsm::Token& token, const std::string& name, unsigned version,
                      crypto::Algorithm alg) {
-    auto ref = token.generate_key(name, version, alg);
+    auto ref = token.generate_key(licentra::test::generate_capability(name), name, version, alg);
     EXPECT_TRUE(ref) << (ref ? "" : ref.error().to_string());
     return *ref;
 }
@@ -101,7 +102,7 @@ TEST(HsmListing, ListKeysNamesEveryPairWithItsAlgorithmAndObjects) {
     auto a = generate(*t.token, "k", 1, crypto::Algorithm::EdDSA);
     auto b = generate(*t.token, "k", 2, crypto::Algorithm::ES256);
     auto c = generate(*t.token, "other", 1, crypto::Algorithm::ES384);
-    ASSERT_TRUE(t.token->destroy_private_key(b.label));
+    ASSERT_TRUE(t.token->destroy_private_key(licentra::test::destroy_capability(b.name), b.label));
     auto keys = t.token->list_keys("licentra/k/");
     ASSERT_TRUE(keys) << keys.error().to_string();
     ASSERT_EQ(keys->size(), 2u);
@@ -133,7 +134,8 @@ TEST(HsmListing, PublicKeysInOnePassAreThoseOfPublicKeyForEveryAlgorithm) {
         generate(*t.token, "k", 4, crypto::Algorithm::PS256),
     };
     // A version whose private object is destroyed stays exportable.
-    ASSERT_TRUE(t.token->destroy_private_key(refs[1].label, &refs[1].id));
+    ASSERT_TRUE(t.token->destroy_private_key(licentra::test::destroy_capability(refs[1].name),
+                                             refs[1].label, &refs[1].id));
     std::vector<std::pair<std::string, core::Bytes>> asked;
     for (auto it = refs.rbegin(); it != refs.rend(); ++it) asked.emplace_back(it->label, it->id);
     auto got = t.token->public_keys(asked);

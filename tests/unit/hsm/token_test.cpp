@@ -12,6 +12,7 @@
 #include "crypto/random.hpp"
 #include "hsm/internal.hpp"
 #include "hsm_test_util.hpp"
+#include "support/key_capabilities.hpp"
 #include "support/test_support.hpp"
 
 namespace licentra::hsm {
@@ -32,7 +33,7 @@ TokenOptions opts(std::string uri, std::optional<std::filesystem::path> pin = st
 
 void expect_signs_and_verifies(Token& token, const KeyRef& key) {
     const auto m = msg("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJsaWNlbnNlIn0");
-    auto sig = token.sign(key, m);
+    auto sig = token.sign(licentra::test::sign_capability(key.name), key, m);
     ASSERT_TRUE(sig.ok()) << sig.error().to_string();
     if (crypto::raw_signature_size(key.algorithm) != 0) {
         EXPECT_EQ(sig->size(), crypto::raw_signature_size(key.algorithm));
@@ -54,7 +55,7 @@ TEST(HsmKeys, GeneratesEveryAlgorithmSignOnlyAndSignaturesVerifyInOpenSsl) {
                                                       {"p384", Algorithm::ES384},
                                                       {"rsa", Algorithm::PS256}};
     for (const auto& [name, alg] : algs) {
-        auto key = t.token->generate_key(name, 1, alg);
+        auto key = t.token->generate_key(licentra::test::generate_capability(name), name, 1, alg);
         ASSERT_TRUE(key.ok()) << name << ": " << key.error().to_string();
         EXPECT_EQ(key->label, std::string("licentra/") + name + "/v1");
         EXPECT_EQ(key->algorithm, alg);
@@ -94,8 +95,12 @@ TEST(HsmKeys, GeneratesEveryAlgorithmSignOnlyAndSignaturesVerifyInOpenSsl) {
 
 TEST(HsmKeys, RefusesAnExistingLabel) {
     OpenToken t;
-    ASSERT_TRUE(t.token->generate_key("dup", 1, Algorithm::ES256).ok());
-    auto again = t.token->generate_key("dup", 1, Algorithm::EdDSA);
+    ASSERT_TRUE(
+        t.token
+            ->generate_key(licentra::test::generate_capability("dup"), "dup", 1, Algorithm::ES256)
+            .ok());
+    auto again = t.token->generate_key(licentra::test::generate_capability("dup"), "dup", 1,
+                                       Algorithm::EdDSA);
     ASSERT_FALSE(again.ok());
     EXPECT_EQ(again.error().kind, ErrorKind::conflict);
     EXPECT_EQ(again.error().code, "hsm.label_exists");
@@ -205,7 +210,8 @@ TEST(HsmUri, UriMatchingNoTokenSaysWhatItLookedFor) {
 
 TEST(HsmPool, EightThreadsThroughFourSessionsAllVerify) {
     OpenToken t(4);
-    auto key = t.token->generate_key("pool", 1, Algorithm::ES256);
+    auto key = t.token->generate_key(licentra::test::generate_capability("pool"), "pool", 1,
+                                     Algorithm::ES256);
     ASSERT_TRUE(key.ok()) << key.error().to_string();
     std::atomic<int> failures{0};
     std::atomic<int> verified{0};
@@ -214,7 +220,7 @@ TEST(HsmPool, EightThreadsThroughFourSessionsAllVerify) {
         threads.emplace_back([&, i] {
             for (int j = 0; j < 500; ++j) {
                 const auto m = msg("thread " + std::to_string(i) + " message " + std::to_string(j));
-                auto sig = t.token->sign(*key, m);
+                auto sig = t.token->sign(licentra::test::sign_capability(key->name), *key, m);
                 if (!sig || !key->public_key->verify(m, *sig).ok()) {
                     ++failures;
                 } else {
@@ -230,7 +236,8 @@ TEST(HsmPool, EightThreadsThroughFourSessionsAllVerify) {
 
 TEST(HsmPool, SessionsClosedBehindThePoolsBackAreRecovered) {
     OpenToken t(4);
-    auto key = t.token->generate_key("fault", 1, Algorithm::EdDSA);
+    auto key = t.token->generate_key(licentra::test::generate_capability("fault"), "fault", 1,
+                                     Algorithm::EdDSA);
     ASSERT_TRUE(key.ok()) << key.error().to_string();
     ASSERT_TRUE(t.token->ensure_hmac_key("licentra/audit-hmac").ok());
     const auto before_epoch = t.token->state().epoch.load();
@@ -257,7 +264,7 @@ TEST(HsmPool, SessionsClosedBehindThePoolsBackAreRecovered) {
                     gate_cv.wait(l, [&] { return !paused; });
                     ++in_flight;
                 }
-                auto sig = t.token->sign(*key, m);
+                auto sig = t.token->sign(licentra::test::sign_capability(key->name), *key, m);
                 auto mac = t.token->hmac_sha256("licentra/audit-hmac", m);
                 {
                     std::lock_guard l(gate_mu);
@@ -306,15 +313,42 @@ TEST(HsmPool, SessionsClosedBehindThePoolsBackAreRecovered) {
     EXPECT_GT(done.load(), 30);
     EXPECT_GT(t.token->state().epoch.load(), before_epoch);  // logged in again
     // Single callers after the fault work too.
-    EXPECT_TRUE(t.token->sign(*key, msg("after")).ok());
+    EXPECT_TRUE(t.token->sign(licentra::test::sign_capability(key->name), *key, msg("after")).ok());
+}
+
+TEST(HsmKeys, AKeyCapabilityWorksOnlyForTheKeyItNames) {
+    using licentra::test::destroy_capability;
+    using licentra::test::generate_capability;
+    using licentra::test::sign_capability;
+    OpenToken t;
+    auto other = t.token->generate_key(generate_capability("other"), "mine", 1, Algorithm::EdDSA);
+    ASSERT_FALSE(other.ok());
+    EXPECT_EQ(other.error().code, "hsm.capability_mismatch");
+    EXPECT_EQ(other.error().kind, ErrorKind::usage);
+    EXPECT_FALSE(*t.token->label_exists("licentra/mine/v1"));  // refused before the token
+
+    auto key = t.token->generate_key(generate_capability("mine"), "mine", 1, Algorithm::EdDSA);
+    ASSERT_TRUE(key.ok()) << key.error().to_string();
+    auto sig = t.token->sign(sign_capability("other"), *key, msg("m"));
+    ASSERT_FALSE(sig.ok());
+    EXPECT_EQ(sig.error().code, "hsm.capability_mismatch");
+    auto destroyed = t.token->destroy_private_key(destroy_capability("other"), key->label);
+    ASSERT_FALSE(destroyed.ok());
+    EXPECT_EQ(destroyed.error().code, "hsm.capability_mismatch");
+    // The key is intact, and the probe's self-test needs no capability.
+    EXPECT_TRUE(t.token->sign(sign_capability("mine"), *key, msg("m")).ok());
+    EXPECT_TRUE(t.token->self_test(*key).ok());
 }
 
 TEST(HsmKeys, DestroyedPrivateKeyCannotSignButPublicKeyRemains) {
     OpenToken t;
-    auto key = t.token->generate_key("gone", 2, Algorithm::EdDSA);
+    auto key = t.token->generate_key(licentra::test::generate_capability("gone"), "gone", 2,
+                                     Algorithm::EdDSA);
     ASSERT_TRUE(key.ok());
-    ASSERT_TRUE(t.token->destroy_private_key("licentra/gone/v2").ok());
-    auto sig = t.token->sign(*key, msg("x"));
+    ASSERT_TRUE(
+        t.token->destroy_private_key(licentra::test::destroy_capability("gone"), "licentra/gone/v2")
+            .ok());
+    auto sig = t.token->sign(licentra::test::sign_capability(key->name), *key, msg("x"));
     ASSERT_FALSE(sig.ok());
     EXPECT_EQ(sig.error().kind, ErrorKind::not_found) << sig.error().to_string();
     auto list = t.token->list_keys();
@@ -325,14 +359,20 @@ TEST(HsmKeys, DestroyedPrivateKeyCannotSignButPublicKeyRemains) {
     ASSERT_TRUE(pub.ok()) << pub.error().to_string();
     EXPECT_EQ(pub->spki_der(), key->public_key->spki_der());
     EXPECT_EQ(t.token->load_key("licentra/gone/v2").error().kind, ErrorKind::not_found);
-    EXPECT_EQ(t.token->destroy_private_key("licentra/gone/v2").error().kind, ErrorKind::not_found);
+    EXPECT_EQ(
+        t.token->destroy_private_key(licentra::test::destroy_capability("gone"), "licentra/gone/v2")
+            .error()
+            .kind,
+        ErrorKind::not_found);
 }
 
 TEST(HsmSignerTest, SignsThroughTheCryptoSignerInterface) {
     OpenToken t;
-    auto key = t.token->generate_key("audit", 1, Algorithm::EdDSA);
+    auto key = t.token->generate_key(licentra::test::generate_capability("audit"), "audit", 1,
+                                     Algorithm::EdDSA);
     ASSERT_TRUE(key.ok());
-    std::unique_ptr<crypto::Signer> signer = std::make_unique<HsmSigner>(t.token, *key);
+    std::unique_ptr<crypto::Signer> signer =
+        std::make_unique<HsmSigner>(t.token, *key, licentra::test::sign_capability("audit"));
     EXPECT_EQ(signer->algorithm(), Algorithm::EdDSA);
     auto sig = signer->sign(msg("checkpoint"));
     ASSERT_TRUE(sig.ok());
@@ -400,12 +440,13 @@ TEST(HsmHmac, IsDeterministicPerKeyAndKeysDiffer) {
 
 TEST(HsmPool, BusyPoolAnswersLimitAfterTheWaitBound) {
     OpenToken t(1);
-    auto key = t.token->generate_key("busy", 1, Algorithm::ES256);
+    auto key = t.token->generate_key(licentra::test::generate_capability("busy"), "busy", 1,
+                                     Algorithm::ES256);
     ASSERT_TRUE(key.ok());
     auto lease = t.token->state().acquire();  // hold the only session
     ASSERT_TRUE(lease.ok());
     t.token->state().options.acquire_timeout = std::chrono::milliseconds(50);
-    auto sig = t.token->sign(*key, msg("x"));
+    auto sig = t.token->sign(licentra::test::sign_capability(key->name), *key, msg("x"));
     ASSERT_FALSE(sig.ok());
     EXPECT_EQ(sig.error().kind, ErrorKind::overloaded);  // 503, not the caller's 429
     EXPECT_EQ(sig.error().code, "hsm.pool_busy");
@@ -415,7 +456,8 @@ TEST(HsmPool, BusyPoolAnswersLimitAfterTheWaitBound) {
 // module to be re-initialized, then succeed; none fails because of the reload.
 TEST(HsmPool, CallsDuringAViewReloadWaitForItInsteadOfFailing) {
     OpenToken t(2);
-    auto key = t.token->generate_key("reload", 1, Algorithm::ES256);
+    auto key = t.token->generate_key(licentra::test::generate_capability("reload"), "reload", 1,
+                                     Algorithm::ES256);
     ASSERT_TRUE(key.ok());
     std::optional<detail::Lease> in_flight;
     {
@@ -425,7 +467,10 @@ TEST(HsmPool, CallsDuringAViewReloadWaitForItInsteadOfFailing) {
     }
     t.token->reload_view("a test asked for it");
     core::Result<core::Bytes> sig = core::make_error(ErrorKind::internal, "test.unset", "unset");
-    std::thread caller([&] { sig = t.token->sign(*key, msg("while reloading")); });
+    std::thread caller([&] {
+        sig =
+            t.token->sign(licentra::test::sign_capability(key->name), *key, msg("while reloading"));
+    });
     auto waiting = [&] {
         std::lock_guard lock(t.token->state().mu);
         return t.token->state().reload_waiters;
@@ -446,12 +491,14 @@ TEST(HsmPool, CallsDuringAViewReloadWaitForItInsteadOfFailing) {
 // The process-wide metrics count every call, its failures by CKR_* name, and the session waits.
 TEST(HsmMetrics, CountsCallsFailuresByCkrAndSessionWaits) {
     OpenToken t(2);
-    auto key = t.token->generate_key("metrics", 1, Algorithm::EdDSA);
+    auto key = t.token->generate_key(licentra::test::generate_capability("metrics"), "metrics", 1,
+                                     Algorithm::EdDSA);
     ASSERT_TRUE(key.ok()) << key.error().to_string();
     auto& m = metrics();
     const auto signs = m.operations.at({"C_Sign", "ok"}).value();
     const auto waits = m.session_wait.snapshot().count;
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(t.token->sign(*key, msg("m")).ok());
+    for (int i = 0; i < 3; ++i)
+        ASSERT_TRUE(t.token->sign(licentra::test::sign_capability(key->name), *key, msg("m")).ok());
     EXPECT_EQ(m.operations.at({"C_Sign", "ok"}).value(), signs + 3);
     EXPECT_EQ(m.session_wait.snapshot().count, waits + 3);
 

@@ -55,10 +55,12 @@ class FakeKeyStore final : public KeyStore {
             pairs_.begin(), pairs_.end(), [&](const Pair& p) { return p.label == label; }));
     }
 
-    core::Result<hsm::KeyRef> generate_key(const std::string& name, unsigned version,
+    core::Result<hsm::KeyRef> generate_key(const hsm::GenerateCapability& capability,
+                                           const std::string& name, unsigned version,
                                            crypto::Algorithm alg) override {
         std::lock_guard lock(mu_);
         if (auto e = fault("generate_key")) return *e;
+        if (auto e = mismatch(capability.key(), name)) return *e;
         auto label = hsm::key_label(name, version);
         if (!label) return label.error();
         if (taken(*label)) {
@@ -126,9 +128,13 @@ class FakeKeyStore final : public KeyStore {
         }
         return out;
     }
-    core::Status destroy_private_key(const std::string& label, const core::Bytes* id) override {
+    core::Status destroy_private_key(const hsm::DestroyCapability& capability,
+                                     const std::string& label, const core::Bytes* id) override {
         std::lock_guard lock(mu_);
         if (auto e = fault("destroy_private_key")) return *e;
+        auto parsed = hsm::parse_key_label(label);
+        if (!parsed) return parsed.error();
+        if (auto e = mismatch(capability.key(), parsed->first)) return *e;
         bool found = false;
         for (auto& p : pairs_) {
             if (p.label == label && (id == nullptr || p.id == *id) && p.has_private) {
@@ -139,9 +145,11 @@ class FakeKeyStore final : public KeyStore {
         if (!found) return core::make_error(ErrorKind::not_found, "hsm.key_not_found", label);
         return {};
     }
-    core::Result<core::Bytes> sign(const hsm::KeyRef& key, core::ByteView message) override {
+    core::Result<core::Bytes> sign(const hsm::SignCapability& capability, const hsm::KeyRef& key,
+                                   core::ByteView message) override {
         std::lock_guard lock(mu_);
         if (auto e = fault("sign")) return *e;
+        if (auto e = mismatch(capability.key(), key.name)) return *e;
         for (const auto& p : pairs_) {
             if (p.label != key.label || p.id != key.id || !p.has_private) continue;
             crypto::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
@@ -190,6 +198,12 @@ class FakeKeyStore final : public KeyStore {
         core::Error e = std::move(it->second.second);
         faults_.erase(it);
         return e;
+    }
+    // As the token: a capability works only for the key it names.
+    static std::optional<core::Error> mismatch(const std::string& granted,
+                                               const std::string& name) {
+        if (granted == name) return std::nullopt;
+        return core::make_error(ErrorKind::usage, "hsm.capability_mismatch", granted + " " + name);
     }
     bool taken(const std::string& label) const {
         return data_.count(label) != 0 ||

@@ -1,9 +1,11 @@
 // Stand-ins for the service's dependencies in unit tests of its use cases: request records in
 // memory (optionally missing from the first listings, as another process's fresh write can be),
-// a key store that holds no key and makes none, a pseudonymizer with no key, an executor that
-// runs each job at once on the calling thread, and a real audit log in a temporary directory.
+// a key store that holds no key and makes none, a pseudonymizer with no key and one that
+// digests, an executor that runs each job at once on the calling thread, a real audit log in a
+// temporary directory, and a journal in front of it that can fail the n-th append.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,7 +15,9 @@
 #include <vector>
 
 #include "audit/anchor.hpp"
+#include "audit/journal.hpp"
 #include "audit/log.hpp"
+#include "crypto/digest.hpp"
 #include "keys/key_manager.hpp"
 #include "keys/key_store.hpp"
 #include "service/service.hpp"
@@ -71,8 +75,8 @@ class MemoryRequestStore : public RequestStore {
 // A token with no keys that refuses to make any: enough for the service's tick and reads.
 class NoKeys final : public keys::KeyStore {
   public:
-    core::Result<hsm::KeyRef> generate_key(const std::string&, unsigned,
-                                           crypto::Algorithm) override {
+    core::Result<hsm::KeyRef> generate_key(const hsm::GenerateCapability&, const std::string&,
+                                           unsigned, crypto::Algorithm) override {
         return refused();
     }
     core::Result<hsm::KeyRef> load_key(const std::string&, const core::Bytes*) override {
@@ -86,10 +90,12 @@ class NoKeys final : public keys::KeyStore {
         const std::vector<std::pair<std::string, core::Bytes>>&) override {
         return std::vector<core::Result<crypto::PublicKey>>{};
     }
-    core::Status destroy_private_key(const std::string&, const core::Bytes*) override {
+    core::Status destroy_private_key(const hsm::DestroyCapability&, const std::string&,
+                                     const core::Bytes*) override {
         return refused();
     }
-    core::Result<core::Bytes> sign(const hsm::KeyRef&, core::ByteView) override {
+    core::Result<core::Bytes> sign(const hsm::SignCapability&, const hsm::KeyRef&,
+                                   core::ByteView) override {
         return refused();
     }
     core::Status create_data(const std::string&, core::ByteView) override { return refused(); }
@@ -118,6 +124,14 @@ class NoPseudonyms final : public audit::Pseudonymizer {
     core::Result<crypto::Sha256Digest> hmac_sha256(core::ByteView) override {
         return core::make_error(core::ErrorKind::hsm_unavailable, "test.no_pseudonym_key",
                                 "no pseudonym key here");
+    }
+};
+
+// Pseudonyms without a key: the SHA-256 of the input (a test has no secret to keep).
+class DigestPseudonyms final : public audit::Pseudonymizer {
+  public:
+    core::Result<crypto::Sha256Digest> hmac_sha256(core::ByteView data) override {
+        return crypto::sha256(data);
     }
 };
 
@@ -168,6 +182,66 @@ struct TestLog {
         licentra::test::OpensslSigner::generate(crypto::Algorithm::EdDSA);
     std::unique_ptr<audit::AuditLog> log;
     std::string error;
+};
+
+// A journal in front of a real log that fails the n-th append from now on (synchronous or
+// not) with a chosen error, or reads as unhealthy; every other call goes to the log.
+class FailingJournal final : public audit::Journal {
+  public:
+    explicit FailingJournal(audit::Journal& log) : log_(log) {}
+
+    void fail_append(int nth, core::Error error) {
+        std::lock_guard lock(mu_);
+        fail_at_ = appends_ + nth;
+        error_ = std::move(error);
+    }
+    std::atomic<bool> unhealthy{false};
+    [[nodiscard]] int appends() const {
+        std::lock_guard lock(mu_);
+        return appends_;
+    }
+
+    core::Result<audit::Appended> append(audit::Entry entry) override {
+        if (auto e = next()) return *e;
+        return log_.append(std::move(entry));
+    }
+    void append_async(audit::Entry entry, AppendCallback done) override {
+        if (auto e = next()) return done(*e);
+        log_.append_async(std::move(entry), std::move(done));
+    }
+    bool healthy() const noexcept override { return !unhealthy.load() && log_.healthy(); }
+    std::uint64_t size() const override { return log_.size(); }
+    std::uint64_t checkpoint_size() const override { return log_.checkpoint_size(); }
+    core::Result<audit::Hash> root(std::uint64_t size) const override { return log_.root(size); }
+    core::Result<audit::Hash> leaf(std::uint64_t index) const override { return log_.leaf(index); }
+    std::string latest_checkpoint() const override { return log_.latest_checkpoint(); }
+    core::Result<std::vector<audit::Hash>> inclusion_proof(std::uint64_t index,
+                                                           std::uint64_t size) const override {
+        return log_.inclusion_proof(index, size);
+    }
+    core::Result<std::vector<audit::Hash>> consistency_proof(std::uint64_t first,
+                                                             std::uint64_t second) const override {
+        return log_.consistency_proof(first, second);
+    }
+    core::Result<std::vector<std::string>> read_entries(std::uint64_t start,
+                                                        std::uint64_t end) const override {
+        return log_.read_entries(start, end);
+    }
+    bool pruned(std::uint64_t index) const override { return log_.pruned(index); }
+    const audit::NoteVerifier& verifier() const noexcept override { return log_.verifier(); }
+
+  private:
+    std::optional<core::Error> next() {
+        std::lock_guard lock(mu_);
+        if (++appends_ != fail_at_) return std::nullopt;
+        return error_;
+    }
+
+    audit::Journal& log_;
+    mutable std::mutex mu_;
+    int appends_ = 0;
+    int fail_at_ = 0;
+    core::Error error_;
 };
 
 }  // namespace licentra::service::fake

@@ -4,8 +4,8 @@
 // requester, a second approval by one officer, a closed request, a digest that does not match,
 // a principal without the right), rejection, expiry at exactly the request's lifetime, an
 // execution the HSM failed, retirement and destruction at exactly the instant the retired
-// version's tokens expire, quorum 0, and what each leaves in the audit log. Claims settle at
-// once (their settle is not waited in real time); no test waits on the wall clock.
+// version's tokens expire, quorum 0, and what each leaves in the audit log (fixture:
+// unit/service/use_cases.hpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,94 +15,19 @@
 #include <string>
 #include <vector>
 
-#include "core/bytes.hpp"
-#include "crypto/digest.hpp"
-#include "policy/holder.hpp"
-#include "service/service.hpp"
-#include "unit/keys/fake_key_store.hpp"
-#include "unit/policy/policy_test_util.hpp"
-#include "unit/service/fakes.hpp"
+#include "unit/service/use_cases.hpp"
 
 namespace licentra::service {
 namespace {
 
 using namespace std::chrono_literals;
 
-core::ClientIdentity officer(char which) {
-    core::ClientIdentity id;
-    switch (which) {
-        case 'a':
-            id.spki_sha256.fill(0xaa);
-            break;
-        case 'b':
-            id.san_uris = {"spiffe://example.org/off-b"};
-            break;
-        default:
-            id.san_dns = {"off-c.example.org"};
-            break;
-    }
-    return id;
-}
-core::ClientIdentity named(const std::string& cn) {
-    core::ClientIdentity id;
-    id.subject_cn = cn;
-    id.issuer_dn = "CN=Licentra Dev CA";
-    return id;
-}
+using fake::kClaims;
+using fake::named;
+using fake::officer;
 
-// A generous write bound, so that a slow build (sanitizers) never withdraws a claim; the
-// settle is not waited in real time (claims in memory settle at once).
-constexpr keys::ClaimTiming kClaims{10s, 11s};
-
-class ServiceLifecycle : public ::testing::Test {
+class ServiceLifecycle : public fake::UseCases {
   protected:
-    void SetUp() override {
-        auto engine = policy::test::load_ok(policy::test::kBasePolicy);
-        ASSERT_NE(engine, nullptr);
-        holder_ = std::make_unique<policy::EngineHolder>(engine);
-        keys::ClusterOptions o;
-        o.replica = "replica-a";
-        o.min_pre_active = 0ms;
-        o.claims = kClaims;
-        o.wait = [](std::chrono::milliseconds) {};  // the claims settle at once in memory
-        o.clock = [this] { return now(); };
-        auto km = keys::KeyManager::create(
-            store_,
-            [](const crypto::PublicKey& k) {
-                return core::hex_encode(crypto::sha256(k.spki_der())).substr(0, 16);
-            },
-            o);
-        ASSERT_TRUE(km.ok()) << km.error().to_string();
-        keys_ = std::move(*km);
-        ASSERT_NE(audit_.log, nullptr) << audit_.error;
-        Dependencies d;
-        stand_.wire(d);
-        d.keys = keys_.get();
-        d.policy = holder_.get();
-        d.audit = audit_.log.get();
-        d.replica = "replica-a";
-        d.claims = kClaims;
-        d.claim_wait = [](std::chrono::milliseconds) {};
-        d.outcome_wait = 100ms;
-        d.clock = [this] {
-            std::lock_guard lock(clock_mu_);
-            return clock_;
-        };
-        auto s = Service::create(d);
-        ASSERT_TRUE(s.ok()) << s.error().to_string();
-        service_ = std::move(*s);
-        ASSERT_TRUE(service_->bootstrap_keys().ok());
-        ASSERT_TRUE(keys_->refresh(now()).ok());
-    }
-
-    core::TimePoint now() {
-        std::lock_guard lock(clock_mu_);
-        return clock_;
-    }
-    void advance(std::chrono::milliseconds by) {
-        std::lock_guard lock(clock_mu_);
-        clock_ += by;
-    }
     // Opens a rotation of product-a as off-a; returns its view.
     nlohmann::json open_rotation() {
         auto r = service_->open_request(Caller{officer('a'), "open"}, policy::Operation::rotate,
@@ -110,45 +35,6 @@ class ServiceLifecycle : public ::testing::Test {
         EXPECT_TRUE(r.ok()) << r.error().to_string();
         return r ? *r : nlohmann::json::object();
     }
-    // The error code of a use case's answer, or "ok".
-    template <class T>
-    static std::string code_of(const core::Result<T>& o) {
-        return o ? "ok" : o.error().code;
-    }
-    // "action result principal" of every audit entry from `from` on.
-    std::vector<std::string> audited(std::uint64_t from) {
-        std::vector<std::string> out;
-        auto lines = audit_.log->read_entries(from, audit_.log->size());
-        EXPECT_TRUE(lines.ok());
-        if (!lines) return out;
-        for (const auto& l : *lines) {
-            const nlohmann::json e = nlohmann::json::parse(l);
-            std::string line = e["action"].get<std::string>() + " " +
-                               e["result"].get<std::string>() + " " +
-                               e["principal"].get<std::string>();
-            if (e.contains("version")) line += " v" + std::to_string(e["version"].get<unsigned>());
-            out.push_back(std::move(line));
-        }
-        return out;
-    }
-    std::vector<std::string> versions() {
-        std::vector<std::string> out;
-        for (const auto& v : keys_->versions("product-a")) {
-            out.push_back("v" + std::to_string(v.record.version) + ":" +
-                          std::string(keys::state_name(v.record.state)));
-        }
-        return out;
-    }
-
-    std::mutex clock_mu_;
-    // Whole milliseconds, as records hold them.
-    core::TimePoint clock_ = core::from_unix_millis(core::unix_millis(core::Clock::now()));
-    std::shared_ptr<keys::test::FakeKeyStore> store_ = std::make_shared<keys::test::FakeKeyStore>();
-    std::unique_ptr<keys::KeyManager> keys_;
-    std::unique_ptr<policy::EngineHolder> holder_;
-    fake::Stand stand_;
-    fake::TestLog audit_;
-    std::unique_ptr<Service> service_;
 };
 
 TEST_F(ServiceLifecycle, ARotationExecutesAtExactlyItsQuorumAsTheActOfTheLastApprover) {
