@@ -49,6 +49,14 @@ bool matches(const IdentitySpec& spec, const core::ClientIdentity& id) noexcept 
 
 }  // namespace
 
+Engine::Engine(EngineKey /*key*/, CompiledPolicy policy)
+    : version_(policy.version),
+      pseudonyms_(policy.pseudonyms),
+      sha256_(policy.sha256),
+      roles_(std::move(policy.roles)),
+      principals_(std::move(policy.principals)),
+      keys_(std::move(policy.keys)) {}
+
 core::Result<const Principal*> Engine::identify(const core::ClientIdentity& id) const {
     const Principal* found = nullptr;
     for (const Principal& p : principals_) {

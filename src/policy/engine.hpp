@@ -1,8 +1,8 @@
 // The policy engine: an immutable, validated policy and the decisions made from it.
 //
-// An Engine is only created by the loader (loader.hpp), so every Engine in the process has
-// passed validation, and never changes afterwards: all const member functions are thread-safe
-// and lock-free. Replace a policy by swapping the whole Engine (holder.hpp).
+// An Engine is only created by the loader (loader.hpp, through compile.hpp), so every Engine in
+// the process has passed validation, and never changes afterwards: all const member functions are
+// thread-safe and lock-free. Replace a policy by swapping the whole Engine (holder.hpp).
 //
 // Decisions default to deny. A denial is a core::Error of kind ErrorKind::denied with a stable
 // code:
@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -38,15 +39,34 @@
 namespace licentra::policy {
 
 class ApprovalRequest;
-namespace detail {
-class EngineBuilder;
-}
+class Engine;
+class ValidatedPolicy;
+
+// What an Engine holds: a validated policy with its permissions compiled.
+struct CompiledPolicy {
+    int version = 0;
+    std::optional<PseudonymRules> pseudonyms;
+    crypto::Sha256Digest sha256{};      // of the policy file's bytes
+    std::vector<Role> roles;            // sorted by name
+    std::vector<Principal> principals;  // sorted by name, global_actions and key_actions set
+    std::vector<KeyRules> keys;         // sorted by name
+};
+
+// Only compile() (compile.hpp) can mint one, so only a policy that passed validate() becomes an
+// Engine.
+class EngineKey {
+  private:
+    EngineKey() = default;
+    friend std::shared_ptr<const Engine> compile(ValidatedPolicy policy,
+                                                 const crypto::Sha256Digest& sha256);
+};
 
 // One violated claim rule (core::Violation). Never contains the claim's value, only its name.
 using Violation = core::Violation;
 
 class Engine {
   public:
+    Engine(EngineKey key, CompiledPolicy policy);
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
@@ -138,9 +158,6 @@ class Engine {
     [[nodiscard]] std::string render_matrix() const;
 
   private:
-    friend class detail::EngineBuilder;
-    Engine() = default;
-
     enum class Deny : std::uint8_t {
         none,
         unknown_principal,

@@ -1,4 +1,5 @@
-// Loading a policy file: strict YAML -> validated Engine.
+// Loading a policy file: strict YAML -> validated Engine, in three stages: parse_policy
+// (document.hpp), validate (validate.hpp) and compile (compile.hpp).
 //
 // The loader rejects unknown keys, wrong types, unknown actions, roles and key names,
 // duplicate keys, separation-of-duties violations and unreachable quorums, and reports every
@@ -15,20 +16,10 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "policy/diagnostic.hpp"
 #include "policy/engine.hpp"
 
 namespace licentra::policy {
-
-struct Diagnostic {
-    std::string file;
-    int line = 0;      // 1-based
-    int column = 0;    // 1-based
-    std::string path;  // key path: "principals[2].roles[0]"; empty for file-level problems
-    std::string message;
-
-    // "policy.yaml:12:5: principals[2].roles[0]: unknown role \"sigher\""
-    [[nodiscard]] std::string to_string() const;
-};
 
 struct PolicyLoad {
     std::shared_ptr<const Engine> engine;  // null when the policy is invalid
