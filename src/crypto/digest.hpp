@@ -1,4 +1,5 @@
-// SHA-256 and SHA-384 (OpenSSL EVP). Thread-safe, no shared state.
+// SHA-256 and SHA-384 (OpenSSL EVP). Thread-safe; the only shared state is each algorithm,
+// fetched once and immutable.
 #pragma once
 
 #include <array>
