@@ -7,12 +7,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
+#include <csignal>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -20,6 +20,7 @@
 #include "core/thread_name.hpp"
 #include "net/detail/beast_http.hpp"
 #include "net/identity.hpp"
+#include "net/tls_stream.hpp"
 
 namespace licentra::net {
 
@@ -468,15 +469,14 @@ class TlsSession final : public HttpSession<TlsSession>,
                            beast::bind_front_handler(&TlsSession::on_readable, shared_from_this()));
     }
 
-    beast::ssl_stream<beast::tcp_stream>& stream() { return *tls_; }
-    beast::tcp_stream& lowest() { return beast::get_lowest_layer(*tls_); }
+    TlsStream& stream() { return *tls_; }
+    TlsStream& lowest() { return *tls_; }
 
     // Between requests: wait for the socket to become readable without a TLS read pending, so
     // OpenSSL can release its record buffer (SSL_MODE_RELEASE_BUFFERS) while the connection is
     // idle. If the TLS layer already holds input (a pipelined request), read it at once.
     void wait_idle() {
-        SSL* ssl = stream().native_handle();
-        if (SSL_has_pending(ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) {
+        if (tls_->has_buffered_input()) {
             read_first_bytes(limits_.idle_timeout);
             return;
         }
@@ -485,14 +485,14 @@ class TlsSession final : public HttpSession<TlsSession>,
         timer_.expires_after(limits_.idle_timeout);
         timer_.async_wait(
             beast::bind_front_handler(&TlsSession::on_idle_timer, shared_from_this()));
-        lowest().socket().async_wait(
+        tls_->socket().async_wait(
             tcp::socket::wait_read,
             beast::bind_front_handler(&TlsSession::on_idle_readable, shared_from_this()));
     }
 
     void cancel_io() {
         if (tls_) {
-            lowest().socket().cancel();
+            tls_->socket().cancel();
         } else {
             close_socket();
         }
@@ -502,7 +502,7 @@ class TlsSession final : public HttpSession<TlsSession>,
         beast::error_code ec;
         timer_.cancel();
         if (tls_) {
-            lowest().socket().close(ec);
+            tls_->close();
         } else {
             socket_.close(ec);
         }
@@ -512,7 +512,7 @@ class TlsSession final : public HttpSession<TlsSession>,
     void do_close() {
         if (phase_ == Phase::closing || phase_ == Phase::closed) return;
         phase_ = Phase::closing;
-        lowest().expires_after(limits_.write_timeout);
+        tls_->expires_after(limits_.write_timeout);
         tls_->async_shutdown(
             beast::bind_front_handler(&TlsSession::on_shutdown, shared_from_this()));
     }
@@ -554,10 +554,15 @@ class TlsSession final : public HttpSession<TlsSession>,
         timer_.cancel();
         if (ec || stop_requested_ || phase_ == Phase::closed) return;
         ctx_ = (public_ ? state_->public_tls : state_->tls)->current();
-        tls_.emplace(std::move(socket_), *ctx_);
-        lowest().expires_at(deadline_);
-        stream().async_handshake(
-            ssl::stream_base::server,
+        tls_.emplace(std::move(socket_), ctx_->native_handle());
+        if (tls_->native_handle() == nullptr) {
+            count_handshake_failure("cannot create the TLS state (out of memory)");
+            phase_ = Phase::closed;
+            close_socket();
+            return;
+        }
+        tls_->expires_at(deadline_);
+        tls_->async_handshake(
             beast::bind_front_handler(&TlsSession::on_handshake, shared_from_this()));
     }
 
@@ -599,7 +604,7 @@ class TlsSession final : public HttpSession<TlsSession>,
         // does not answer unread bytes with a reset that can destroy the response the client
         // has not read yet. Bounded in time and bytes.
         beast::error_code ec;
-        lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+        tls_->socket().shutdown(tcp::socket::shutdown_send, ec);
         if (ec) {
             phase_ = Phase::closed;
             close_socket();
@@ -607,22 +612,30 @@ class TlsSession final : public HttpSession<TlsSession>,
         }
         linger_buffer_ = std::make_unique<char[]>(kLingerChunk);
         lingered_ = 0;
-        lowest().expires_after(kLingerTime);
+        timer_.expires_after(kLingerTime);
+        timer_.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
+            if (timer_ec || self->phase_ == Phase::closed) return;  // cancelled: closed already
+            self->linger_buffer_.reset();
+            self->phase_ = Phase::closed;
+            self->close_socket();
+        });
         do_linger();
     }
 
+    // Raw reads below TLS: what the client still sends is discarded unread.
     void do_linger() {
-        lowest().async_read_some(asio::buffer(linger_buffer_.get(), kLingerChunk),
-                                 [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                                     self->lingered_ += n;
-                                     if (ec || self->lingered_ > kLingerMaxBytes) {
-                                         self->linger_buffer_.reset();
-                                         self->phase_ = Phase::closed;
-                                         self->close_socket();
-                                         return;
-                                     }
-                                     self->do_linger();
-                                 });
+        tls_->socket().async_read_some(
+            asio::buffer(linger_buffer_.get(), kLingerChunk),
+            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                self->lingered_ += n;
+                if (ec || self->lingered_ > kLingerMaxBytes) {
+                    self->linger_buffer_.reset();
+                    self->phase_ = Phase::closed;
+                    self->close_socket();
+                    return;
+                }
+                self->do_linger();
+            });
     }
 
     static constexpr std::size_t kLingerChunk = 4096;
@@ -644,7 +657,7 @@ class TlsSession final : public HttpSession<TlsSession>,
     bool idle_waiting_ = false;
     std::chrono::steady_clock::time_point deadline_;
     std::shared_ptr<ssl::context> ctx_;  // keeps the context alive for this connection
-    std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+    std::optional<TlsStream> tls_;
 };
 
 // A connection on the plain-HTTP operations listener: no TLS, no identity.
@@ -860,6 +873,9 @@ core::Status Server::start() {
         return core::make_error(core::ErrorKind::conflict, "net.started", "already started");
     }
     started_ = true;
+    // OpenSSL writes the API sockets with write(2): a peer that has gone must be an EPIPE error
+    // on that connection, not a SIGPIPE that ends the process.
+    std::signal(SIGPIPE, SIG_IGN);
     state_->work.emplace(state_->ioc.get_executor());
     state_->api_listener->run();
     if (state_->ops_listener) state_->ops_listener->run();

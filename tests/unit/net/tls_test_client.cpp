@@ -75,6 +75,13 @@ bool RawTls::send(std::string_view bytes) {
     return n == static_cast<int>(bytes.size());
 }
 
+bool RawTls::close_notify() {
+    if (!handshake_ok_) return false;
+    const int n = SSL_shutdown(ssl_);
+    ERR_clear_error();
+    return n >= 0;
+}
+
 std::string RawTls::read_all() {
     std::string out = std::move(pending_);
     pending_.clear();

@@ -36,6 +36,8 @@ class RawTls {
 
     [[nodiscard]] bool handshake_ok() const { return handshake_ok_; }
     bool send(std::string_view bytes);
+    // Sends close_notify (without waiting for the peer's).
+    bool close_notify();
     // Reads until the peer closes or fails (or the 5 s receive timeout), returns what arrived.
     std::string read_all();
     // Reads one response with Content-Length (keep-alive).
