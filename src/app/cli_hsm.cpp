@@ -151,7 +151,7 @@ int hsm_generate(const HsmOptions& o) {
     }
     // The ceremony holds no grant: it runs before any policy governs the token (checked above).
     auto key = token->generate_key(keys::Capabilities::ceremony<hsm::KeyOp::generate>(o.name),
-                                   o.name, o.version, *alg);
+                                   o.version, *alg);
     if (!key) {
         std::cerr << "licentra hsm: " << key.error().message << "\n";
         return kExitHsm;

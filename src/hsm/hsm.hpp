@@ -214,13 +214,13 @@ class Token {
     [[nodiscard]] const std::string& serial() const noexcept;
 
     // ---- keys ----
-    // Generates a sign-only key pair inside the token (token, private, sensitive,
-    // non-extractable, CKA_ID from C_GenerateRandom), reads its attributes back and runs a
-    // sign-then-verify self-test. Errors: conflict if the label exists; usage for bad names
-    // and hsm.capability_mismatch for a capability of another key.
+    // Generates version `version` of the capability's key: a sign-only key pair inside the
+    // token (token, private, sensitive, non-extractable, CKA_ID from C_GenerateRandom), reads
+    // its attributes back and runs a sign-then-verify self-test. The key name is the
+    // capability's, so it cannot differ from what was granted. Errors: conflict if the label
+    // exists; usage for bad names or version 0.
     [[nodiscard]] core::Result<KeyRef> generate_key(const GenerateCapability& capability,
-                                                    const std::string& name, unsigned version,
-                                                    crypto::Algorithm alg);
+                                                    unsigned version, crypto::Algorithm alg);
     // Finds the key pair by label, checks its attributes like generate_key and self-tests it.
     // Errors: not_found; integrity if the key is not sign-only/sensitive/non-extractable.
     [[nodiscard]] core::Result<KeyRef> load_key(const std::string& label);
@@ -248,14 +248,15 @@ class Token {
     [[nodiscard]] core::Result<std::vector<core::Result<crypto::PublicKey>>> public_keys(
         const std::vector<std::pair<std::string, core::Bytes>>& pairs);
     // Destroys the private key object (the public key object stays for the record); with id,
-    // only the one whose CKA_ID is *id. Errors as generate_key for the capability.
+    // only the one whose CKA_ID is *id. Errors: usage hsm.capability_mismatch for a capability
+    // of another key, refused before the token is touched.
     [[nodiscard]] core::Status destroy_private_key(const DestroyCapability& capability,
                                                    const std::string& label,
                                                    const core::Bytes* id = nullptr);
     // Signs message (the full signing input) in JWS form: EdDSA 64 bytes, ES256/ES384 raw
     // r||s (hashed here first), PS256 with SHA-256/MGF1-SHA-256/salt 32. No C_FindObjects on
-    // this path except once after a fault invalidated the cached handles. Errors as
-    // generate_key for the capability.
+    // this path except once after a fault invalidated the cached handles. Errors: as
+    // destroy_private_key for a capability of another key.
     [[nodiscard]] core::Result<core::Bytes> sign(const SignCapability& capability,
                                                  const KeyRef& key, core::ByteView message);
     // Proves the key still signs: a signature of fresh random bytes, on the signing path

@@ -9,9 +9,8 @@ class HsmKeyStore final : public KeyStore {
     explicit HsmKeyStore(std::shared_ptr<hsm::Token> token) : token_(std::move(token)) {}
 
     core::Result<hsm::KeyRef> generate_key(const hsm::GenerateCapability& capability,
-                                           const std::string& name, unsigned version,
-                                           crypto::Algorithm alg) override {
-        return token_->generate_key(capability, name, version, alg);
+                                           unsigned version, crypto::Algorithm alg) override {
+        return token_->generate_key(capability, version, alg);
     }
     core::Result<hsm::KeyRef> load_key(const std::string& label, const core::Bytes* id) override {
         return token_->load_key(label, id);

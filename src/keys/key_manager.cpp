@@ -409,7 +409,7 @@ core::Result<KeyVersion> KeyManager::create_version(const hsm::GenerateCapabilit
             ErrorKind::conflict, "keys.rotation_in_progress",
             "another replica is creating version " + std::to_string(version) + " of " + name);
     }
-    auto generated = store_->generate_key(capability, name, version, alg);
+    auto generated = store_->generate_key(capability, version, alg);
     if (!generated) return generated.error();
     CreatedRecord rec;
     rec.algorithm = alg;

@@ -26,8 +26,7 @@ class KeyStore {
 
     // ---- key pairs ----
     [[nodiscard]] virtual core::Result<hsm::KeyRef> generate_key(
-        const hsm::GenerateCapability& capability, const std::string& name, unsigned version,
-        crypto::Algorithm alg) = 0;
+        const hsm::GenerateCapability& capability, unsigned version, crypto::Algorithm alg) = 0;
     [[nodiscard]] virtual core::Result<hsm::KeyRef> load_key(const std::string& label,
                                                              const core::Bytes* id) = 0;
     [[nodiscard]] virtual core::Result<std::vector<hsm::KeyInfo>> list_keys(

@@ -142,8 +142,7 @@ int main(int argc, char** argv) {
                 std::string("bench-") + std::to_string(static_cast<int>(a.alg));
             auto key = (*token)->load_key(name, 1);
             if (!key)
-                key = (*token)->generate_key(licentra::test::generate_capability(name), name, 1,
-                                             a.alg);
+                key = (*token)->generate_key(licentra::test::generate_capability(name), 1, a.alg);
             if (!key) {
                 std::fprintf(stderr, "%s\n", key.error().to_string().c_str());
                 return 1;

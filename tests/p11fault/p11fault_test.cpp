@@ -58,8 +58,8 @@ class P11Fault : public ::testing::Test {
         auto t = Token::open(module_, o);
         ASSERT_TRUE(t.ok()) << t.error().to_string();
         token_handle_ = std::move(t).value();
-        auto k = token_handle_->generate_key(licentra::test::generate_capability("fault"), "fault",
-                                             1, crypto::Algorithm::EdDSA);
+        auto k = token_handle_->generate_key(licentra::test::generate_capability("fault"), 1,
+                                             crypto::Algorithm::EdDSA);
         ASSERT_TRUE(k.ok()) << k.error().to_string();
         key_ = *k;
     }

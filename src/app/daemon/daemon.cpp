@@ -79,7 +79,7 @@ core::Result<hsm::KeyRef> audit_key(hsm::Token& token, const hsm::GenerateCapabi
     }
     if (newest > 0) return token.load_key("audit", newest);
     *generated = true;
-    return token.generate_key(capability, "audit", 1, algorithm);
+    return token.generate_key(capability, 1, algorithm);
 }
 
 // One readiness probe: a self-test signature (Token::self_test: fresh random bytes, checked)

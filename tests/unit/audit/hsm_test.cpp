@@ -45,7 +45,7 @@ TEST(AuditHsm, CheckpointsAnchorsAndPseudonymsLiveInTheToken) {
     HsmFixture hsm;
     ASSERT_TRUE(hsm.token);
     ASSERT_TRUE(hsm.token
-                    ->generate_key(licentra::test::generate_capability("audit"), "audit", 1,
+                    ->generate_key(licentra::test::generate_capability("audit"), 1,
                                    crypto::Algorithm::EdDSA)
                     .ok());
     auto signer =
@@ -132,7 +132,7 @@ TEST(AuditHsm, Es256AuditKeyGeneratedOnTheTokenSignsVerifiableCheckpoints) {
     HsmFixture hsm;
     ASSERT_TRUE(hsm.token);
     ASSERT_TRUE(hsm.token
-                    ->generate_key(licentra::test::generate_capability("audit"), "audit", 1,
+                    ->generate_key(licentra::test::generate_capability("audit"), 1,
                                    crypto::Algorithm::ES256)
                     .ok());
     auto signer =

@@ -19,7 +19,7 @@ namespace {
 
 hsm::KeyRef generate(hsm::Token& token, const std::string& name, unsigned version,
                      crypto::Algorithm alg) {
-    auto ref = token.generate_key(licentra::test::generate_capability(name), name, version, alg);
+    auto ref = token.generate_key(licentra::test::generate_capability(name), version, alg);
     EXPECT_TRUE(ref) << (ref ? "" : ref.error().to_string());
     return *ref;
 }

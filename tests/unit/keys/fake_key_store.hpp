@@ -56,11 +56,10 @@ class FakeKeyStore final : public KeyStore {
     }
 
     core::Result<hsm::KeyRef> generate_key(const hsm::GenerateCapability& capability,
-                                           const std::string& name, unsigned version,
-                                           crypto::Algorithm alg) override {
+                                           unsigned version, crypto::Algorithm alg) override {
         std::lock_guard lock(mu_);
         if (auto e = fault("generate_key")) return *e;
-        if (auto e = mismatch(capability.key(), name)) return *e;
+        const std::string& name = capability.key();
         auto label = hsm::key_label(name, version);
         if (!label) return label.error();
         if (taken(*label)) {

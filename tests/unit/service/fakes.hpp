@@ -75,8 +75,8 @@ class MemoryRequestStore : public RequestStore {
 // A token with no keys that refuses to make any: enough for the service's tick and reads.
 class NoKeys final : public keys::KeyStore {
   public:
-    core::Result<hsm::KeyRef> generate_key(const hsm::GenerateCapability&, const std::string&,
-                                           unsigned, crypto::Algorithm) override {
+    core::Result<hsm::KeyRef> generate_key(const hsm::GenerateCapability&, unsigned,
+                                           crypto::Algorithm) override {
         return refused();
     }
     core::Result<hsm::KeyRef> load_key(const std::string&, const core::Bytes*) override {
