@@ -101,22 +101,23 @@ TlsStream::Step TlsStream::Impl::shutdown_once() {
     return outcome(ret, 0);
 }
 
-TlsStream::Step TlsStream::Impl::read_once(asio::mutable_buffer b) {
+// One SSL_read_ex or SSL_write_ex: the bytes it moved, or what it waits for.
+template <class Transfer, class Buffer>
+TlsStream::Step TlsStream::Impl::transfer(Transfer fn, Buffer b) {
     if (!usable()) return {Want::nothing, unusable_error(), 0};
     if (b.size() == 0) return {};
     clear_errors();
-    std::size_t got = 0;
-    const int ret = SSL_read_ex(ssl.get(), b.data(), b.size(), &got);
-    return ret == 1 ? Step{Want::nothing, {}, got} : outcome(ret, 0);
+    std::size_t moved = 0;
+    const int ret = fn(ssl.get(), b.data(), b.size(), &moved);
+    return ret == 1 ? Step{Want::nothing, {}, moved} : outcome(ret, 0);
+}
+
+TlsStream::Step TlsStream::Impl::read_once(asio::mutable_buffer b) {
+    return transfer(&SSL_read_ex, b);
 }
 
 TlsStream::Step TlsStream::Impl::write_once(asio::const_buffer b) {
-    if (!usable()) return {Want::nothing, unusable_error(), 0};
-    if (b.size() == 0) return {};
-    clear_errors();
-    std::size_t put = 0;
-    const int ret = SSL_write_ex(ssl.get(), b.data(), b.size(), &put);
-    return ret == 1 ? Step{Want::nothing, {}, put} : outcome(ret, 0);
+    return transfer(&SSL_write_ex, b);
 }
 
 // SSL_get_error's verdict as a wait or an error code, mapped as asio::ssl::stream maps it so

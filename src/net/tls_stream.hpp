@@ -144,6 +144,8 @@ class TlsStream {
         Step shutdown_once();
         Step read_once(boost::asio::mutable_buffer b);
         Step write_once(boost::asio::const_buffer b);
+        template <class Transfer, class Buffer>
+        Step transfer(Transfer fn, Buffer b);
         Step outcome(int ret, std::size_t bytes);
         bool usable() const noexcept;
         boost::system::error_code unusable_error() const noexcept;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -551,6 +552,16 @@ TEST_F(ServerTest, OpsListenerServesPlainHttpOnlyAndApiListenerNoPlainHttp) {
     const std::string plain_on_api = testing::plain_exchange(
         port_, "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(plain_on_api.find("HTTP/1.1"), std::string::npos);
+}
+
+// OpenSSL writes the sockets with write(2): a peer that has reset its connection must cost an
+// EPIPE on that connection, not a SIGPIPE that ends the daemon.
+TEST_F(ServerTest, StartIgnoresSigpipe) {
+    ASSERT_NE(std::signal(SIGPIPE, SIG_DFL), SIG_ERR);
+    start();
+    struct sigaction now {};
+    ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &now), 0);
+    EXPECT_EQ(now.sa_handler, SIG_IGN);
 }
 
 TEST_F(ServerTest, BadReloadKeepsTheOldContextAndGoodReloadSwapsIt) {
