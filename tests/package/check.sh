@@ -2,6 +2,7 @@
 # The Debian package, checked the way an operator would meet it:
 #   tests/package/check.sh BUILD_DIR SOURCE_DIR
 # 1. builds the installed targets and runs `cpack -G DEB` (into a temporary directory);
+#    its Depends name libjemalloc2 when the daemon is linked with it;
 # 2. lintian: any error (E:) fails; warnings are printed;
 # 3. every file under /etc is a conffile;
 # 4. extracts the .deb (dpkg-deb -x) and runs the packaged `licentra-signd --version`,
@@ -40,6 +41,13 @@ version=$(sed -n 's/^set(CPACK_PACKAGE_VERSION "\(.*\)")$/\1/p' "$build/CPackCon
 deb="$tmp/out/licentra-signer_${version}_amd64.deb"
 [ -f "$deb" ] || fail "expected $(basename "$deb"); cpack made: $(ls "$tmp/out")"
 echo "$(basename "$deb")"
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "Depends: $depends"
+# The daemon runs on jemalloc (docs/performance.md, "Allocator"): dpkg-shlibdeps must have found it.
+if grep -q '^LICENTRA_JEMALLOC:BOOL=ON' "$build/CMakeCache.txt" &&
+   ! grep -q '^LICENTRA_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
+  case "$depends" in *libjemalloc2*) ;; *) fail "Depends lacks libjemalloc2: $depends" ;; esac
+fi
 
 step "lintian"
 # Exit status 0 or 1 (tags found); anything else means lintian itself failed.
