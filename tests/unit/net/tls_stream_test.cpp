@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
@@ -12,6 +13,7 @@
 #include <boost/beast/core/error.hpp>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "net/tls.hpp"
 #include "support/test_support.hpp"
@@ -153,6 +155,55 @@ TEST_F(TlsStreamTest, CarriesBytesBothWaysAndEndsWithCloseNotify) {
     auto f = received.get_future();
     ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
     EXPECT_EQ(f.get(), head + big + tail);
+    client.join();
+}
+
+// A send buffer far smaller than the data: OpenSSL reports WANT_WRITE mid-record again and
+// again, and each retry re-gathers the same bytes from many small buffers. Every byte arrives,
+// in order.
+TEST_F(TlsStreamTest, AWriteThatFillsTheSocketWaitsAndResumesWithTheSameBytes) {
+    constexpr std::size_t kPieces = 1000;
+    constexpr std::size_t kPiece = 4000;  // four and a bit per record: always gathered
+    std::vector<std::string> pieces;
+    std::string expected;
+    for (std::size_t i = 0; i < kPieces; ++i) {
+        pieces.emplace_back(kPiece, static_cast<char>('a' + i % 26));
+        pieces.back().replace(0, std::to_string(i).size(), std::to_string(i));
+        expected += pieces.back();
+    }
+    std::promise<std::string> received;
+    std::thread client([&] {
+        testing::RawTls conn(port(), client_options());
+        received.set_value(conn.handshake_ok() ? conn.read_all() : "client failed");
+    });
+    accept();
+    on_strand([&] { stream_->socket().set_option(asio::socket_base::send_buffer_size(4096)); });
+    ASSERT_FALSE(handshake());
+    std::vector<asio::const_buffer> buffers;
+    for (const auto& p : pieces) buffers.push_back(asio::buffer(p));
+    std::promise<error_code> wrote;
+    std::size_t written = 0;
+    on_strand([&] {
+        stream_->expires_after(30s);
+        asio::async_write(*stream_, buffers, [&](error_code ec, std::size_t n) {
+            written = n;
+            wrote.set_value(ec);
+        });
+    });
+    const error_code ec = wait(wrote);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(written, expected.size());
+    std::promise<error_code> shut;
+    on_strand([&] { stream_->async_shutdown([&](error_code s) { shut.set_value(s); }); });
+    EXPECT_FALSE(wait(shut));
+    auto f = received.get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    const std::string got = f.get();
+    EXPECT_EQ(got.size(), expected.size());
+    EXPECT_TRUE(got == expected)
+        << "the bytes differ from offset "
+        << std::mismatch(got.begin(), got.end(), expected.begin(), expected.end()).first -
+               got.begin();
     client.join();
 }
 
