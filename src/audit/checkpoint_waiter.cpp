@@ -75,10 +75,13 @@ void CheckpointWaiter::run() {
         if (waits_.empty()) {
             cv_.wait(lk);
         } else {
-            auto next = std::min_element(
-                waits_.begin(), waits_.end(),
-                [](const Wait& a, const Wait& b) { return a.deadline < b.deadline; });
-            cv_.wait_until(lk, next->deadline);
+            // A copy: wait() may reallocate waits_ while this thread waits without the lock,
+            // and wait_until reads its deadline again on every wake-up.
+            const Clock::time_point next =
+                std::min_element(waits_.begin(), waits_.end(), [](const Wait& a, const Wait& b) {
+                    return a.deadline < b.deadline;
+                })->deadline;
+            cv_.wait_until(lk, next);
         }
     }
 }
