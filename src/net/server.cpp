@@ -615,11 +615,15 @@ class TlsSession final : public HttpSession<TlsSession>,
         timer_.expires_after(kLingerTime);
         timer_.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
             if (timer_ec || self->phase_ == Phase::closed) return;  // cancelled: closed already
-            self->linger_buffer_.reset();
-            self->phase_ = Phase::closed;
-            self->close_socket();
+            self->end_linger();
         });
         do_linger();
+    }
+
+    void end_linger() {
+        linger_buffer_.reset();
+        phase_ = Phase::closed;
+        close_socket();
     }
 
     // Raw reads below TLS: what the client still sends is discarded unread.
@@ -629,9 +633,7 @@ class TlsSession final : public HttpSession<TlsSession>,
             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                 self->lingered_ += n;
                 if (ec || self->lingered_ > kLingerMaxBytes) {
-                    self->linger_buffer_.reset();
-                    self->phase_ = Phase::closed;
-                    self->close_socket();
+                    self->end_linger();
                     return;
                 }
                 self->do_linger();

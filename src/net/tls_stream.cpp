@@ -56,13 +56,7 @@ TlsStream::Impl::Impl(socket_type s, SSL_CTX* ctx)
 void TlsStream::expires_at(clock::time_point deadline) {
     Impl& impl = *impl_;
     impl.deadline = deadline;
-    // A wait under way keeps the deadline it started with (as beast::basic_stream); otherwise
-    // the armed timer is stale, and the next wait arms the new deadline.
-    if (impl.waiting == 0 && impl.armed != clock::time_point::max() && impl.armed != deadline) {
-        ++impl.generation;
-        impl.armed = clock::time_point::max();
-        impl.timer.cancel();
-    }
+    impl.drop_stale_timer();
 }
 
 void TlsStream::close() noexcept { impl_->close(); }
@@ -165,8 +159,20 @@ TlsStream::Step TlsStream::Impl::outcome(int ret, std::size_t bytes) {
     }
 }
 
+void TlsStream::Impl::drop_stale_timer() {
+    // A wait under way keeps the deadline it started with (as beast::basic_stream); with none
+    // under way, a timer armed for another deadline than the one in force is stale (the deadline
+    // changed during an earlier wait) and must not end a later wait.
+    if (waiting == 0 && armed != clock::time_point::max() && armed != deadline) {
+        ++generation;
+        armed = clock::time_point::max();
+        timer.cancel();
+    }
+}
+
 error_code TlsStream::Impl::begin_wait(const std::shared_ptr<Impl>& self) {
     if (timed_out) return boost::beast::error::timeout;
+    drop_stale_timer();
     if (deadline != clock::time_point::max()) {
         if (clock::now() >= deadline) {
             timed_out = true;

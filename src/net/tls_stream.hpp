@@ -154,6 +154,7 @@ class TlsStream {
         // After it: the operation's error, or none to attempt again.
         boost::system::error_code end_wait(boost::system::error_code ec);
         void on_deadline(std::uint64_t generation);
+        void drop_stale_timer();
         void close() noexcept;
 
         socket_type socket;

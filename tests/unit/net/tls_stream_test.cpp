@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
@@ -291,6 +292,62 @@ TEST_F(TlsStreamTest, AReadThatWaitsAndEndsBeforeItsDeadlineIsNotDisturbed) {
     bool open = false;
     on_strand([&] { open = stream_->socket().is_open(); });
     EXPECT_TRUE(open);
+    on_strand([&] { stream_->close(); });
+    client.join();
+}
+
+// A deadline lifted while a read waits stays with that read (as beast::basic_stream), and must
+// not end a later read that waits with no deadline. The check runs on a timer that expires after
+// the lifted deadline on the same io thread, so the stale timer, if any, has fired by then.
+TEST_F(TlsStreamTest, ADeadlineLiftedDuringAWaitDoesNotEndALaterWait) {
+    std::promise<void> send_one;
+    std::promise<void> send_two;
+    std::thread client([&] {
+        testing::RawTls conn(port(), client_options());
+        send_one.get_future().wait();
+        conn.send("one");
+        send_two.get_future().wait();
+        conn.send("two");
+        conn.read_all();  // until the server closes
+    });
+    accept();
+    ASSERT_FALSE(handshake());
+    std::promise<error_code> first;
+    std::string buffer(64, '\0');
+    std::size_t got = 0;
+    const auto lifted = std::chrono::steady_clock::now() + 200ms;
+    on_strand([&] {
+        stream_->expires_at(lifted);
+        stream_->async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
+            got = n;
+            first.set_value(ec);
+        });
+        stream_->expires_never();  // during the wait: the waiting read keeps its deadline
+    });
+    send_one.set_value();
+    error_code ec = wait(first);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(buffer.substr(0, got), "one");
+
+    std::promise<error_code> second;
+    std::promise<bool> open_after_lifted;
+    asio::steady_timer check(strand_);
+    on_strand([&] {
+        stream_->async_read_some(asio::buffer(buffer), [&](error_code read_ec, std::size_t n) {
+            got = n;
+            second.set_value(read_ec);
+        });
+        check.expires_at(lifted + 100ms);
+        check.async_wait(
+            [&](error_code) { open_after_lifted.set_value(stream_->socket().is_open()); });
+    });
+    auto open = open_after_lifted.get_future();
+    ASSERT_EQ(open.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(open.get());
+    send_two.set_value();
+    ec = wait(second);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(buffer.substr(0, got), "two");
     on_strand([&] { stream_->close(); });
     client.join();
 }
