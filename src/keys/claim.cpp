@@ -55,7 +55,7 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
                                  const std::string& author, core::ByteView value,
                                  const ClaimTiming& timing,
                                  const std::function<core::Result<bool>()>& pre_check,
-                                 std::string* claimed) {
+                                 ClaimReport* report) {
     if (!timing.workable()) {
         return core::make_error(core::ErrorKind::usage, "keys.claim_timing",
                                 "claim timings need 0 < write_bound < settle");
@@ -65,6 +65,9 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
     const std::string nonce = core::hex_encode(*random);
     const std::string label = prefix + nonce + (author.empty() ? "" : "/" + author);
 
+    ClaimReport ignored;
+    ClaimReport& out = report != nullptr ? *report : ignored;
+    out = {};
     const auto started = std::chrono::steady_clock::now();
     auto existing = storage.list(prefix);
     if (!existing) return existing.error();
@@ -75,7 +78,9 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
         if (!*open) return ClaimOutcome::lost;
     }
     if (auto st = storage.create(label, value); !st) return st.error();
-    if (std::chrono::steady_clock::now() - started > timing.write_bound) {
+    const auto step = std::chrono::steady_clock::now() - started;
+    out.step = std::chrono::ceil<std::chrono::milliseconds>(step);  // over the bound: shown so
+    if (step > timing.write_bound) {
         // Others may have decided without seeing this claim: it must not win. Withdraw it.
         (void)release_claim(storage, label);
         return ClaimOutcome::withdrawn;
@@ -93,7 +98,7 @@ core::Result<ClaimOutcome> claim(const ClaimStorage& storage, const std::string&
         others |= !n.empty() && n != nonce;
     }
     if (!others) {
-        if (claimed != nullptr) *claimed = label;
+        out.claimed = label;
         return ClaimOutcome::won;
     }
     // Contended: stand back and clear the way for a retry. A winner never sees another claim,

@@ -52,16 +52,21 @@ enum class ClaimOutcome {
     withdrawn,  // this daemon's step was slower than write_bound: it claimed nothing
 };
 
+// What one claim() did, for the caller's log and for releasing a won claim.
+struct ClaimReport {
+    std::string claimed;                // the label of the claim a winner left on the token
+    std::chrono::milliseconds step{0};  // how long the check-then-write step took (0: not taken)
+};
+
 // claim() refuses (lost) if any claim exists under prefix; pre_check (optional) adds the
 // caller's own "still open" test (e.g. nothing decided yet). Both run inside the timed step.
 // author (optional) is appended to the claim label so that the object names who made it.
-// value: the claim object's content. claimed (optional) receives the label of the claim a
-// winner left on the token.
+// value: the claim object's content. report (optional) says what happened (ClaimReport).
 [[nodiscard]] core::Result<ClaimOutcome> claim(const ClaimStorage& storage,
                                                const std::string& prefix, const std::string& author,
                                                core::ByteView value, const ClaimTiming& timing,
                                                const std::function<core::Result<bool>()>& pre_check,
-                                               std::string* claimed = nullptr);
+                                               ClaimReport* report = nullptr);
 
 // A random delay in [0, settle): replicas that contended retry at different times.
 [[nodiscard]] std::chrono::milliseconds retry_delay(const ClaimTiming& timing);

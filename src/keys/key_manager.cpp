@@ -371,23 +371,28 @@ core::Result<KeyVersion> KeyManager::create_version(const hsm::GenerateCapabilit
     const std::string claim_text = claim_value.dump();
     auto storage = claim_storage();
     core::Result<ClaimOutcome> outcome = ClaimOutcome::withdrawn;
+    ClaimReport report;
     // A withdrawn (slow) or contended claim leaves the number free: try again a few times
     // after a random delay; once another replica has created the version, pre_check says so.
     for (int attempt = 0; attempt < 3 && outcome && *outcome != ClaimOutcome::won; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(retry_delay(options_.claims));
-        outcome = claim(storage, claim_prefix(*label), {}, core::as_bytes(claim_text),
-                        options_.claims, [&]() -> core::Result<bool> {
-                            // Open while no key pair and no record of this version exist.
-                            auto taken = store_->label_exists(*label);
-                            if (!taken) return taken.error();
-                            if (*taken) return false;
-                            auto recs = store_->list_data(version_prefix(*label));
-                            if (!recs) return recs.error();
-                            return recs->empty();
-                        });
+        outcome = claim(
+            storage, claim_prefix(*label), {}, core::as_bytes(claim_text), options_.claims,
+            [&]() -> core::Result<bool> {
+                // Open while no key pair and no record of this version exist.
+                auto taken = store_->label_exists(*label);
+                if (!taken) return taken.error();
+                if (*taken) return false;
+                auto recs = store_->list_data(version_prefix(*label));
+                if (!recs) return recs.error();
+                return recs->empty();
+            },
+            &report);
         if (outcome && *outcome == ClaimOutcome::withdrawn) {
-            log("keys: claim on version " + std::to_string(version) + " of " + name +
-                " took longer than cluster.claim_write_bound; withdrawn");
+            log("keys: claim on version " + std::to_string(version) + " of " + name + " took " +
+                std::to_string(report.step.count()) +
+                " ms, longer than cluster.claim_write_bound (" +
+                std::to_string(options_.claims.write_bound.count()) + " ms); withdrawn");
         }
     }
     if (!outcome) return outcome.error();

@@ -260,13 +260,24 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
         }
     };
     bool won = false;
-    std::string my_claim;
-    std::string my_decision;
-    for (int attempt = 0; attempt < 5 && !won; ++attempt) {
+    keys::ClaimReport my_claim;
+    keys::ClaimReport my_decision;
+    constexpr int kAttempts = 5;
+    int withdrawn = 0;
+    // A claim step slower than the write bound is withdrawn (safe, but nobody may close the
+    // request while the token stays that slow): the operator sees it in the log.
+    auto note_withdrawn = [&](std::string_view round, const keys::ClaimReport& report) {
+        ++withdrawn;
+        log("requests: " + std::string(round) + " claim on request " + id + " took " +
+            std::to_string(report.step.count()) + " ms, longer than cluster.claim_write_bound (" +
+            std::to_string(deps_.claims.write_bound.count()) + " ms); withdrawn");
+    };
+    for (int attempt = 0; attempt < kAttempts && !won; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(keys::retry_delay(deps_.claims));
         auto outcome = keys::claim(claim_storage(), id + "/close/", principal,
                                    core::as_bytes(claim_text), deps_.claims, still_open, &my_claim);
         if (!outcome) return outcome.error();
+        if (*outcome == keys::ClaimOutcome::withdrawn) note_withdrawn("close", my_claim);
         won = *outcome == keys::ClaimOutcome::won;
         if (won) {
             // A second round among the winners of the first: a module whose per-process view
@@ -276,8 +287,9 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 keys::claim(claim_storage(), id + "/decide/", principal, core::as_bytes(claim_text),
                             deps_.claims, {}, &my_decision);
             if (!confirmed) return confirmed.error();
+            if (*confirmed == keys::ClaimOutcome::withdrawn) note_withdrawn("decide", my_decision);
             won = *confirmed == keys::ClaimOutcome::won;
-            if (!won) (void)keys::release_claim(claim_storage(), my_claim);
+            if (!won) (void)keys::release_claim(claim_storage(), my_claim.claimed);
         }
         if (won) break;
         // Another replica decides, or every claimer stood back: wait for an outcome while a
@@ -305,6 +317,14 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
     if (!won) {
         auto s = load_request(id, clock_now());
         if (!s) return s.error();
+        if (!s->outcome && !s->closing_since_ms &&
+            s->request.state() == policy::RequestState::pending) {
+            log("requests: could not claim request " + id + " in " + std::to_string(kAttempts) +
+                " tries (" + std::to_string(withdrawn) + " withdrawn as too slow, " +
+                std::to_string(kAttempts - withdrawn) +
+                " lost to other claims); it stays pending and the periodic tick of every replica "
+                "tries again");
+        }
         return Closed{std::move(*s), false, std::nullopt};
     }
 
@@ -340,8 +360,8 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 // is on record.
                 audit_request(engine, o.principal, action_of(r.operation(), "execute"), r, caller,
                               audit::Outcome::failed, done.error().code);
-                (void)keys::release_claim(claim_storage(), my_decision);
-                (void)keys::release_claim(claim_storage(), my_claim);
+                (void)keys::release_claim(claim_storage(), my_decision.claimed);
+                (void)keys::release_claim(claim_storage(), my_claim.claimed);
                 return done.error();
             } else {
                 o.result = policy::RequestState::failed;

@@ -105,6 +105,9 @@ struct Dependencies {
     // The wall clock every use case reads (request times, expiry, token times, the published
     // key set); empty: core::Clock::now. Tests inject one to decide at chosen instants.
     std::function<core::TimePoint()> clock{};
+    // The operational log: why a request could not be closed (a claim withdrawn as too slow,
+    // every try contended). Empty: not logged.
+    std::function<void(std::string_view)> log{};
 };
 
 class Service {
@@ -240,6 +243,10 @@ class Service {
     // deps_.clock, or the system clock.
     [[nodiscard]] core::TimePoint clock_now() const {
         return deps_.clock ? deps_.clock() : core::Clock::now();
+    }
+    // One line to the operational log (deps_.log), if there is one.
+    void log(const std::string& line) const {
+        if (deps_.log) deps_.log(line);
     }
     // Resolves the caller to a principal with the given engine snapshot; a certificate the
     // policy does not name is refused and the refusal of `action` is audited.

@@ -400,6 +400,7 @@ core::Status Daemon::start_service() {
                                        pseudonymizer_.get(), executor_.get(),
                                        cfg_->audit.origin,   cluster_options(*cfg_).claims};
     service_deps.checkpoints = checkpoint_waiter_.get();
+    service_deps.log = [](std::string_view line) { log_line(line); };
     // A checkpoint comes at most checkpoint_interval after the entry; the margin covers the
     // HSM signature. When it did not come, the log retries signing every 5 s at most.
     service_deps.receipt_wait = cfg_->audit.checkpoint_interval + std::chrono::seconds(5);

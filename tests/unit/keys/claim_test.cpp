@@ -103,9 +103,10 @@ class MemoryStore {
 
 core::Result<ClaimOutcome> claim_in(const ClaimStorage& storage, const std::string& author = "",
                                     const ClaimTiming& timing = kRelaxed,
-                                    const std::function<core::Result<bool>()>& pre_check = {}) {
+                                    const std::function<core::Result<bool>()>& pre_check = {},
+                                    ClaimReport* report = nullptr) {
     static const std::string kValue = R"({"by":"replica"})";
-    return claim(storage, kPrefix, author, core::as_bytes(kValue), timing, pre_check);
+    return claim(storage, kPrefix, author, core::as_bytes(kValue), timing, pre_check, report);
 }
 
 // ---- claim() ----
@@ -113,12 +114,15 @@ core::Result<ClaimOutcome> claim_in(const ClaimStorage& storage, const std::stri
 TEST(Claim, LoneClaimerWinsAndLeavesItsClaim) {
     MemoryStore store;
     const ClaimTiming timing{100ms, 250ms};
-    auto r = claim_in(store.storage(), "", timing);
+    ClaimReport report;
+    auto r = claim_in(store.storage(), "", timing, {}, &report);
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(*r, ClaimOutcome::won);
     const auto objects = store.objects();
     ASSERT_EQ(objects.size(), 1u);
     const std::string& label = objects.begin()->first;
+    EXPECT_EQ(report.claimed, label);  // what the winner releases once it is done
+    EXPECT_LE(report.step, timing.write_bound);
     const std::string nonce = claim_nonce(kPrefix, label);
     EXPECT_EQ(nonce.size(), 32u);
     EXPECT_EQ(label, kPrefix + nonce);
@@ -646,10 +650,14 @@ TEST(Claim, ClaimerWhoseCreateOutlastsWriteBoundWithdrawsItsClaim) {
         create_took = std::chrono::steady_clock::now() - start;
         return core::ok_status();
     };
-    auto r = claim_in(s, "replica-a", timing);
+    ClaimReport report;
+    auto r = claim_in(s, "replica-a", timing, {}, &report);
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(*r, ClaimOutcome::withdrawn);
     EXPECT_GT(create_took, timing.write_bound);
+    // The report says how long the step took (for the caller's log) and names no claim.
+    EXPECT_GT(report.step, timing.write_bound);
+    EXPECT_EQ(report.claimed, "");
     EXPECT_EQ(store.removed(), std::vector<std::string>{created});
     EXPECT_TRUE(store.labels().empty());
     EXPECT_TRUE(store.waits().empty());

@@ -39,6 +39,15 @@ TEST(OperationalLog, EachKnownLineHasItsStableEventAndLevel) {
         {"keys: version 3 of a is being created by another replica; this one stands back",
          "keys.claim_lost", LogLevel::info},
         {"keys: an older build left two pairs", "keys.state", LogLevel::warning},
+        {"keys: claim on version 4 of a took 612 ms, longer than cluster.claim_write_bound "
+         "(500 ms); withdrawn",
+         "keys.claim_withdrawn", LogLevel::warning},
+        {"requests: decide claim on request 0a1b took 731 ms, longer than "
+         "cluster.claim_write_bound (500 ms); withdrawn",
+         "requests.claim_withdrawn", LogLevel::warning},
+        {"requests: could not claim request 0a1b in 5 tries (2 withdrawn as too slow, 3 lost to "
+         "other claims); it stays pending and the periodic tick of every replica tries again",
+         "requests.claim_contended", LogLevel::warning},
         {"ready: API on 127.0.0.1:8443, operations on 127.0.0.1:9090", "daemon.ready",
          LogLevel::info},
         {"SIGHUP: policy reload failed; the old policy stays in force:\nline 3",

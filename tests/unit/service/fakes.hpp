@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,7 @@ namespace licentra::service::fake {
 class MemoryRequestStore : public RequestStore {
   public:
     core::Status create(const std::string& name, const std::string& json) override {
+        if (on_create) on_create(name);  // e.g. a slow token's write
         std::lock_guard lock(mu_);
         records_.emplace(name, json);
         return {};
@@ -64,6 +66,7 @@ class MemoryRequestStore : public RequestStore {
         return reloads_;
     }
     int hidden_lists = 0;
+    std::function<void(const std::string& name)> on_create;
 
   private:
     std::mutex mu_;

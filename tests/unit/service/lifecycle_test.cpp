@@ -13,6 +13,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "unit/service/use_cases.hpp"
@@ -211,6 +212,53 @@ TEST_F(ServiceLifecycle, AQuorumOfZeroExecutesAsTheRequestOpens) {
     EXPECT_EQ((*opened)["state"], "executed");
     EXPECT_EQ((*opened)["executed"], true);
     EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active", "v2:pre-active"}));
+}
+
+// A token too slow for the claim bound: every claim to close the request is withdrawn, which
+// is safe (nobody closes it) and said in the log; the request stays pending, and a tick of a
+// replica closes it once the token is fast again.
+class SlowCloseClaims : public ServiceLifecycle {
+  protected:
+    SlowCloseClaims() { close_claims_ = keys::ClaimTiming{50ms, 100ms}; }
+};
+
+TEST_F(SlowCloseClaims, EveryWithdrawnClaimIsLoggedAndTheTickClosesTheRequestLater) {
+    const std::string id = open_rotation()["id"];
+    ASSERT_EQ(code_of(service_->approve_request(Caller{officer('b'), "b"}, id, std::nullopt)),
+              "ok");
+    stand_.requests.on_create = [](const std::string& name) {
+        if (name.find("/close/") == std::string::npos) return;
+        // A slow write: it returns only once the claim bound has passed.
+        const auto start = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - start <= 50ms) std::this_thread::yield();
+    };
+    auto approved = service_->approve_request(Caller{officer('c'), "c"}, id, std::nullopt);
+    ASSERT_TRUE(approved.ok()) << approved.error().to_string();
+    EXPECT_EQ((*approved)["state"], "pending");
+    EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active"}));
+    const auto lines = logged();
+    ASSERT_EQ(lines.size(), 6u);
+    const std::string withdrawn = "requests: close claim on request " + id + " took ";
+    for (std::size_t i = 0; i < 5; ++i) {
+        EXPECT_EQ(lines[i].rfind(withdrawn, 0), 0u) << lines[i];
+        EXPECT_NE(lines[i].find(" ms, longer than cluster.claim_write_bound (50 ms); withdrawn"),
+                  std::string::npos)
+            << lines[i];
+    }
+    EXPECT_EQ(lines[5], "requests: could not claim request " + id +
+                            " in 5 tries (5 withdrawn as too slow, 0 lost to other claims); it "
+                            "stays pending and the periodic tick of every replica tries again");
+
+    stand_.requests.on_create = {};  // the token is fast again
+    advance(4 * 100ms + 1ms);        // past 4 x settle: the approvers' replicas had their time
+    service_->tick(now());           // reads the token again first
+    advance(10ms);
+    service_->tick(now());
+    auto view = service_->get_request(Caller{officer('b'), "b"}, id);
+    ASSERT_TRUE(view.ok());
+    EXPECT_EQ((*view)["state"], "executed");
+    EXPECT_EQ(versions(), (std::vector<std::string>{"v1:active", "v2:pre-active"}));
+    EXPECT_EQ(logged().size(), 6u);  // nothing more to say
 }
 
 }  // namespace

@@ -82,8 +82,12 @@ class UseCases : public ::testing::Test {
         d.audit = journal_.get();
         d.pseudonymizer = &pseudonyms_;
         d.replica = "replica-a";
-        d.claims = kClaims;
+        d.claims = close_claims_;
         d.claim_wait = [](std::chrono::milliseconds) {};
+        d.log = [this](std::string_view line) {
+            std::lock_guard lock(clock_mu_);
+            logged_.emplace_back(line);
+        };
         d.outcome_wait = 100ms;
         d.clock = [this] {
             std::lock_guard lock(clock_mu_);
@@ -125,6 +129,11 @@ class UseCases : public ::testing::Test {
         }
         return out;
     }
+    // The lines the service wrote to the operational log.
+    std::vector<std::string> logged() {
+        std::lock_guard lock(clock_mu_);
+        return logged_;
+    }
     std::vector<std::string> versions() {
         std::vector<std::string> out;
         for (const auto& v : keys_->versions("product-a")) {
@@ -134,7 +143,11 @@ class UseCases : public ::testing::Test {
         return out;
     }
 
-    std::mutex clock_mu_;
+    // The service's claims to close a request (a derived fixture may set others before SetUp;
+    // the key manager's version claims keep kClaims).
+    keys::ClaimTiming close_claims_ = kClaims;
+    std::mutex clock_mu_;  // also guards logged_
+    std::vector<std::string> logged_;
     // Whole milliseconds, as records hold them.
     core::TimePoint clock_ = core::from_unix_millis(core::unix_millis(core::Clock::now()));
     std::shared_ptr<keys::test::FakeKeyStore> store_ = std::make_shared<keys::test::FakeKeyStore>();
