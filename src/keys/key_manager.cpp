@@ -198,7 +198,7 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
         warned_.push_back(w);
         log("keys: " + w);
     }
-    // A version this daemon saw that is now missing, or an active version whose private key is
+    // A version this daemon saw that is now missing, or a signing version whose private key is
     // gone, is a token fault (objects unreadable, a token that lost its object list), never the
     // token's new state: only a destroyed record removes a version. Keep the last good snapshot
     // (signing state, JWKS) and report it; the next refresh after the fault clears recovers.
@@ -219,7 +219,14 @@ core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
                                       " (" + o.label + ") is no longer visible on the token " +
                                       "without a destroyed record; keeping the last known state");
             }
-            if (f->record.state != KeyState::active) continue;
+            // Only a version this replica was signing with: one whose private key it never held
+            // (a module that lost the object or wrote it incompletely) is active without a
+            // signing handle here (below), like one that cannot be loaded yet. Freezing the
+            // state for it would also stop the rotation that replaces it.
+            if (f->record.state != KeyState::active || o.record.state != KeyState::active ||
+                known_snapshot->active_refs.count(name) == 0) {
+                continue;
+            }
             const bool has_private =
                 std::any_of(pairs->begin(), pairs->end(), [&](const hsm::KeyInfo& k) {
                     return k.label == f->label && k.id_hex == f->id_hex && k.has_private;

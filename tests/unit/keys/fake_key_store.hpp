@@ -49,6 +49,15 @@ class FakeKeyStore final : public KeyStore {
         return std::any_of(pairs_.begin(), pairs_.end(),
                            [&](const Pair& p) { return p.label == label && p.has_private; });
     }
+    // The module loses the private object of a pair (or never wrote it whole): it is no
+    // longer listed or loadable; handles taken before keep working, as a module's own
+    // in-memory copy can.
+    void lose_private(const std::string& label) {
+        std::lock_guard lock(mu_);
+        for (auto& p : pairs_) {
+            if (p.label == label) p.has_private = false;
+        }
+    }
     std::size_t pairs(const std::string& label) {
         std::lock_guard lock(mu_);
         return static_cast<std::size_t>(std::count_if(

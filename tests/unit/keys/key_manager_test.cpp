@@ -269,6 +269,43 @@ TEST_F(KeyLifecycle, ARefreshThatFailsKeepsTheLastGoodStateServing) {
     EXPECT_EQ(signing_version(), 2u);
 }
 
+// A version that becomes active while this replica cannot see its private key is active all the
+// same, without a signing handle here (503 keys.key_unreadable): the refresh goes on, so the
+// rotation that replaces it can run. A version that was already signing and loses its private
+// key keeps the last good state instead (keys.key_vanished).
+TEST_F(KeyLifecycle, AVersionActivatedWithoutAVisiblePrivateKeyLetsTheRotationReplaceIt) {
+    bootstrap();
+    ASSERT_TRUE(km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {}).ok());
+    // Another replica, which never held a handle of v2, reads the token.
+    auto other = KeyManager::create(store_, kid_of, options());
+    ASSERT_TRUE(other.ok()) << other.error().to_string();
+    std::swap(km_, *other);
+    ASSERT_TRUE(km_->refresh(t0_).ok());
+    EXPECT_EQ(states(), "v1:active v2:pre-active ");
+    store_->lose_private("licentra/product-a/v2");
+    const int reloads = store_->calls("reload_view");
+
+    ASSERT_TRUE(km_->refresh(t0_ + 1h).ok());  // v2's activation time
+    EXPECT_EQ(states(), "v1:retired v2:active ");
+    auto lease = km_->lease(*sign_grant_);
+    ASSERT_FALSE(lease.ok());
+    EXPECT_EQ(lease.error().code, "keys.key_unreadable");
+    EXPECT_EQ(store_->calls("reload_view"), reloads + 1);  // asked to read the token again
+
+    auto v3 = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_ + 1h, {});
+    ASSERT_TRUE(v3.ok()) << v3.error().to_string();
+    EXPECT_EQ(v3->record.version, 3u);
+    ASSERT_TRUE(km_->refresh(t0_ + 2h).ok());
+    EXPECT_EQ(states(), "v1:retired v2:retired v3:active ");
+    EXPECT_EQ(signing_version(), 3u);
+
+    store_->lose_private("licentra/product-a/v3");
+    auto st = km_->refresh(t0_ + 2h + 1s);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, "keys.key_vanished");
+    EXPECT_EQ(states(), "v1:retired v2:retired v3:active ");
+}
+
 TEST_F(KeyLifecycle, AFailedSignatureIsTheStoresErrorAndTheLeaseStaysUsable) {
     bootstrap();
     auto lease = km_->lease(*sign_grant_);
