@@ -437,7 +437,30 @@ core::Result<KeyVersion> KeyManager::create_version(const hsm::GenerateCapabilit
     }
     loaded_refs_.emplace(cache_key(*label, id_hex), *generated);
     public_keys_.emplace(cache_key(*label, id_hex), generated->public_key);
-    if (auto st = refresh_locked(now); !st) return st.error();
+    if (auto st = refresh_locked(now); !st) {
+        // The version exists now (its record is on the token): answer it as created, or the
+        // caller would take the operation for failed and create another one. The next good
+        // refresh shows it like every other version.
+        log("keys: version " + std::to_string(version) + " of " + name +
+            " was created, but the key state could not be read again: " + st.error().to_string() +
+            "; the next refresh shows it");
+        KeyVersion v;
+        v.name = name;
+        v.label = *label;
+        v.id_hex = id_hex;
+        v.record.version = version;
+        v.record.algorithm = alg;
+        v.record.created_ms = rec.created_ms;
+        if (activate_at_ms <= rec.created_ms) {
+            v.record.state = KeyState::active;
+            v.record.activated_ms = activate_at_ms;
+        } else {
+            v.record.activate_at_ms = activate_at_ms;
+        }
+        v.public_key = generated->public_key;
+        v.kid = kid_(*v.public_key);
+        return v;
+    }
     return find_version(name, version);
 }
 

@@ -255,6 +255,26 @@ TEST_F(KeyLifecycle, AFailedRecordWriteLeavesAStrayPairThatIsNeverAVersion) {
     EXPECT_EQ(signing_version(), 1u);
 }
 
+// Once its record is written the version exists: a fault in re-reading the key state right
+// after must not make the rotation look failed (its caller would create another version).
+TEST_F(KeyLifecycle, ARotationWhoseStateCannotBeReadAgainIsStillCreated) {
+    bootstrap();
+    // The rotation's refresh before creating, then the one after the record: the second fails.
+    store_->fail("list_keys", 2, device_fault());
+    auto v2 = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {});
+    ASSERT_TRUE(v2.ok()) << v2.error().to_string();
+    EXPECT_EQ(v2->record.version, 2u);
+    EXPECT_EQ(v2->record.state, KeyState::pre_active);
+    ASSERT_NE(v2->public_key, nullptr);
+    EXPECT_EQ(v2->kid, kid_of(*v2->public_key));
+    ASSERT_TRUE(km_->refresh(t0_).ok());
+    EXPECT_EQ(states(), "v1:active v2:pre-active ");
+    EXPECT_EQ(km_->versions("product-a").back().kid, v2->kid);
+    auto again = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {});
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, "keys.rotation_pending");
+}
+
 TEST_F(KeyLifecycle, ARefreshThatFailsKeepsTheLastGoodStateServing) {
     bootstrap();
     ASSERT_TRUE(km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {}).ok());
