@@ -171,12 +171,6 @@ core::Status KeyManager::refresh() {
 core::Status KeyManager::refresh(core::TimePoint now) {
     std::lock_guard lock(mutex_);
     core::Status st = refresh_locked(now);
-    // An object another replica is writing or destroying at this instant can vanish between
-    // being listed and being read: read the token again rather than report a fault.
-    for (int again = 0; again < 3 && !st && st.error().code == "hsm.object_gone"; ++again) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        st = refresh_locked(now);
-    }
     // A known version that stays out of sight for three refreshes in a row: the module's view
     // of the token may have stopped matching it (docs/hsm.md). Have it read from scratch; the
     // last good state keeps serving meanwhile.
@@ -188,6 +182,17 @@ core::Status KeyManager::refresh(core::TimePoint now) {
 }
 
 core::Status KeyManager::refresh_locked(core::TimePoint now, bool gate_held) {
+    core::Status st = read_state_locked(now, gate_held);
+    // An object another replica is writing or destroying at this instant can vanish between
+    // being listed and being read: read the token again rather than report a fault.
+    for (int again = 0; again < 3 && !st && st.error().code == "hsm.object_gone"; ++again) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        st = read_state_locked(now, gate_held);
+    }
+    return st;
+}
+
+core::Status KeyManager::read_state_locked(core::TimePoint now, bool gate_held) {
     auto records = store_->list_data("licentra/");
     if (!records) return records.error();
     auto pairs = store_->list_keys("licentra/");

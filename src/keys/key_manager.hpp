@@ -260,8 +260,12 @@ class KeyManager final : public Keyring {
         std::map<std::string, unsigned, std::less<>> highest;         // version numbers taken
     };
 
-    // gate_held: the caller holds sign_gate_ exclusively already.
+    // gate_held: the caller holds sign_gate_ exclusively already. Reads the state again (up to
+    // three more times) while an object another replica is writing or destroying at this instant
+    // vanishes between being listed and being read (hsm.object_gone): every caller, not only
+    // the periodic refresh, would otherwise fail an operation for it.
     [[nodiscard]] core::Status refresh_locked(core::TimePoint now, bool gate_held = false);
+    [[nodiscard]] core::Status read_state_locked(core::TimePoint now, bool gate_held);
     [[nodiscard]] core::Result<KeyVersion> find_version(std::string_view name,
                                                         unsigned version) const;
     // Claims version `version` of the capability's key and generates it; see rotate().

@@ -275,6 +275,22 @@ TEST_F(KeyLifecycle, ARotationWhoseStateCannotBeReadAgainIsStillCreated) {
     EXPECT_EQ(again.error().code, "keys.rotation_pending");
 }
 
+// An object another replica writes or destroys at this instant can vanish between being listed
+// and being read: an operation reads the state again instead of failing (a rotation that
+// failed for it would close its request as failed).
+TEST_F(KeyLifecycle, ARotationReadsTheStateAgainWhenAnObjectVanishedWhileRead) {
+    bootstrap();
+    store_->fail("list_data", 1,
+                 core::make_error(ErrorKind::not_found, "hsm.object_gone",
+                                  "an object changed while it was read"));
+    const int lists = store_->calls("list_data");
+    auto v2 = km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {});
+    ASSERT_TRUE(v2.ok()) << v2.error().to_string();
+    EXPECT_EQ(v2->record.version, 2u);
+    EXPECT_GT(store_->calls("list_data"), lists + 1);  // the vanished read, then again
+    EXPECT_EQ(states(), "v1:active v2:pre-active ");
+}
+
 TEST_F(KeyLifecycle, ARefreshThatFailsKeepsTheLastGoodStateServing) {
     bootstrap();
     ASSERT_TRUE(km_->rotate(*grant_, crypto::Algorithm::EdDSA, timing_, t0_, {}).ok());
