@@ -28,6 +28,15 @@ keys::Timing timing_of(const policy::KeyRules& rules) {
     return {rules.rotation.publish_ahead, rules.max_validity, rules.rotation.verify_grace};
 }
 
+// A cause that passes: a slow or busy token, an HSM fault, an HSM answer the daemon has no name
+// for, an object another replica changed while it was read. An execution that failed for it is
+// not the request's outcome: the request stays pending and is executed later.
+bool passing_fault(const core::Error& e) {
+    return e.kind == ErrorKind::unavailable || e.kind == ErrorKind::hsm_unavailable ||
+           e.kind == ErrorKind::overloaded || e.code == "hsm.internal" ||
+           e.code == "hsm.object_gone";
+}
+
 std::string action_of(policy::Operation op, std::string_view step) {
     return "key." + std::string(policy::operation_name(op)) + "." + std::string(step);
 }
@@ -349,15 +358,10 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
                 o.version = done->record.version;
                 o.state = std::string(keys::state_name(done->record.state));
                 o.kid = done->kid;
-            } else if (done.error().kind == ErrorKind::unavailable ||
-                       done.error().kind == ErrorKind::hsm_unavailable ||
-                       done.error().kind == ErrorKind::overloaded ||
-                       done.error().code == "hsm.internal") {
-                // The cause passes (a slow or busy token, an HSM fault, an HSM answer the
-                // daemon has no name for): the request stays pending, and this or another
-                // replica executes it later; what the attempt left on the token is folded like
-                // any other record (a stray pair keeps its version number taken). The attempt
-                // is on record.
+            } else if (passing_fault(done.error())) {
+                // The request stays pending, and this or another replica executes it later; what
+                // the attempt left on the token is folded like any other record (a stray pair keeps
+                // its version number taken). The attempt is on record.
                 audit_request(engine, o.principal, action_of(r.operation(), "execute"), r, caller,
                               audit::Outcome::failed, done.error().code);
                 (void)keys::release_claim(claim_storage(), my_decision.claimed);
@@ -417,8 +421,7 @@ core::Result<nlohmann::json> answer(const Service::Closed& closed, core::TimePoi
 core::Result<nlohmann::json> Service::deferred(const core::Error& error, const std::string& id) {
     // The request or approval is on the token; only its execution waits for a passing fault
     // (the periodic tick of any replica executes it). Say so rather than fail the officer.
-    if (error.kind != ErrorKind::unavailable && error.kind != ErrorKind::hsm_unavailable &&
-        error.kind != ErrorKind::overloaded && error.code != "hsm.internal") {
+    if (!passing_fault(error)) {
         return core::Result<nlohmann::json>(error);
     }
     auto s = load_request(id, clock_now());

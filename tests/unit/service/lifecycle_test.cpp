@@ -168,6 +168,21 @@ TEST_F(ServiceLifecycle, AnExecutionTheHsmFailedIsDeferredAndTheTickCompletesIt)
                   "key.rotate allowed off-c v3", "key.rotate.execute allowed off-c"}));
 }
 
+// An object another replica changed while it was read is a passing cause too: the request is
+// not closed as failed for it.
+TEST_F(ServiceLifecycle, AnExecutionThatMetAVanishingObjectIsDeferred) {
+    const std::string id = open_rotation()["id"];
+    ASSERT_EQ(code_of(service_->approve_request(Caller{officer('b'), "b"}, id, std::nullopt)),
+              "ok");
+    store_->fail("generate_key", 1,
+                 core::make_error(core::ErrorKind::not_found, "hsm.object_gone",
+                                  "an object changed while it was read"));
+    auto approved = service_->approve_request(Caller{officer('c'), "c"}, id, std::nullopt);
+    ASSERT_TRUE(approved.ok()) << approved.error().to_string();
+    EXPECT_EQ((*approved)["state"], "pending");
+    EXPECT_EQ((*approved)["execution_deferred"], "hsm.object_gone");
+}
+
 // Retire and destroy under the same dual control (default quorum 2): v1 retires at once; its
 // destruction is refused while tokens it signed can still be valid (max_validity 30d +
 // verify_grace 30d after the retirement) — the request closes as failed with the key
