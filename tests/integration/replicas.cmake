@@ -1,11 +1,11 @@
-# Several replicas on one SoftHSM token acting at the same instant (docs/adr/0004). One cluster
-# at a time (the lock, shared with the HAProxy suite): two clusters writing two SoftHSM file
-# stores at once on a 2-core machine starve each other's token writes; other suites still run
-# beside them.
+# Several replicas on one SoftHSM token acting at the same instant (docs/adr/0004). Each case
+# runs alone (RUN_SERIAL): on a 2-core machine, another cluster or another daemon suite beside
+# it starves the replicas' claim steps past cluster.claim_write_bound (SoftHSM reads every
+# object file of the token on each search), and a request nobody can claim stays pending.
 if(TARGET licentra-signd AND TARGET licentra_daemon_harness)
   licentra_test(replicas_integration_test LABELS integration
                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/replicas_test.cpp
                 LIBS licentra_daemon_harness nlohmann_json::nlohmann_json
-                PROPERTIES RESOURCE_LOCK licentra_replica_clusters)
+                PROPERTIES RUN_SERIAL TRUE)
   add_dependencies(replicas_integration_test licentra-signd licentra)
 endif()

@@ -63,13 +63,15 @@ json parse(const HttpResult& r) {
     return j;
 }
 
-// Polls pred every 20 ms until it holds or the limit passes.
+// Polls pred every 50 ms until it holds or the limit passes. Each poll is a search of the
+// token in a daemon (SoftHSM reads every object file for it): polling faster takes CPU from the
+// claim steps the test waits for.
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (!pred()) {
         if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return true;
 }

@@ -97,6 +97,21 @@ class TlsStreamTest : public ::testing::Test {
         return {ec, buffer};
     }
 
+    // A read started on the strand (call it there); done() waits for it, bytes() is what it got.
+    struct PendingRead {
+        std::promise<error_code> result;
+        std::string buffer = std::string(64, '\0');
+        std::size_t got = 0;
+        error_code done() { return wait(result); }
+        std::string bytes() const { return buffer.substr(0, got); }
+    };
+    void start_read(PendingRead& r) {
+        stream_->async_read_some(asio::buffer(r.buffer), [&r](error_code ec, std::size_t n) {
+            r.got = n;
+            r.result.set_value(ec);
+        });
+    }
+
     // Bounded: a stream that never completes fails the test instead of hanging it.
     static error_code wait(std::promise<error_code>& p) {
         auto f = p.get_future();
@@ -275,20 +290,15 @@ TEST_F(TlsStreamTest, AReadThatWaitsAndEndsBeforeItsDeadlineIsNotDisturbed) {
     });
     accept();
     ASSERT_FALSE(handshake());
-    std::promise<error_code> read;
-    std::string buffer(64, '\0');
-    std::size_t got = 0;
+    PendingRead read;
     on_strand([&] {
         stream_->expires_after(30s);
-        stream_->async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
-            got = n;
-            read.set_value(ec);
-        });
+        start_read(read);
     });
     send.set_value();  // the read is waiting (nothing was sent before), its deadline armed
-    const error_code ec = wait(read);
+    const error_code ec = read.done();
     EXPECT_FALSE(ec) << ec.message();
-    EXPECT_EQ(buffer.substr(0, got), "in time");
+    EXPECT_EQ(read.bytes(), "in time");
     bool open = false;
     on_strand([&] { open = stream_->socket().is_open(); });
     EXPECT_TRUE(open);
@@ -312,31 +322,23 @@ TEST_F(TlsStreamTest, ADeadlineLiftedDuringAWaitDoesNotEndALaterWait) {
     });
     accept();
     ASSERT_FALSE(handshake());
-    std::promise<error_code> first;
-    std::string buffer(64, '\0');
-    std::size_t got = 0;
+    PendingRead first;
     const auto lifted = std::chrono::steady_clock::now() + 200ms;
     on_strand([&] {
         stream_->expires_at(lifted);
-        stream_->async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
-            got = n;
-            first.set_value(ec);
-        });
+        start_read(first);
         stream_->expires_never();  // during the wait: the waiting read keeps its deadline
     });
     send_one.set_value();
-    error_code ec = wait(first);
+    error_code ec = first.done();
     ASSERT_FALSE(ec) << ec.message();
-    EXPECT_EQ(buffer.substr(0, got), "one");
+    EXPECT_EQ(first.bytes(), "one");
 
-    std::promise<error_code> second;
+    PendingRead second;
     std::promise<bool> open_after_lifted;
     asio::steady_timer check(strand_);
     on_strand([&] {
-        stream_->async_read_some(asio::buffer(buffer), [&](error_code read_ec, std::size_t n) {
-            got = n;
-            second.set_value(read_ec);
-        });
+        start_read(second);
         check.expires_at(lifted + 100ms);
         check.async_wait(
             [&](error_code) { open_after_lifted.set_value(stream_->socket().is_open()); });
@@ -345,9 +347,9 @@ TEST_F(TlsStreamTest, ADeadlineLiftedDuringAWaitDoesNotEndALaterWait) {
     ASSERT_EQ(open.wait_for(10s), std::future_status::ready);
     EXPECT_TRUE(open.get());
     send_two.set_value();
-    ec = wait(second);
+    ec = second.done();
     EXPECT_FALSE(ec) << ec.message();
-    EXPECT_EQ(buffer.substr(0, got), "two");
+    EXPECT_EQ(second.bytes(), "two");
     on_strand([&] { stream_->close(); });
     client.join();
 }
