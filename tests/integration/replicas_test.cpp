@@ -1,5 +1,5 @@
 // Two and three replicas on one SoftHSM token receive the same approval, distinct approvals,
-// and an approval with a rejection at the same instant, 50 rounds each (docs/adr/0004): no
+// and an approval with a rejection at the same instant, 30 rounds each (docs/adr/0004): no
 // request executes twice, no approval is lost, no rejected request executes, every replica
 // publishes the same versions and JWKS, every replica restarts cleanly, and the auditor's
 // cross-check of all logs passes. Real daemons, real TLS, one real token.
@@ -30,11 +30,11 @@ namespace {
 
 using nlohmann::json;
 
-// 50 rounds per case in CI (LICENTRA_REPLICA_ROUNDS sets another number by hand, e.g. 200 for a
+// 30 rounds per case in CI (LICENTRA_REPLICA_ROUNDS sets another number by hand, e.g. 200 for a
 // long soak).
 const unsigned kRounds = [] {
     const char* v = std::getenv("LICENTRA_REPLICA_ROUNDS");
-    return v != nullptr ? static_cast<unsigned>(std::stoul(v)) : 50u;
+    return v != nullptr ? static_cast<unsigned>(std::stoul(v)) : 30u;
 }();
 // Short intervals so that the rounds fit in CI: versions stay pre-active 2 x 250 ms. A claim
 // write may take 400 ms: with two replica clusters and other suites sharing 2 cores, SoftHSM's
