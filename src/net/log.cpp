@@ -107,6 +107,7 @@ constexpr std::array kRules{
     Rule{"keys: version ", "being created by another replica", "keys.claim_lost", LogLevel::info},
     Rule{"keys:", "", "keys.state", LogLevel::warning},
     Rule{"requests: could not claim", "", "requests.claim_contended", LogLevel::warning},
+    Rule{"requests: executing request", "", "requests.execution_deferred", LogLevel::warning},
     Rule{"requests: ", "; withdrawn", "requests.claim_withdrawn", LogLevel::warning},
     Rule{"SIGHUP: policy reloaded", "", "reload.policy", LogLevel::info},
     Rule{"SIGHUP: policy reload failed", "", "reload.policy_failed", LogLevel::error},

@@ -361,9 +361,11 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
             } else if (passing_fault(done.error())) {
                 // The request stays pending, and this or another replica executes it later; what
                 // the attempt left on the token is folded like any other record (a stray pair keeps
-                // its version number taken). The attempt is on record.
+                // its version number taken). The attempt is on record, and in the log.
                 audit_request(engine, o.principal, action_of(r.operation(), "execute"), r, caller,
                               audit::Outcome::failed, done.error().code);
+                log("requests: executing request " + id + " failed for a passing cause (" +
+                    done.error().to_string() + "); it stays pending and is executed later");
                 (void)keys::release_claim(claim_storage(), my_decision.claimed);
                 (void)keys::release_claim(claim_storage(), my_claim.claimed);
                 return done.error();

@@ -45,6 +45,9 @@ TEST(OperationalLog, EachKnownLineHasItsStableEventAndLevel) {
         {"requests: decide claim on request 0a1b took 731 ms, longer than "
          "cluster.claim_write_bound (500 ms); withdrawn",
          "requests.claim_withdrawn", LogLevel::warning},
+        {"requests: executing request 0a1b failed for a passing cause (hsm_unavailable: "
+         "hsm.key_readback: x); it stays pending and is executed later",
+         "requests.execution_deferred", LogLevel::warning},
         {"requests: could not claim request 0a1b in 5 tries (2 withdrawn as too slow, 3 lost to "
          "other claims); it stays pending and the periodic tick of every replica tries again",
          "requests.claim_contended", LogLevel::warning},

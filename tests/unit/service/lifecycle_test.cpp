@@ -181,6 +181,10 @@ TEST_F(ServiceLifecycle, AnExecutionThatMetAVanishingObjectIsDeferred) {
     ASSERT_TRUE(approved.ok()) << approved.error().to_string();
     EXPECT_EQ((*approved)["state"], "pending");
     EXPECT_EQ((*approved)["execution_deferred"], "hsm.object_gone");
+    EXPECT_EQ(logged(), std::vector<std::string>{
+                            "requests: executing request " + id +
+                            " failed for a passing cause (not_found: hsm.object_gone: an object "
+                            "changed while it was read); it stays pending and is executed later"});
 }
 
 // Retire and destroy under the same dual control (default quorum 2): v1 retires at once; its
