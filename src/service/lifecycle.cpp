@@ -633,6 +633,16 @@ void Service::tick(core::TimePoint now) {
     }
     std::vector<std::string> pending_rotation_keys;
     auto all = deps_.requests->list("");
+    if (!all) {
+        if (std::string e = all.error().to_string(); e != tick_list_error_) {
+            log("requests: cannot list the approval requests on the token (" + e +
+                "); expiries, executions and scheduled rotations wait until they can be");
+            tick_list_error_ = std::move(e);
+        }
+    } else if (!tick_list_error_.empty()) {
+        log("requests: the approval requests can be listed again");
+        tick_list_error_.clear();
+    }
     if (all) {
         // For /metrics: every policy key, and the requests still pending at `now`.
         std::map<std::string, std::uint64_t> pending;

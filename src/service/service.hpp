@@ -212,7 +212,8 @@ class Service {
     // approved requests whose execution no replica finished, runs scheduled rotations that are
     // due, creates missing keys and removes requests decided more than an hour ago. Every
     // change is audited as principal "system". (Pre-active versions start signing by time
-    // alone: see KeyManager.)
+    // alone: see KeyManager.) Call it from one thread at a time. A token on which the requests
+    // cannot be listed is logged once, and again once they can be (not at every tick).
     void tick(core::TimePoint now);
 
     // Creates v1 of every policy key that has none (audited as principal "system").
@@ -307,6 +308,8 @@ class Service {
     [[nodiscard]] std::chrono::milliseconds stale_view_after() const;
     std::atomic<std::int64_t> last_view_reload_ms_{0};
 
+    // Why the last tick could not list the requests ("" if it could); tick's thread only.
+    std::string tick_list_error_;
     mutable std::mutex pending_mu_;
     std::map<std::string, std::uint64_t> pending_;  // by key, guarded by pending_mu_
 };

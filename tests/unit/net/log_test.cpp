@@ -48,6 +48,10 @@ TEST(OperationalLog, EachKnownLineHasItsStableEventAndLevel) {
         {"requests: executing request 0a1b failed for a passing cause (hsm_unavailable: "
          "hsm.key_readback: x); it stays pending and is executed later",
          "requests.execution_deferred", LogLevel::warning},
+        {"requests: cannot list the approval requests on the token (x)", "requests.list_failed",
+         LogLevel::error},
+        {"requests: the approval requests can be listed again", "requests.list_recovered",
+         LogLevel::info},
         {"requests: could not claim request 0a1b in 5 tries (2 withdrawn as too slow, 3 lost to "
          "other claims); it stays pending and the periodic tick of every replica tries again",
          "requests.claim_contended", LogLevel::warning},

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +42,7 @@ class MemoryRequestStore : public RequestStore {
         const std::string& prefix) override {
         std::lock_guard lock(mu_);
         ++lists_;
+        if (list_error) return *list_error;
         std::vector<std::pair<std::string, std::string>> out;
         if (lists_ <= hidden_lists) return out;
         for (const auto& [name, text] : records_) {
@@ -66,6 +68,7 @@ class MemoryRequestStore : public RequestStore {
         return reloads_;
     }
     int hidden_lists = 0;
+    std::optional<core::Error> list_error;  // every listing fails with it while set
     std::function<void(const std::string& name)> on_create;
 
   private:

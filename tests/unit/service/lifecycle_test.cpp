@@ -187,6 +187,33 @@ TEST_F(ServiceLifecycle, AnExecutionThatMetAVanishingObjectIsDeferred) {
                             "changed while it was read); it stays pending and is executed later"});
 }
 
+// A token on which the requests cannot be listed stops the tick's work; that is logged once
+// while it lasts, not at every tick, and again once the requests can be listed; then the tick
+// works again (here: it counts the pending request for /metrics).
+TEST_F(ServiceLifecycle, ATickThatCannotListTheRequestsSaysSoOnceAndCatchesUpAfterwards) {
+    const std::string id = open_rotation()["id"];
+    ASSERT_EQ(code_of(service_->approve_request(Caller{officer('b'), "b"}, id, std::nullopt)),
+              "ok");
+    stand_.requests.list_error =
+        core::make_error(core::ErrorKind::hsm_unavailable, "hsm.device_error", "injected");
+    const std::size_t before = logged().size();
+    for (int i = 0; i < 3; ++i) {
+        advance(1s);
+        service_->tick(now());
+    }
+    EXPECT_EQ(logged().size(), before + 1);
+    EXPECT_EQ(logged().back(),
+              "requests: cannot list the approval requests on the token (hsm_unavailable: "
+              "hsm.device_error: injected); expiries, executions and scheduled rotations wait "
+              "until they can be");
+    stand_.requests.list_error.reset();
+    advance(1s);
+    service_->tick(now());
+    EXPECT_EQ(logged().size(), before + 2);
+    EXPECT_EQ(logged().back(), "requests: the approval requests can be listed again");
+    EXPECT_EQ(service_->pending_requests().at("product-a"), 1u);  // quorum 2: one approval
+}
+
 // Retire and destroy under the same dual control (default quorum 2): v1 retires at once; its
 // destruction is refused while tokens it signed can still be valid (max_validity 30d +
 // verify_grace 30d after the retirement) — the request closes as failed with the key
