@@ -25,6 +25,12 @@ core::Status release_claim(const ClaimStorage& storage, const std::string& label
     return st;
 }
 
+std::string withdrawn_note(const ClaimReport& report, const ClaimTiming& timing) {
+    return "took " + std::to_string(report.step.count()) +
+           " ms, longer than cluster.claim_write_bound (" +
+           std::to_string(timing.write_bound.count()) + " ms); withdrawn";
+}
+
 std::chrono::milliseconds retry_delay(const ClaimTiming& timing) {
     auto r = crypto::random_bytes(2);
     if (!r || timing.settle.count() <= 0) return timing.settle;

@@ -58,6 +58,10 @@ struct ClaimReport {
     std::chrono::milliseconds step{0};  // how long the check-then-write step took (0: not taken)
 };
 
+// The end of a log line about a withdrawn claim: "took <step> ms, longer than
+// cluster.claim_write_bound (<bound> ms); withdrawn".
+[[nodiscard]] std::string withdrawn_note(const ClaimReport& report, const ClaimTiming& timing);
+
 // claim() refuses (lost) if any claim exists under prefix; pre_check (optional) adds the
 // caller's own "still open" test (e.g. nothing decided yet). Both run inside the timed step.
 // author (optional) is appended to the claim label so that the object names who made it.

@@ -401,10 +401,8 @@ core::Result<KeyVersion> KeyManager::create_version(const hsm::GenerateCapabilit
             },
             &report);
         if (outcome && *outcome == ClaimOutcome::withdrawn) {
-            log("keys: claim on version " + std::to_string(version) + " of " + name + " took " +
-                std::to_string(report.step.count()) +
-                " ms, longer than cluster.claim_write_bound (" +
-                std::to_string(options_.claims.write_bound.count()) + " ms); withdrawn");
+            log("keys: claim on version " + std::to_string(version) + " of " + name + " " +
+                withdrawn_note(report, options_.claims));
         }
     }
     if (!outcome) return outcome.error();

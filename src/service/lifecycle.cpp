@@ -277,9 +277,8 @@ core::Result<Service::Closed> Service::close(const policy::Engine& engine, const
     // request while the token stays that slow): the operator sees it in the log.
     auto note_withdrawn = [&](std::string_view round, const keys::ClaimReport& report) {
         ++withdrawn;
-        log("requests: " + std::string(round) + " claim on request " + id + " took " +
-            std::to_string(report.step.count()) + " ms, longer than cluster.claim_write_bound (" +
-            std::to_string(deps_.claims.write_bound.count()) + " ms); withdrawn");
+        log("requests: " + std::string(round) + " claim on request " + id + " " +
+            keys::withdrawn_note(report, deps_.claims));
     };
     for (int attempt = 0; attempt < kAttempts && !won; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(keys::retry_delay(deps_.claims));

@@ -663,6 +663,13 @@ TEST(Claim, ClaimerWhoseCreateOutlastsWriteBoundWithdrawsItsClaim) {
     EXPECT_TRUE(store.waits().empty());
 }
 
+TEST(Claim, AWithdrawnClaimIsDescribedWithItsStepAndTheBound) {
+    ClaimReport report;
+    report.step = 612ms;
+    EXPECT_EQ(withdrawn_note(report, ClaimTiming{500ms, 1000ms}),
+              "took 612 ms, longer than cluster.claim_write_bound (500 ms); withdrawn");
+}
+
 // ---- claim labels ----
 
 TEST(ClaimLabel, NonceIsReadFromABareOrAuthoredClaim) {
