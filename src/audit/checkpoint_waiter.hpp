@@ -36,7 +36,7 @@ class CheckpointWaiter {
     CheckpointWaiter& operator=(const CheckpointWaiter&) = delete;
 
     // A checkpoint of `size` entries is stored (a smaller size than one seen before is ignored).
-    // Quick; any thread (the log's completion thread calls it).
+    // Quick; any thread (the log's checkpoint thread calls it).
     void advance(std::uint64_t size);
     [[nodiscard]] std::uint64_t covered() const;
 

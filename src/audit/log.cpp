@@ -247,9 +247,9 @@ core::Result<std::unique_ptr<AuditLog>> AuditLog::open(LogOptions options, LogDe
     }
 
     log->next_seq_ = log->tree_.size();
-    log->completer_ = std::thread([raw = log.get()] {
-        core::name_this_thread("audit-complete");
-        raw->run_completer();
+    log->checkpointer_ = std::thread([raw = log.get()] {
+        core::name_this_thread("audit-checkpoint");
+        raw->run_checkpointer();
     });
     log->writer_ = std::thread([raw = log.get()] {
         core::name_this_thread("audit-writer");
@@ -305,7 +305,7 @@ void AuditLog::finish_hash(Pending& p) noexcept {
     h.update(core::as_bytes(std::string_view(p.mid.data(), p.mid_len)));
     h.update(core::as_bytes(p.line.tail));
     p.leaf = h.finish();
-    // Last touch of an async Pending by its appender: once hashed is set the completion thread
+    // Last touch of an async Pending by its appender: once hashed is set the writer thread
     // may free it (notify_all only uses the address, never the object).
     p.hashed.store(1, std::memory_order_release);
     p.hashed.notify_all();
@@ -385,18 +385,15 @@ void AuditLog::run_writer() {
             batch.items.assign(queue_.begin(), split);
             queue_.erase(queue_.begin(), split);
         }
-        batch.checkpoint_request = checkpoint_requested_;
+        const bool new_request = checkpoint_requested_ > checkpoint_forwarded_;
         checkpoint_forwarded_ = checkpoint_requested_;
-        batch.stop = stopping_ && queue_.empty();
+        const bool stop = stopping_ && queue_.empty();
         lk.unlock();
 
-        if (!batch.items.empty()) write_batch(batch);
-        const bool stop = batch.stop;
-        {
-            std::lock_guard dl(done_mu_);
-            done_queue_.push_back(std::move(batch));
-        }
-        done_cv_.notify_one();
+        if (!batch.items.empty()) write_batch(batch);  // a failure answers and clears the items
+        if (!batch.items.empty()) publish(batch);
+        // A checkpoint_now() request covers every entry queued before it: published by now.
+        if (new_request || stop) signal_checkpointer(checkpoint_forwarded_, stop);
         if (stop) return;
         lk.lock();
     }
@@ -489,36 +486,71 @@ void AuditLog::write_batch(Batch& batch) {
     if (!late && slow_.load()) clear_slow();
 }
 
-// Completion thread: durable batches into the tree, then their waiters, then checkpoints.
-void AuditLog::run_completer() {
-    std::unique_lock lk(done_mu_);
-    std::uint64_t checkpoint_seen = 0;
+void AuditLog::publish(Batch& batch) {
+    for (Pending* p : batch.items) wait_hashed(*p);
+    bool every_reached = false;
+    {
+        std::unique_lock tl(tree_mu_);
+        for (std::size_t i = 0; i < batch.items.size(); ++i) {
+            tree_.append(batch.items[i]->leaf);
+            frontier_.append(batch.items[i]->leaf);
+            offsets_.push_back(batch.offsets[i]);
+        }
+        segments_[batch.segment].bytes = batch.segment_bytes;
+        every_reached = frontier_.size() - checkpoint_size_ >= options_.checkpoint_every;
+    }
+    for (Pending* p : batch.items) finish(p, Appended{p->seq, p->leaf});
+    batch.items.clear();
+    // The checkpoint thread sleeps until the interval deadline of the oldest unsigned entry, or
+    // until checkpoint_every entries wait: it is woken only when one of them is new.
+    bool wake = false;
+    {
+        std::lock_guard cl(cp_mu_);
+        if (!checkpoint_due_) {
+            checkpoint_due_ = SteadyClock::now() + options_.checkpoint_interval;
+            wake = true;
+        }
+        if (every_reached && !cp_entries_due_) {
+            cp_entries_due_ = true;
+            wake = true;
+        }
+    }
+    if (wake) cp_cv_.notify_one();
+}
+
+void AuditLog::signal_checkpointer(std::uint64_t requested, bool stop) {
+    {
+        std::lock_guard cl(cp_mu_);
+        cp_requested_ = std::max(cp_requested_, requested);
+        cp_stop_ = cp_stop_ || stop;
+    }
+    cp_cv_.notify_one();
+}
+
+// Checkpoint thread: signs when checkpoint_every entries wait, at the interval deadline, on
+// checkpoint_now() and at the stop.
+void AuditLog::run_checkpointer() {
+    std::unique_lock lk(cp_mu_);
+    std::uint64_t seen = 0;
     while (true) {
-        auto ready = [&] { return !done_queue_.empty(); };
+        auto ready = [&] { return cp_entries_due_ || cp_requested_ > seen || cp_stop_; };
         if (!ready()) {
             if (checkpoint_due_) {
-                done_cv_.wait_until(lk, *checkpoint_due_, ready);
+                cp_cv_.wait_until(lk, *checkpoint_due_, ready);
             } else {
-                done_cv_.wait(lk, ready);
+                // The first entry after a checkpoint sets the deadline: wait for that one again.
+                cp_cv_.wait(lk, [&] { return ready() || checkpoint_due_.has_value(); });
+                if (!ready()) continue;
             }
         }
-        std::vector<Batch> batches;
-        batches.swap(done_queue_);
+        const bool stop = cp_stop_;
+        const std::uint64_t requested = cp_requested_;
+        cp_entries_due_ = false;
         lk.unlock();
 
-        bool stop = false;
-        std::uint64_t requested = checkpoint_seen;
-        for (Batch& b : batches) {
-            if (!b.items.empty()) {
-                publish(b);
-                maybe_checkpoint(false);
-            }
-            requested = std::max(requested, b.checkpoint_request);
-            stop = stop || b.stop;
-        }
-        maybe_checkpoint(stop || requested > checkpoint_seen);
-        if (requested > checkpoint_seen) {
-            checkpoint_seen = requested;
+        maybe_checkpoint(stop || requested > seen);
+        if (requested > seen) {
+            seen = requested;
             {
                 std::lock_guard ml(mu_);
                 checkpoint_done_ = std::max(checkpoint_done_, requested);
@@ -530,25 +562,9 @@ void AuditLog::run_completer() {
     }
     {
         std::lock_guard ml(mu_);
-        completer_done_ = true;
+        checkpointer_done_ = true;
     }
     checkpoint_cv_.notify_all();
-}
-
-void AuditLog::publish(Batch& batch) {
-    for (Pending* p : batch.items) wait_hashed(*p);
-    {
-        std::unique_lock tl(tree_mu_);
-        for (std::size_t i = 0; i < batch.items.size(); ++i) {
-            tree_.append(batch.items[i]->leaf);
-            frontier_.append(batch.items[i]->leaf);
-            offsets_.push_back(batch.offsets[i]);
-        }
-        segments_[batch.segment].bytes = batch.segment_bytes;
-    }
-    if (!checkpoint_due_) checkpoint_due_ = SteadyClock::now() + options_.checkpoint_interval;
-    for (Pending* p : batch.items) finish(p, Appended{p->seq, p->leaf});
-    batch.items.clear();
 }
 
 // ---- checkpoints -----------------------------------------------------------------------------
@@ -611,21 +627,40 @@ void AuditLog::maybe_checkpoint(bool force) {
         size = frontier_.size();
     }
     if (size == signed_size) {
-        checkpoint_due_.reset();
+        schedule_checkpoint(std::nullopt);
         return;
     }
-    const bool due = force || size - signed_size >= options_.checkpoint_every ||
-                     (checkpoint_due_ && SteadyClock::now() >= *checkpoint_due_);
+    bool due = force || size - signed_size >= options_.checkpoint_every;
+    if (!due) {
+        std::lock_guard cl(cp_mu_);
+        due = checkpoint_due_ && SteadyClock::now() >= *checkpoint_due_;
+    }
     if (!due) return;
     if (auto st = sign_checkpoint(); !st) return;  // the log is failed now
     if (checkpoint_error()) {
         // Signing or anchoring failed: retry later, not in a tight loop.
-        checkpoint_due_ =
-            SteadyClock::now() + std::min<std::chrono::milliseconds>(options_.checkpoint_interval,
-                                                                     std::chrono::seconds(5));
+        schedule_checkpoint(SteadyClock::now() +
+                            std::min<std::chrono::milliseconds>(options_.checkpoint_interval,
+                                                                std::chrono::seconds(5)));
         return;
     }
-    checkpoint_due_.reset();
+    schedule_checkpoint(std::nullopt);
+}
+
+void AuditLog::schedule_checkpoint(std::optional<SteadyClock::time_point> retry) {
+    std::lock_guard cl(cp_mu_);
+    if (retry) {
+        checkpoint_due_ = retry;
+        return;
+    }
+    // The writer sets the deadline only when none is set: entries it published while this
+    // checkpoint was signed need one now.
+    std::shared_lock tl(tree_mu_);
+    if (frontier_.size() == checkpoint_size_) {
+        checkpoint_due_.reset();
+    } else {
+        checkpoint_due_ = SteadyClock::now() + options_.checkpoint_interval;
+    }
 }
 
 core::Status AuditLog::checkpoint_now() {
@@ -633,7 +668,7 @@ core::Status AuditLog::checkpoint_now() {
     if (state_.load() != LogState::open || stopping_) return failed_error();
     const std::uint64_t target = ++checkpoint_requested_;
     cv_.notify_one();
-    checkpoint_cv_.wait(lk, [&] { return checkpoint_done_ >= target || completer_done_; });
+    checkpoint_cv_.wait(lk, [&] { return checkpoint_done_ >= target || checkpointer_done_; });
     lk.unlock();
     if (state_.load() == LogState::failed) return failed_error();
     if (auto err = checkpoint_error()) return *err;
@@ -650,8 +685,8 @@ core::Status AuditLog::close() {
         stopping_ = true;
     }
     cv_.notify_all();
-    writer_.join();     // drains the queue, then hands over the stop signal
-    completer_.join();  // completes every waiter, signs the final checkpoint
+    writer_.join();        // drains the queue, completes every waiter, hands over the stop signal
+    checkpointer_.join();  // signs the final checkpoint
     {
         std::lock_guard wl(watch_mu_);
         watch_stop_ = true;
@@ -934,9 +969,10 @@ core::Result<PruneReport> AuditLog::prune_before(core::TimePoint before) {
         std::shared_lock tl(tree_mu_);
         report.size = tree_.size();
         report.newest_checkpoint = checkpoint_size_;
-        // The writer starts a segment before the completion thread has published the previous
-        // one's last batch: only a segment whose entries are all in the tree (the next one
-        // starts at or below its size) is rewritten, so no offset published later can go stale.
+        // The writer writes a batch (starting a segment for it when the last one is full)
+        // before it publishes the batch: only a segment whose entries are all in the tree (the
+        // next one starts at or below its size) is rewritten, so no offset published later can
+        // go stale.
         std::size_t open_segment = 0;
         while (open_segment + 1 < segments_.size() &&
                segments_[open_segment + 1].first_index <= tree_.size()) {

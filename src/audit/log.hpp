@@ -3,9 +3,10 @@
 // Appending threads validate and serialize their entry, take the next seq and the time under a
 // short lock (so seq order is queue order is file order) and compute its leaf hash themselves.
 // One writer thread owns the segment file: it takes everything queued, writes the batch with one
-// write loop and one fdatasync, and hands it to the completion thread, then starts on the next
-// batch at once. The completion thread adds the batch to the tree, completes every waiter (group
-// commit) and signs checkpoints. An append is acknowledged only once durable. Any write or sync
+// write loop and one fdatasync, adds the batch to the tree and completes every waiter (group
+// commit), then starts on the next batch. A checkpoint thread signs checkpoints, woken only when
+// one is due, so a slow or hung HSM never holds up an append. An append is acknowledged only
+// once durable. Any write or sync
 // error puts the log in the failed state for good: later appends fail with
 // ErrorKind::unavailable, nothing is retried, nothing is reordered.
 //
@@ -132,8 +133,9 @@ class AuditLog final : public Journal {
 
     // Same, without blocking: done runs exactly once, on one of the log's threads after the
     // entry is durable or has failed (or at once on the calling thread if the entry is rejected
-    // up front); successful completions run in seq order. done must be quick and must not call
-    // append(); append_async() from it is fine. Thread-safe.
+    // up front); successful completions run in seq order, on the writer thread. done must be
+    // quick (the next batch's write waits for it) and must not call append(); append_async()
+    // from it is fine. Thread-safe.
     void append_async(Entry entry, AppendCallback done) override;
 
     // Drains the queue, signs a final checkpoint if entries are unsigned, stops the writer and
@@ -212,7 +214,7 @@ class AuditLog final : public Journal {
     // takes the queue lock, gets seq and time under it, and computes the leaf hash after
     // releasing it (hashed = 1); the writer only concatenates bytes. Every Pending is allocated
     // by its appender and, once queued, owned by the log, which frees it after the entry was
-    // published or failed. It is answered exactly once (`answered`): by the completion thread,
+    // published or failed. It is answered exactly once (`answered`): by the writer once durable,
     // by a failure, or earlier by the watchdog when its sync misses the deadline.
     struct Pending {
         EntryTemplate line;                        // canonical bytes around seq and time
@@ -230,15 +232,12 @@ class AuditLog final : public Journal {
         AppendCallback done;
         SyncWait* waiter = nullptr;
     };
-    // What the writer made durable (or an empty hand-over carrying a checkpoint request or the
-    // stop signal), passed in order to the completion thread.
+    // What the writer takes from the queue in one go and makes durable.
     struct Batch {
         std::vector<Pending*> items;
         std::vector<std::uint64_t> offsets;  // per item, in its segment
         std::size_t segment = 0;             // index into segments_
         std::uint64_t segment_bytes = 0;     // segment length after this batch
-        std::uint64_t checkpoint_request = 0;
-        bool stop = false;
     };
 
     AuditLog(LogOptions options, LogDependencies deps, CheckpointSigner signer);
@@ -258,14 +257,21 @@ class AuditLog final : public Journal {
 
     void run_writer();
     void write_batch(Batch& batch);
-    void run_completer();
+    // Writer thread: a durable batch into the tree, then its waiters; tells the checkpoint
+    // thread when a checkpoint becomes due.
     void publish(Batch& batch);
+    // Writer thread: hands a checkpoint_now() generation or the stop signal over.
+    void signal_checkpointer(std::uint64_t requested, bool stop);
+    void run_checkpointer();
     core::Status write_all(int fd, std::string_view data);
     core::Status roll_segment(std::uint64_t first_index);
     // Signs and stores a checkpoint of the current tree. Disk errors fail the log; signing and
     // anchoring errors are kept in checkpoint_error_.
     core::Status sign_checkpoint();
     void maybe_checkpoint(bool force);
+    // After a checkpoint attempt: the interval deadline of entries not yet covered (none when
+    // every entry is), or `retry`. Takes cp_mu_, then tree_mu_.
+    void schedule_checkpoint(std::optional<std::chrono::steady_clock::time_point> retry);
     void enter_failed(core::Error error);
     core::Error failed_error() const;
     core::Error sync_timeout_error() const;
@@ -294,7 +300,7 @@ class AuditLog final : public Journal {
     core::UniqueFd dir_fd_;
     core::UniqueFd lock_fd_;
     core::UniqueFd seg_fd_;             // writer thread
-    core::UniqueFd cp_fd_;              // completion thread
+    core::UniqueFd cp_fd_;              // checkpoint thread
     std::uint64_t segment_number_ = 0;  // writer thread only
     std::uint64_t segment_bytes_ = 0;   // writer thread only
 
@@ -307,20 +313,23 @@ class AuditLog final : public Journal {
     std::string time_text_;
     bool stopping_ = false;
     std::uint64_t checkpoint_requested_ = 0;  // checkpoint_now() generations
-    std::uint64_t checkpoint_forwarded_ = 0;  // handed to the completion thread (writer)
+    std::uint64_t checkpoint_forwarded_ = 0;  // handed to the checkpoint thread (writer)
     std::uint64_t checkpoint_done_ = 0;
-    bool completer_done_ = false;
+    bool checkpointer_done_ = false;
     std::condition_variable checkpoint_cv_;
     std::thread writer_;
 
-    // Writer -> completion thread hand-over, guarded by done_mu_.
-    std::mutex done_mu_;
-    std::condition_variable done_cv_;
-    std::vector<Batch> done_queue_;
-    std::thread completer_;
+    // Writer -> checkpoint thread signals and the checkpoint schedule, guarded by cp_mu_ (taken
+    // before tree_mu_ where both are held).
+    std::mutex cp_mu_;
+    std::condition_variable cp_cv_;
+    std::uint64_t cp_requested_ = 0;  // checkpoint_now() generations handed over
+    bool cp_entries_due_ = false;     // checkpoint_every entries since the last checkpoint
+    bool cp_stop_ = false;            // the writer is done: sign the final checkpoint, end
+    std::optional<std::chrono::steady_clock::time_point> checkpoint_due_;  // interval deadline
+    std::thread checkpointer_;
 
-    // Tree and indexes, written by the completion thread (segments_ also by the writer when it
-    // starts a segment) under tree_mu_, read by anyone.
+    // Tree and indexes, written by the writer under tree_mu_, read by anyone.
     mutable std::shared_mutex tree_mu_;
     MerkleTree tree_;
     CompactRange frontier_;
@@ -330,9 +339,6 @@ class AuditLog final : public Journal {
     std::mutex prune_mu_;              // one prune_before at a time
     std::string latest_note_;
     std::uint64_t checkpoint_size_ = 0;
-
-    // Completion-thread checkpoint schedule.
-    std::optional<std::chrono::steady_clock::time_point> checkpoint_due_;
 
     // Watchdog, guarded by watch_mu_ (taken before mu_ where both are held).
     std::mutex watch_mu_;

@@ -51,6 +51,11 @@ class OsslEd25519Signer final : public crypto::Signer {
     const crypto::PublicKey& public_key() const override { return public_key_; }
     core::Result<core::Bytes> sign(core::ByteView message) override {
         ++calls;
+        if (hold.load()) {
+            ++held;
+            held.notify_all();
+            while (hold.load()) hold.wait(true);
+        }
         if (fail) return core::make_error(core::ErrorKind::hsm_unavailable, "test.sign_failed");
         crypto::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
         std::size_t len = 64;
@@ -61,8 +66,15 @@ class OsslEd25519Signer final : public crypto::Signer {
         }
         return sig;
     }
+    // Lets every signature that starts while hold is set wait (a hung HSM) until release().
+    void release() {
+        hold.store(false);
+        hold.notify_all();
+    }
     std::atomic<int> calls{0};
     std::atomic<bool> fail{false};
+    std::atomic<bool> hold{false};
+    std::atomic<int> held{0};  // signatures that waited
 
   private:
     static crypto::PublicKey make_public(EVP_PKEY* key) {

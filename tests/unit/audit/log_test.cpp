@@ -264,16 +264,21 @@ TEST_F(AuditLogTest, SignsCheckpointsEveryNEntriesWhenIdleAndAtClose) {
     ASSERT_TRUE(log.ok());
     const NoteVerifier v = verifier();
     EXPECT_EQ(v.open_checkpoint((*log)->latest_checkpoint())->size, 0u);  // signed at open
-    for (int i = 0; i < 25; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
+    auto signed_size = [&](std::uint64_t size) {
+        return eventually([&] {
+            auto latest = v.open_checkpoint((*log)->latest_checkpoint());
+            return latest.ok() && latest->size == size;
+        });
+    };
+    // The checkpoint thread signs once 10 entries wait, after the appends were answered.
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
+    ASSERT_TRUE(signed_size(10));
+    for (int i = 10; i < 20; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
+    ASSERT_TRUE(signed_size(20));
+    for (int i = 20; i < 25; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
+    // Idle: the interval deadline signs the remaining 5 without further appends.
+    ASSERT_TRUE(signed_size(25));
     auto cp = v.open_checkpoint((*log)->latest_checkpoint());
-    ASSERT_TRUE(cp.ok());
-    EXPECT_EQ(cp->size, 20u);
-    // Idle: the interval timer signs the remaining 5 without further appends.
-    ASSERT_TRUE(eventually([&] {
-        auto latest = v.open_checkpoint((*log)->latest_checkpoint());
-        return latest.ok() && latest->size == 25u;
-    }));
-    cp = v.open_checkpoint((*log)->latest_checkpoint());
     EXPECT_EQ(cp->size, 25u);
     EXPECT_EQ(cp->root, (*log)->root());
     EXPECT_EQ(anchor_.note(), (*log)->latest_checkpoint());
@@ -285,6 +290,57 @@ TEST_F(AuditLogTest, SignsCheckpointsEveryNEntriesWhenIdleAndAtClose) {
     EXPECT_EQ(report.status, VerifyStatus::verified);
     EXPECT_EQ(report.checkpoints, 5u);  // 0, 10, 20, 25, 26
     EXPECT_EQ(report.size, 26u);
+}
+
+TEST_F(AuditLogTest, AHungCheckpointSignatureHoldsUpNoAppend) {
+    auto o = options();
+    o.checkpoint_every = 2;
+    auto log = open(o);
+    ASSERT_TRUE(log.ok());
+    const NoteVerifier v = verifier();
+    signer_.hold = true;
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
+    ASSERT_TRUE(eventually([&] { return signer_.held.load() == 1; }));  // signing 2 entries
+    // Every append is answered, durable, while the checkpoint signature hangs.
+    for (std::uint64_t i = 2; i < 7; ++i) {
+        auto appended = (*log)->append(sample_entry(static_cast<int>(i)));
+        ASSERT_TRUE(appended.ok());
+        EXPECT_EQ(appended->index, i);
+    }
+    EXPECT_EQ((*log)->size(), 7u);
+    EXPECT_EQ(v.open_checkpoint((*log)->latest_checkpoint())->size, 0u);
+    signer_.release();
+    // The held checkpoint is stored, then one for the entries appended meanwhile.
+    ASSERT_TRUE(eventually([&] {
+        auto latest = v.open_checkpoint((*log)->latest_checkpoint());
+        return latest.ok() && latest->size == 7u;
+    }));
+    EXPECT_EQ(signer_.calls.load(), 3);  // at open (0), 2, 7
+    ASSERT_TRUE((*log)->close().ok());
+    const VerifyReport report = verify_dir(dir(), v);
+    EXPECT_EQ(report.status, VerifyStatus::verified);
+    EXPECT_EQ(report.checkpoints, 3u);
+}
+
+TEST_F(AuditLogTest, EntriesAppendedWhileACheckpointIsSignedGetTheIntervalDeadline) {
+    auto o = options();
+    o.checkpoint_every = 1000;
+    o.checkpoint_interval = std::chrono::milliseconds(100);
+    auto log = open(o);
+    ASSERT_TRUE(log.ok());
+    const NoteVerifier v = verifier();
+    signer_.hold = true;
+    ASSERT_TRUE((*log)->append(sample_entry(0)).ok());
+    ASSERT_TRUE(eventually([&] { return signer_.held.load() == 1; }));  // the deadline of entry 0
+    ASSERT_TRUE((*log)->append(sample_entry(1)).ok());
+    ASSERT_TRUE((*log)->append(sample_entry(2)).ok());
+    signer_.release();
+    // No further append and no close: the deadline of entries 1 and 2 signs them.
+    ASSERT_TRUE(eventually([&] {
+        auto latest = v.open_checkpoint((*log)->latest_checkpoint());
+        return latest.ok() && latest->size == 3u;
+    }));
+    EXPECT_EQ(signer_.calls.load(), 3);  // at open (0), 1, 3
 }
 
 TEST_F(AuditLogTest, CheckpointNowSignsImmediately) {
@@ -303,7 +359,7 @@ TEST_F(AuditLogTest, SigningFailureKeepsAppendingAndIsReported) {
     ASSERT_TRUE(log.ok());
     signer_.fail = true;
     for (int i = 0; i < 3; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
-    ASSERT_TRUE((*log)->checkpoint_error().has_value());
+    ASSERT_TRUE(eventually([&] { return (*log)->checkpoint_error().has_value(); }));
     EXPECT_TRUE((*log)->healthy());
     signer_.fail = false;
     ASSERT_TRUE((*log)->checkpoint_now().ok());
