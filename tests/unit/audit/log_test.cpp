@@ -42,6 +42,14 @@ class AuditLogTest : public ::testing::Test {
     NoteVerifier verifier() {
         return *NoteVerifier::from_public_key("licentra.example/audit", signer_.public_key());
     }
+    // Waits until the newest stored checkpoint covers exactly `size` entries.
+    bool checkpoint_reaches(const AuditLog& log, std::uint64_t size) {
+        const NoteVerifier v = verifier();
+        return eventually([&] {
+            auto latest = v.open_checkpoint(log.latest_checkpoint());
+            return latest.ok() && latest->size == size;
+        });
+    }
 
     test::TempDir tmp_;
     testing::OsslEd25519Signer signer_;
@@ -264,20 +272,14 @@ TEST_F(AuditLogTest, SignsCheckpointsEveryNEntriesWhenIdleAndAtClose) {
     ASSERT_TRUE(log.ok());
     const NoteVerifier v = verifier();
     EXPECT_EQ(v.open_checkpoint((*log)->latest_checkpoint())->size, 0u);  // signed at open
-    auto signed_size = [&](std::uint64_t size) {
-        return eventually([&] {
-            auto latest = v.open_checkpoint((*log)->latest_checkpoint());
-            return latest.ok() && latest->size == size;
-        });
-    };
     // The checkpoint thread signs once 10 entries wait, after the appends were answered.
     for (int i = 0; i < 10; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
-    ASSERT_TRUE(signed_size(10));
+    ASSERT_TRUE(checkpoint_reaches(**log, 10));
     for (int i = 10; i < 20; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
-    ASSERT_TRUE(signed_size(20));
+    ASSERT_TRUE(checkpoint_reaches(**log, 20));
     for (int i = 20; i < 25; ++i) ASSERT_TRUE((*log)->append(sample_entry(i)).ok());
     // Idle: the interval deadline signs the remaining 5 without further appends.
-    ASSERT_TRUE(signed_size(25));
+    ASSERT_TRUE(checkpoint_reaches(**log, 25));
     auto cp = v.open_checkpoint((*log)->latest_checkpoint());
     EXPECT_EQ(cp->size, 25u);
     EXPECT_EQ(cp->root, (*log)->root());
@@ -311,10 +313,7 @@ TEST_F(AuditLogTest, AHungCheckpointSignatureHoldsUpNoAppend) {
     EXPECT_EQ(v.open_checkpoint((*log)->latest_checkpoint())->size, 0u);
     signer_.release();
     // The held checkpoint is stored, then one for the entries appended meanwhile.
-    ASSERT_TRUE(eventually([&] {
-        auto latest = v.open_checkpoint((*log)->latest_checkpoint());
-        return latest.ok() && latest->size == 7u;
-    }));
+    ASSERT_TRUE(checkpoint_reaches(**log, 7));
     EXPECT_EQ(signer_.calls.load(), 3);  // at open (0), 2, 7
     ASSERT_TRUE((*log)->close().ok());
     const VerifyReport report = verify_dir(dir(), v);
@@ -328,7 +327,6 @@ TEST_F(AuditLogTest, EntriesAppendedWhileACheckpointIsSignedGetTheIntervalDeadli
     o.checkpoint_interval = std::chrono::milliseconds(100);
     auto log = open(o);
     ASSERT_TRUE(log.ok());
-    const NoteVerifier v = verifier();
     signer_.hold = true;
     ASSERT_TRUE((*log)->append(sample_entry(0)).ok());
     ASSERT_TRUE(eventually([&] { return signer_.held.load() == 1; }));  // the deadline of entry 0
@@ -336,10 +334,7 @@ TEST_F(AuditLogTest, EntriesAppendedWhileACheckpointIsSignedGetTheIntervalDeadli
     ASSERT_TRUE((*log)->append(sample_entry(2)).ok());
     signer_.release();
     // No further append and no close: the deadline of entries 1 and 2 signs them.
-    ASSERT_TRUE(eventually([&] {
-        auto latest = v.open_checkpoint((*log)->latest_checkpoint());
-        return latest.ok() && latest->size == 3u;
-    }));
+    ASSERT_TRUE(checkpoint_reaches(**log, 3));
     EXPECT_EQ(signer_.calls.load(), 3);  // at open (0), 1, 3
 }
 
