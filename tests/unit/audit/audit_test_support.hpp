@@ -40,6 +40,13 @@ bool eventually(Cond cond, std::chrono::milliseconds bound = std::chrono::second
     return true;
 }
 
+// Waits until the newest checkpoint of log covers exactly `size` entries. The checkpoint thread
+// signs after the appends were answered: a test that needs checkpoints at exact sizes waits for
+// each before it appends more.
+inline bool checkpoint_reaches(const AuditLog& log, std::uint64_t size) {
+    return eventually([&] { return log.checkpoint_size() == size; });
+}
+
 class OsslEd25519Signer final : public crypto::Signer {
   public:
     explicit OsslEd25519Signer(const core::Bytes& seed)

@@ -122,7 +122,12 @@ TEST(Checkpoint, GoReferenceVerifiesCheckpointsOfARealLog) {
     opts.checkpoint_every = 5;
     auto log = AuditLog::open(opts, {&signer});
     ASSERT_TRUE(log.ok()) << log.error().to_string();
-    for (int i = 0; i < 12; ++i) ASSERT_TRUE((*log)->append(testing::sample_entry(i)).ok());
+    for (int i = 0; i < 12; ++i) {
+        ASSERT_TRUE((*log)->append(testing::sample_entry(i)).ok());
+        if ((i + 1) % 5 == 0) {
+            ASSERT_TRUE(testing::checkpoint_reaches(**log, static_cast<std::uint64_t>(i + 1)));
+        }
+    }
     const std::string vkey = (*log)->verifier().to_string();
     ASSERT_TRUE((*log)->close().ok());
 
@@ -138,7 +143,7 @@ TEST(Checkpoint, GoReferenceVerifiesCheckpointsOfARealLog) {
         each.push_back(notes.substr(start, end - start));
         start = end;
     }
-    ASSERT_GE(each.size(), 3u);  // size 0 at open, 5, 10, and 12 at close
+    ASSERT_EQ(each.size(), 4u);  // size 0 at open, 5, 10, and 12 at close
     for (const std::string& note : each) {
         test::write_file(tmp.path() / "note", note);
         std::string output;

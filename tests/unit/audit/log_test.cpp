@@ -18,6 +18,7 @@ namespace licentra::audit {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::checkpoint_reaches;
 using testing::eventually;
 using testing::read_lines;
 using testing::sample_entry;
@@ -41,14 +42,6 @@ class AuditLogTest : public ::testing::Test {
     fs::path dir() const { return tmp_.path() / "log"; }
     NoteVerifier verifier() {
         return *NoteVerifier::from_public_key("licentra.example/audit", signer_.public_key());
-    }
-    // Waits until the newest stored checkpoint covers exactly `size` entries.
-    bool checkpoint_reaches(const AuditLog& log, std::uint64_t size) {
-        const NoteVerifier v = verifier();
-        return eventually([&] {
-            auto latest = v.open_checkpoint(log.latest_checkpoint());
-            return latest.ok() && latest->size == size;
-        });
     }
 
     test::TempDir tmp_;

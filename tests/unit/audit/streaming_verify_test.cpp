@@ -128,6 +128,11 @@ class StreamingVerify : public ::testing::Test {
             (*log)->append_async(std::move(e), [&](core::Result<Appended> r) {
                 if (!r) ++failed;
             });
+            // A checkpoint every `every` entries: the checkpoint thread signs once that many
+            // wait, so wait for it before appending more.
+            if ((i + 1) % every == 0) {
+                ASSERT_TRUE(testing::checkpoint_reaches(**log, i + 1));
+            }
         }
         ASSERT_TRUE((*log)->close().ok());
         ASSERT_EQ(failed.load(), 0);
