@@ -779,6 +779,7 @@ core::Result<Bytes> sign_with(detail::TokenState& t, const KeyRef& key, ByteView
                 CK_OBJECT_HANDLE found = CK_INVALID_HANDLE;
                 for (CK_OBJECT_HANDLE o : *privs) {
                     auto id = detail::get_bytes(a, o, CKA_ID);
+                    if (!id && id.error().code == "hsm.object_gone") continue;  // in flux
                     if (!id) return std::move(id).error();
                     if (*id && **id == key.id) found = o;
                 }

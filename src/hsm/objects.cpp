@@ -30,6 +30,18 @@ core::Result<std::optional<core::Bytes>> get_bytes(Attempt& a, CK_OBJECT_HANDLE 
     return std::move(got->front());
 }
 
+namespace {
+
+// An object another thread or process is writing or removing at this instant: SoftHSM's file
+// store then reports lengths past anything we store, or CKR_ATTRIBUTE_VALUE_INVALID for a read
+// whose template (ours, fixed) cannot be wrong. Gone for now; the caller looks again.
+core::Error object_in_flux() {
+    return core::make_error(core::ErrorKind::not_found, "hsm.object_gone",
+                            "an object changed while it was read");
+}
+
+}  // namespace
+
 core::Result<std::vector<std::optional<core::Bytes>>> get_attributes(
     Attempt& a, CK_OBJECT_HANDLE obj, const std::vector<CK_ATTRIBUTE_TYPE>& types) {
     std::vector<CK_ATTRIBUTE> tmpl(types.size());
@@ -38,22 +50,19 @@ core::Result<std::vector<std::optional<core::Bytes>>> get_attributes(
     // (and the call CKR_ATTRIBUTE_TYPE_INVALID) while the others still get their lengths.
     CK_RV rv = LICENTRA_P11(a.fl, C_GetAttributeValue, a.session, obj, tmpl.data(),
                             static_cast<CK_ULONG>(tmpl.size()));
+    if (rv == CKR_ATTRIBUTE_VALUE_INVALID) return object_in_flux();
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
         return a.fail("C_GetAttributeValue", rv, "reading an attribute");
     }
     // No attribute of ours comes near 1 MiB; a length beyond it is an object another process
     // is still writing (SoftHSM lists it before its attributes are on disk): gone for now.
     constexpr CK_ULONG kMaxAttribute = 1u << 20;
-    auto in_flux = [] {
-        return core::make_error(core::ErrorKind::not_found, "hsm.object_gone",
-                                "an object changed while it was read");
-    };
     std::vector<std::optional<core::Bytes>> out(types.size());
     std::vector<CK_ATTRIBUTE> present;
     std::vector<std::size_t> index;
     for (std::size_t i = 0; i < types.size(); ++i) {
         if (tmpl[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
-        if (tmpl[i].ulValueLen > kMaxAttribute) return in_flux();
+        if (tmpl[i].ulValueLen > kMaxAttribute) return object_in_flux();
         out[i].emplace(tmpl[i].ulValueLen);
         present.push_back(CK_ATTRIBUTE{types[i], out[i]->data(), tmpl[i].ulValueLen});
         index.push_back(i);
@@ -61,10 +70,11 @@ core::Result<std::vector<std::optional<core::Bytes>>> get_attributes(
     if (present.empty()) return out;
     rv = LICENTRA_P11(a.fl, C_GetAttributeValue, a.session, obj, present.data(),
                       static_cast<CK_ULONG>(present.size()));
+    if (rv == CKR_ATTRIBUTE_VALUE_INVALID) return object_in_flux();
     if (rv != CKR_OK) return a.fail("C_GetAttributeValue", rv, "reading an attribute");
     for (std::size_t k = 0; k < present.size(); ++k) {
         auto& value = *out[index[k]];
-        if (present[k].ulValueLen > value.size()) return in_flux();
+        if (present[k].ulValueLen > value.size()) return object_in_flux();
         value.resize(present[k].ulValueLen);
     }
     return out;
@@ -83,6 +93,7 @@ core::Result<std::optional<CK_ULONG>> get_ulong(Attempt& a, CK_OBJECT_HANDLE obj
     CK_ATTRIBUTE attr{type, &v, sizeof v};
     const CK_RV rv = LICENTRA_P11(a.fl, C_GetAttributeValue, a.session, obj, &attr, CK_ULONG{1});
     if (rv == CKR_ATTRIBUTE_TYPE_INVALID) return std::optional<CK_ULONG>{};
+    if (rv == CKR_ATTRIBUTE_VALUE_INVALID) return object_in_flux();
     if (rv != CKR_OK) return a.fail("C_GetAttributeValue", rv, "reading an attribute");
     if (attr.ulValueLen != sizeof v) return std::optional<CK_ULONG>{};
     return std::optional<CK_ULONG>(v);
@@ -99,6 +110,7 @@ core::Result<std::vector<std::optional<bool>>> get_bools(
     // CK_UNAVAILABLE_INFORMATION while the others are still returned.
     const CK_RV rv = LICENTRA_P11(a.fl, C_GetAttributeValue, a.session, obj, tmpl.data(),
                                   static_cast<CK_ULONG>(tmpl.size()));
+    if (rv == CKR_ATTRIBUTE_VALUE_INVALID) return object_in_flux();
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE) {
         return a.fail("C_GetAttributeValue", rv, "reading key attributes");
     }

@@ -172,6 +172,19 @@ TEST_F(P11Fault, EveryInjectedReturnValueReachesTheCallerAsItsErrorKind) {
     }
 }
 
+TEST_F(P11Fault, AnAttributeReadOfAnObjectInFluxIsAMissingKeyNotARejectedRequest) {
+    // The handle goes stale, and the key's CKA_ID cannot be read while it is looked up again
+    // (SoftHSM answers so for an object another thread is writing at that instant): the key
+    // is missing for now (the daemon answers 503), never a rejected request (400).
+    write_control(
+        "C_SignInit rv=CKR_OBJECT_HANDLE_INVALID nth=1\n"
+        "C_GetAttributeValue rv=CKR_ATTRIBUTE_VALUE_INVALID every\n");
+    expect_fails(ErrorKind::not_found, "hsm.key_not_found");
+    wait_for_stats("injected C_GetAttributeValue 1");
+    write_control("");
+    expect_signs();
+}
+
 TEST_F(P11Fault, WildcardFailsEveryFunction) {
     write_control("* rv=CKR_TOKEN_NOT_PRESENT every\n");
     auto sig = sign();
