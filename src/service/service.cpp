@@ -135,6 +135,20 @@ void Service::audit_refusal(const policy::Engine& engine, std::string principal,
     deps_.audit->append_async(std::move(e), [](core::Result<audit::Appended>) {});
 }
 
+namespace {
+
+// A key the snapshot says is in use but that the token does not show right now (objects
+// unreadable, a lost object list, an object another writer has in flux) is a token fault: 503,
+// not 404.
+core::Error token_fault(core::Error err) {
+    if (err.code == "hsm.key_not_found" || err.code == "hsm.object_gone") {
+        err.kind = ErrorKind::hsm_unavailable;
+    }
+    return err;
+}
+
+}  // namespace
+
 void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
                          std::function<void(core::Result<IssuedToken>)> done) {
     const auto engine = deps_.policy->current();
@@ -212,7 +226,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
             }
             for (const auto& [claim, value] : to_pseudonymize) {
                 auto p = audit::claim_pseudonym(*deps_.pseudonymizer, claim, value, epoch);
-                if (!p) return reply(core::Result<IssuedToken>(p.error()));
+                if (!p) return reply(core::Result<IssuedToken>(token_fault(p.error())));
                 (*pseudonyms)[claim] = std::move(*p);
             }
         }
@@ -237,13 +251,7 @@ void Service::sign_token(Caller caller, std::string key, nlohmann::json claims,
         }
         if (!signature) {
             if (answered->load()) return;  // the deadline answered and audited it
-            core::Error err = signature.error();
-            if (err.code == "hsm.key_not_found") {
-                // The snapshot says this version is active: its private key missing from the
-                // token is a token fault (objects unreadable, lost object list), not a 404.
-                err.kind = ErrorKind::hsm_unavailable;
-            }
-            return refuse(std::move(err));
+            return refuse(token_fault(signature.error()));
         }
         // A signature that arrives after the deadline answered is discarded here, before it
         // becomes a token or an audit entry. From here on this job owns the answer.

@@ -106,5 +106,19 @@ TEST_F(ServiceSign, AnHsmFailureIsAnsweredAndAudited) {
     EXPECT_EQ(service_->stats().tokens_issued.load(), 0U);
 }
 
+TEST_F(ServiceSign, AnActiveKeyTheTokenDoesNotShowRightNowIsAnHsmFaultNotAMissingResource) {
+    // The private key missing, or in flux while another writer has it: 503, never 404.
+    for (const char* code : {"hsm.key_not_found", "hsm.object_gone"}) {
+        SCOPED_TRACE(code);
+        store_->fail("sign", 1,
+                     core::make_error(core::ErrorKind::not_found, code, "injected: not visible"));
+        auto issued = sign();
+        ASSERT_FALSE(issued.ok());
+        EXPECT_EQ(issued.error().code, code);
+        EXPECT_EQ(issued.error().kind, core::ErrorKind::hsm_unavailable);
+    }
+    EXPECT_EQ(service_->stats().tokens_issued.load(), 0U);
+}
+
 }  // namespace
 }  // namespace licentra::service
